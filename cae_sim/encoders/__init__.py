@@ -1,0 +1,26 @@
+"""Encoders turn images into codes; a name picks one (``Pipeline(encoder="cae")``)."""
+
+from __future__ import annotations
+
+from .autoencoder import ConvAutoencoder
+from .base import Encoder
+
+#: Encoder classes by registered name; a new encoder is one file plus one line here.
+ENCODERS: dict[str, type[Encoder]] = {cls.name: cls for cls in (ConvAutoencoder,)}
+
+
+def encoder_class(name: str) -> type[Encoder]:
+    """Return the encoder class registered under ``name``.
+
+    Raises
+    ------
+    ValueError
+        If no encoder has that name.
+    """
+    try:
+        return ENCODERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)} or pass an Encoder object") from None
+
+
+__all__ = ["ENCODERS", "ConvAutoencoder", "Encoder", "encoder_class"]

@@ -1,0 +1,226 @@
+"""A convolutional autoencoder (Keras) whose bottleneck is the image code."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+from sklearn.utils.validation import check_is_fitted
+
+from .._checks import check_fraction, check_int, check_random_state
+from .base import Encoder, to_unit_float
+
+MODEL_FILE = "autoencoder.keras"
+HISTORY_FILE = "history.json"
+CODE_LAYER = "code"
+
+
+class ConvAutoencoder(Encoder):
+    """Convolutional autoencoder: strided convolutions → dense code → mirrored decoder.
+
+    Parameters
+    ----------
+    image_size : int, default=64
+        Side of the square input images; a multiple of ``2 ** len(filters)``.
+    code_size : int, default=32
+        Length of the code (the bottleneck).
+    filters : tuple of int, default=(32, 64, 128)
+        Filters of each stride-2 convolution of the encoder (the decoder mirrors them).
+    epochs : int, default=20
+        Most training epochs; early stopping may end sooner.
+    batch_size : int, default=64
+        Images per training step.
+    learning_rate : float, default=1e-3
+        Adam's learning rate.
+    validation_split : float, default=0.1
+        Fraction of images held out to stop early on their reconstruction loss.
+        With 0, or too few images, the training loss is watched instead.
+    patience : int, default=3
+        Epochs without improvement before training stops (best weights are kept).
+    random_state : int or None, default=None
+        Seed of Python, NumPy and TensorFlow for weights, shuffling and the split.
+    verbose : int, default=0
+        0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+
+    Attributes
+    ----------
+    autoencoder_ : keras.Model
+        The whole model, image → reconstruction.
+    encoder_ : keras.Model
+        Its first half, image → code.
+    history_ : dict of str to list of float
+        Loss (and validation loss) per epoch.
+    """
+
+    name = "cae"
+
+    def __init__(
+        self,
+        *,
+        image_size: int = 64,
+        code_size: int = 32,
+        filters: tuple[int, ...] = (32, 64, 128),
+        epochs: int = 20,
+        batch_size: int = 64,
+        learning_rate: float = 1e-3,
+        validation_split: float = 0.1,
+        patience: int = 3,
+        random_state: int | None = None,
+        verbose: int = 0,
+    ):
+        self.image_size = image_size
+        self.code_size = code_size
+        self.filters = filters
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.validation_split = validation_split
+        self.patience = patience
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, images: np.ndarray) -> "ConvAutoencoder":
+        """Train on images.
+
+        Parameters
+        ----------
+        images : ndarray of shape (N, image_size, image_size, 3)
+            uint8 or float in [0, 1]; a numpy memmap is read batch by batch.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        self._check_images(images)
+        seed = check_random_state(self.random_state)
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(images))
+        n_validation = int(len(images) * self.validation_split)
+        train, validation = order[n_validation:], order[:n_validation]
+
+        self.autoencoder_ = self._build()
+        self.encoder_ = _encoder_half(self.autoencoder_)
+        self.autoencoder_.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss="mse")
+        monitor = "val_loss" if n_validation else "loss"
+        stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=self.patience, restore_best_weights=True)
+        history = self.autoencoder_.fit(
+            _ImageBatches(images, train, self.batch_size, rng),
+            validation_data=_ImageBatches(images, validation, self.batch_size) if n_validation else None,
+            epochs=self.epochs,
+            callbacks=[stop],
+            verbose=self.verbose,
+        )
+        self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
+        return self
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Return the codes of images.
+
+        Parameters
+        ----------
+        images : ndarray of shape (N, image_size, image_size, 3)
+            uint8 or float in [0, 1].
+
+        Returns
+        -------
+        ndarray of shape (N, code_size), float32
+        """
+        return self._predict(self._fitted("encoder_"), images)
+
+    def reconstruct(self, images: np.ndarray) -> np.ndarray:
+        """Return the autoencoder's reconstruction of images, float32 in [0, 1], same shape."""
+        return self._predict(self._fitted("autoencoder_"), images)
+
+    def save(self, directory: Path) -> None:
+        """Write the model (``.keras``) and the training history (JSON) into ``directory``."""
+        self._fitted("autoencoder_").save(Path(directory) / MODEL_FILE)
+        (Path(directory) / HISTORY_FILE).write_text(json.dumps(self.history_))
+
+    @classmethod
+    def load(cls, directory: Path, params: dict) -> "ConvAutoencoder":
+        """Rebuild a fitted autoencoder from ``save``'s directory."""
+        encoder = cls(**params)
+        encoder.autoencoder_ = keras.models.load_model(Path(directory) / MODEL_FILE, compile=False, safe_mode=True)
+        encoder.encoder_ = _encoder_half(encoder.autoencoder_)
+        encoder.history_ = json.loads((Path(directory) / HISTORY_FILE).read_text())
+        return encoder
+
+    # ------------------------------------------------------------------ helpers
+
+    def _build(self) -> keras.Model:
+        inputs = keras.Input((self.image_size, self.image_size, 3))
+        x = inputs
+        for n_filters in self.filters:
+            x = layers.Conv2D(n_filters, 3, strides=2, padding="same", activation="relu")(x)
+        grid_shape = tuple(x.shape[1:])
+        code = layers.Dense(self.code_size, name=CODE_LAYER)(layers.Flatten()(x))
+        y = layers.Dense(math.prod(grid_shape), activation="relu")(code)
+        y = layers.Reshape(grid_shape)(y)
+        for n_filters in reversed(self.filters[:-1]):
+            y = layers.Conv2DTranspose(n_filters, 3, strides=2, padding="same", activation="relu")(y)
+        outputs = layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="sigmoid")(y)
+        return keras.Model(inputs, outputs, name="conv_autoencoder")
+
+    def _check_params(self) -> None:
+        check_int("code_size", self.code_size)
+        check_int("epochs", self.epochs)
+        check_int("batch_size", self.batch_size)
+        check_int("patience", self.patience, minimum=0)
+        check_random_state(self.random_state)
+        check_fraction("validation_split", self.validation_split)
+        if not self.filters or any(isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in self.filters):
+            raise ValueError(f"filters must be a non-empty tuple of positive ints, got {self.filters!r}")
+        stride = 2 ** len(self.filters)
+        if check_int("image_size", self.image_size) % stride:
+            raise ValueError(f"image_size must be a multiple of {stride} (the encoder halves it {len(self.filters)} times), got {self.image_size}")
+        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
+
+    def _check_images(self, images: np.ndarray) -> None:
+        expected = (self.image_size, self.image_size, 3)
+        if not isinstance(images, np.ndarray) or images.ndim != 4 or images.shape[1:] != expected or not len(images):
+            shape = getattr(images, "shape", type(images).__name__)
+            raise ValueError(f"expected images of shape (N, {', '.join(map(str, expected))}) with N >= 1, got {shape}")
+
+    def _fitted(self, attribute: str):
+        check_is_fitted(self, attribute)
+        return getattr(self, attribute)
+
+    def _predict(self, model, images: np.ndarray) -> np.ndarray:
+        self._check_images(images)
+        outputs = [model.predict_on_batch(to_unit_float(images[i : i + 256])) for i in range(0, len(images), 256)]
+        return np.concatenate([np.asarray(out, dtype=np.float32) for out in outputs])
+
+
+def _encoder_half(autoencoder: keras.Model) -> keras.Model:
+    return keras.Model(autoencoder.inputs, autoencoder.get_layer(CODE_LAYER).output, name="encoder")
+
+
+class _ImageBatches(keras.utils.PyDataset):
+    """Batches (x, x) of images picked by index from an array or memmap, reshuffled each epoch if given a rng."""
+
+    def __init__(self, images, indices, batch_size, rng=None):
+        super().__init__()
+        self.images, self.indices, self.batch_size, self.rng = images, np.array(indices), batch_size, rng
+        if rng is not None:
+            rng.shuffle(self.indices)
+
+    def __len__(self):
+        return math.ceil(len(self.indices) / self.batch_size)
+
+    def __getitem__(self, i):
+        # sorted indices read a memmap front to back
+        picked = np.sort(self.indices[i * self.batch_size : (i + 1) * self.batch_size])
+        x = to_unit_float(self.images[picked])
+        return x, x
+
+    def on_epoch_end(self):
+        if self.rng is not None:
+            self.rng.shuffle(self.indices)

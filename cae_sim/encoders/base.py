@@ -1,0 +1,50 @@
+"""The interface every encoder implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+
+class Encoder(BaseEstimator, ABC):
+    """Turns batches of RGB images into codes: fixed-length float32 vectors.
+
+    Subclasses follow scikit-learn's conventions: ``__init__`` stores keyword
+    parameters only, ``fit`` returns ``self`` and learned state ends in ``_``.
+    Images reach an encoder already read and resized to its ``image_size``
+    attribute (a parameter or a fixed property), as uint8 (0–255) or float
+    (0–1) arrays of shape (N, image_size, image_size, 3).
+    """
+
+    #: The name the encoder is registered under (``Pipeline(encoder=name)``).
+    name: ClassVar[str]
+    #: Side of the square images the encoder takes.
+    image_size: int
+
+    @abstractmethod
+    def fit(self, images: np.ndarray) -> "Encoder":
+        """Learn from images (N, image_size, image_size, 3); return self."""
+
+    @abstractmethod
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Return the (N, d) float32 codes of images (N, image_size, image_size, 3)."""
+
+    @abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write the learned state into an existing, empty directory (no pickle)."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, directory: Path, params: dict) -> "Encoder":
+        """Rebuild a fitted encoder from ``save``'s directory and its parameters."""
+
+
+def to_unit_float(images: np.ndarray) -> np.ndarray:
+    """Return images as float32 in [0, 1]: uint8 is divided by 255, floats are kept."""
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / np.float32(255)
+    return np.asarray(images, dtype=np.float32)

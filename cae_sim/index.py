@@ -1,0 +1,100 @@
+"""Nearest-neighbour search over codes, behind one small interface."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+
+from ._checks import check_choice, check_codes, check_int
+
+METRICS = ("cosine", "euclidean")
+
+
+class NeighborIndex(ABC):
+    """Finds the codes nearest to query codes.
+
+    A back end implements ``fit`` and ``_search``; distances are those of
+    ``metric`` (cosine distance = 1 − cosine similarity) and scores turn them
+    into similarities, higher for closer.
+    """
+
+    def __init__(self, metric: str = "cosine"):
+        self.metric = check_choice("metric", metric, METRICS)
+
+    def fit(self, codes: np.ndarray) -> "NeighborIndex":
+        """Index codes of shape (n_samples, d); return self."""
+        self.codes_ = check_codes(codes)
+        self._build(self._prepare(self.codes_))
+        return self
+
+    def kneighbors(self, codes: np.ndarray, n_neighbors: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Return (distances, indices), each (n_queries, k), nearest first.
+
+        ``k`` is ``n_neighbors`` or the number of indexed codes if that is smaller.
+
+        Raises
+        ------
+        ValueError
+            If ``n_neighbors`` < 1 or the codes do not match the index's width.
+        """
+        if not hasattr(self, "codes_"):
+            raise ValueError("the index is empty: call fit(codes) first")
+        n_neighbors = min(check_int("n_neighbors", n_neighbors), len(self.codes_))
+        queries = self._prepare(check_codes(codes, self.codes_.shape[1]))
+        distances, indices = self._search(queries, n_neighbors)
+        return distances.astype(np.float32), indices.astype(np.int64)
+
+    def score(self, distances: np.ndarray) -> np.ndarray:
+        """Turn distances into similarities: cosine similarity, or 1 / (1 + distance) for euclidean."""
+        if self.metric == "cosine":
+            return (1.0 - distances).astype(np.float32)
+        return (1.0 / (1.0 + distances)).astype(np.float32)
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Distance between paired rows of two (n, d) code arrays, in the index's metric."""
+        a = self._prepare(check_codes(a, name="a"))
+        b = self._prepare(check_codes(b, a.shape[1], name="b"))
+        if self.metric == "cosine":
+            return _squared_to_cosine(np.sum((a - b) ** 2, axis=1))
+        return np.linalg.norm(a - b, axis=1).astype(np.float32)
+
+    def _prepare(self, codes: np.ndarray) -> np.ndarray:
+        return l2_normalize(codes) if self.metric == "cosine" else codes
+
+    @abstractmethod
+    def _build(self, codes: np.ndarray) -> None:
+        """Build the search structure over prepared codes."""
+
+    @abstractmethod
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return (distances in the metric, indices) of the k nearest codes, nearest first."""
+
+
+class SklearnIndex(NeighborIndex):
+    """Exact search with scikit-learn's ``NearestNeighbors``.
+
+    For the cosine metric codes are L2-normalised and searched by euclidean
+    distance, which orders them the same way and lets scikit-learn use its
+    trees; squared distances d² map back to cosine distances as d² / 2.
+    """
+
+    def _build(self, codes: np.ndarray) -> None:
+        self.model_ = NearestNeighbors(metric="euclidean").fit(codes)
+
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        distances, indices = self.model_.kneighbors(queries, n_neighbors=k)
+        if self.metric == "cosine":
+            distances = _squared_to_cosine(distances**2)
+        return distances, indices
+
+
+def l2_normalize(codes: np.ndarray) -> np.ndarray:
+    """Scale each row to unit length; an all-zero row stays zero."""
+    norms = np.linalg.norm(codes, axis=1, keepdims=True)
+    return (codes / np.maximum(norms, np.finfo(np.float32).tiny)).astype(np.float32)
+
+
+def _squared_to_cosine(squared: np.ndarray) -> np.ndarray:
+    return np.clip(squared / 2.0, 0.0, 2.0).astype(np.float32)

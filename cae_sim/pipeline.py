@@ -1,0 +1,341 @@
+"""Pipeline: read images → encode → cluster and index the codes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+from keras.utils import Progbar
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted
+
+from ._checks import check_choice, check_int, check_random_state
+from .clustering import KMeansClustering
+from .encoders import Encoder, encoder_class
+from .images import iter_batches, resolve_source
+from .index import METRICS, SklearnIndex, l2_normalize
+from .store import load_pipeline, save_pipeline
+
+logger = logging.getLogger(__name__)
+
+#: Images per batch when reading and encoding (training batches are the encoder's own).
+READ_BATCH_SIZE = 256
+
+
+class Match(NamedTuple):
+    """One result of ``Pipeline.query``.
+
+    Attributes
+    ----------
+    index : int
+        Position of the image in the fitted set.
+    path : str or None
+        Its file, or None when the pipeline was fitted on an array.
+    score : float
+        Similarity to the query, higher is closer: cosine similarity, or
+        1 / (1 + euclidean distance) with ``metric="euclidean"``.
+    """
+
+    index: int
+    path: str | None
+    score: float
+
+
+class Pipeline(BaseEstimator):
+    """Group images into clusters and find the most similar ones.
+
+    Parameters
+    ----------
+    encoder : str or Encoder, default="cae"
+        ``"cae"`` (a convolutional autoencoder trained on the images), another
+        registered name, or an Encoder object (cloned, then fitted).
+    n_clusters : int or "auto", default="auto"
+        Number of K-Means clusters; ``"auto"`` chooses it by silhouette score.
+    image_size : int or None, default=None
+        Side of the square the images are resized to; None takes the encoder's
+        default (64 for the autoencoder).
+    code_size : int, default=32
+        Length of the autoencoder's code.
+    epochs : int, default=20
+        Most training epochs of the autoencoder (it stops early on a plateau).
+    batch_size : int, default=64
+        Training batch size of the autoencoder.
+    metric : {"cosine", "euclidean"}, default="cosine"
+        How codes are compared. With cosine, codes are L2-normalised before
+        clustering, so clusters and neighbours agree.
+    random_state : int or None, default=None
+        Seeds every random choice (weights, shuffling, K-Means).
+    n_jobs : int, default=-1
+        Threads decoding images (-1: one per core).
+    verbose : int, default=0
+        0 silent; 1 progress bars for reading and training.
+    cache_dir : str or None, default=None
+        Where the temporary uint8 image cache used during ``fit`` lives
+        (default: the system's temporary folder).
+
+    Attributes
+    ----------
+    encoder_ : Encoder
+        The fitted encoder.
+    codes_ : ndarray of shape (n_images, d), float32
+        Code of each fitted image.
+    labels_ : ndarray of shape (n_images,), int
+        Cluster of each fitted image.
+    cluster_centers_ : ndarray of shape (n_clusters_, d), float32
+        K-Means centres (in the clustering space: unit-normalised codes with cosine).
+    n_clusters_ : int
+        The number of clusters used.
+    paths_ : list of str or None
+        File of each fitted image; None for array input.
+    skipped_ : list of (str, str)
+        Files that could not be read, with the reason.
+    clustering_ : KMeansClustering
+    index_ : NeighborIndex
+    """
+
+    def __init__(
+        self,
+        *,
+        encoder="cae",
+        n_clusters="auto",
+        image_size=None,
+        code_size=32,
+        epochs=20,
+        batch_size=64,
+        metric="cosine",
+        random_state=None,
+        n_jobs=-1,
+        verbose=0,
+        cache_dir=None,
+    ):
+        self.encoder = encoder
+        self.n_clusters = n_clusters
+        self.image_size = image_size
+        self.code_size = code_size
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.metric = metric
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.cache_dir = cache_dir
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, X, y=None) -> "Pipeline":
+        """Read the images, fit the encoder, cluster and index the codes.
+
+        Parameters
+        ----------
+        X : str, path-like, list of paths, or ndarray
+            A folder (scanned recursively), a list of image files, or an array
+            (N, H, W) or (N, H, W, C) of uint8, uint16 or float in [0, 1].
+            Unreadable files are skipped, listed in ``skipped_`` and reported
+            in one warning.
+        y : ignored
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            On a bad parameter, an empty folder, a bad array, no readable
+            image, or more clusters than images.
+        """
+        self._check_params()
+        items, paths, skipped = resolve_source(X)
+        encoder = self._make_encoder()
+        with tempfile.TemporaryDirectory(prefix="cae_sim-cache-", dir=self.cache_dir) as cache:
+            pixels, kept, unreadable = self._read_into_cache(items, encoder.image_size, cache)
+            skipped += unreadable
+            if not len(kept):
+                raise ValueError(f"none of the {len(items)} images could be read; first failure: {skipped[0]}")
+            logger.info("read %d images, skipped %d", len(kept), len(skipped))
+            encoder.fit(pixels)
+            codes = encoder.encode(pixels)
+            del pixels  # close the memmap before its folder goes
+        if skipped:
+            listing = "\n".join(f"  {path}: {reason}" for path, reason in skipped)
+            warnings.warn(f"skipped {len(skipped)} unreadable file(s):\n{listing}", stacklevel=2)
+
+        clustering = KMeansClustering(n_clusters=self.n_clusters, random_state=self.random_state)
+        clustering.fit(self._clustering_space(codes))
+        kept_paths = None if paths is None else [paths[i] for i in kept]
+        return self._set_fitted(encoder, codes, kept_paths, skipped, clustering)
+
+    def _set_fitted(self, encoder: Encoder, codes: np.ndarray, paths, skipped, clustering) -> "Pipeline":
+        """Set the learned state (after fit, or when loading a save) and index the codes."""
+        self.encoder_ = encoder
+        self.codes_ = codes
+        self.paths_ = paths
+        self.skipped_ = skipped
+        self.clustering_ = clustering
+        self.labels_ = clustering.labels_
+        self.cluster_centers_ = clustering.cluster_centers_
+        self.n_clusters_ = clustering.n_clusters_
+        self.index_ = SklearnIndex(self.metric).fit(codes)
+        return self
+
+    def _read_into_cache(self, items, size: int, cache: str):
+        """Decode every image once into a uint8 memmap; return (pixels, kept positions, skipped)."""
+        pixels = np.lib.format.open_memmap(
+            os.path.join(cache, "images.npy"), mode="w+", dtype=np.uint8, shape=(len(items), size, size, 3)
+        )
+        kept, skipped = [], []
+        for batch in self._batches(items, size, skip_errors=True, title="reading"):
+            pixels[len(kept) : len(kept) + len(batch.positions)] = batch.pixels
+            kept.extend(batch.positions.tolist())
+            skipped.extend(batch.skipped)
+        return pixels[: len(kept)], kept, skipped
+
+    def _batches(self, items, size: int, *, skip_errors: bool, title: str):
+        """Yield ImageBatch objects, with a progress bar when verbose."""
+        progress = Progbar(len(items), unit_name="image") if self.verbose and len(items) > 1 else None
+        if progress:
+            print(f"{title} {len(items)} images")
+        done = 0
+        for batch in iter_batches(items, size, READ_BATCH_SIZE, self.n_jobs, skip_errors):
+            done += len(batch.positions) + len(batch.skipped)
+            if progress:
+                progress.update(done)
+            yield batch
+
+    def _make_encoder(self) -> Encoder:
+        if isinstance(self.encoder, Encoder):
+            return clone(self.encoder)
+        cls = encoder_class(self.encoder)
+        shared = {
+            "image_size": self.image_size,
+            "code_size": self.code_size,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "random_state": self.random_state,
+            "verbose": self.verbose,
+        }
+        accepted = cls._get_param_names()
+        return cls(**{key: value for key, value in shared.items() if key in accepted and value is not None})
+
+    def _check_params(self) -> None:
+        check_choice("metric", self.metric, METRICS)
+        check_random_state(self.random_state)
+        check_int("verbose", self.verbose, minimum=0)
+        if self.n_clusters != "auto":
+            if isinstance(self.n_clusters, str):
+                raise ValueError(f"n_clusters must be 'auto' or an int >= 1, got {self.n_clusters!r}")
+            check_int("n_clusters", self.n_clusters)
+        if self.image_size is not None:
+            check_int("image_size", self.image_size)
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0:
+            raise ValueError(f"n_jobs must be a non-zero int (-1: one per core), got {self.n_jobs!r}")
+
+    # ------------------------------------------------------------------ using a fitted pipeline
+
+    def transform(self, X) -> np.ndarray:
+        """Return the codes of images, shape (n_images, d), float32.
+
+        Parameters
+        ----------
+        X : str, path-like, list of paths, or ndarray
+            As in ``fit``; every file must be readable.
+
+        Raises
+        ------
+        ValueError
+            If an image cannot be read (the message names the file) or the array is malformed.
+        OSError
+            If a file does not exist.
+        """
+        encoder = self._fitted_encoder()
+        items, _, _ = resolve_source(X)
+        batches = self._batches(items, encoder.image_size, skip_errors=False, title="encoding")
+        return np.concatenate([encoder.encode(batch.pixels) for batch in batches])
+
+    def predict(self, X) -> np.ndarray:
+        """Return the cluster of each image, shape (n_images,)."""
+        codes = self.transform(X)
+        return self.clustering_.predict(self._clustering_space(codes))
+
+    def kneighbors(self, X, n_neighbors: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Return (distances, indices) into the fitted set, each (n_images, k), nearest first.
+
+        ``k`` is ``n_neighbors``, or the size of the fitted set if smaller.
+        Distances are cosine distances (1 − similarity) or euclidean ones.
+        """
+        check_int("n_neighbors", n_neighbors)
+        return self._fitted_index().kneighbors(self.transform(X), n_neighbors)
+
+    def query(self, image, n: int = 10) -> list[Match]:
+        """Return the ``n`` fitted images most like ``image``, best first.
+
+        Parameters
+        ----------
+        image : str, path-like, or ndarray of shape (H, W) or (H, W, C)
+            One image.
+        n : int, default=10
+            How many matches; all fitted images if there are fewer.
+
+        Returns
+        -------
+        list of Match
+
+        Raises
+        ------
+        ValueError
+            If ``n`` < 1 or the image cannot be read.
+        OSError
+            If the file does not exist.
+        """
+        check_int("n", n)
+        index = self._fitted_index()
+        distances, indices = index.kneighbors(self._encode_one(image), n)
+        scores = index.score(distances[0])
+        return [
+            Match(int(i), None if self.paths_ is None else self.paths_[i], float(score))
+            for i, score in zip(indices[0], scores)
+        ]
+
+    def similarity(self, a, b) -> float:
+        """Return how alike two images are: the score of ``Match`` (cosine similarity by default)."""
+        index = self._fitted_index()
+        distance = index.distance(self._encode_one(a), self._encode_one(b))
+        return float(index.score(distance)[0])
+
+    def _encode_one(self, image) -> np.ndarray:
+        if isinstance(image, np.ndarray):
+            if image.ndim not in (2, 3):
+                raise ValueError(f"expected one image of shape (H, W) or (H, W, C), got shape {image.shape}")
+            return self.transform(image[np.newaxis])
+        if isinstance(image, (str, os.PathLike)):
+            if os.path.isdir(image):
+                raise ValueError(f"expected one image file, got the folder {os.fspath(image)!r}")
+            return self.transform([image])
+        raise ValueError(f"expected one image (a path or an array), got {type(image).__name__}")
+
+    def _clustering_space(self, codes: np.ndarray) -> np.ndarray:
+        return l2_normalize(codes) if self.metric == "cosine" else codes
+
+    def _fitted_encoder(self) -> Encoder:
+        check_is_fitted(self, "encoder_")
+        return self.encoder_
+
+    def _fitted_index(self):
+        check_is_fitted(self, "index_")
+        return self.index_
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, directory: str | os.PathLike) -> None:
+        """Save the fitted pipeline into a directory, atomically; see ``cae_sim.store``."""
+        check_is_fitted(self, "encoder_")
+        save_pipeline(self, directory)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "Pipeline":
+        """Load a pipeline saved with ``save``; raises ValueError if the directory is damaged or foreign."""
+        return load_pipeline(directory, cls)

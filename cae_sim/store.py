@@ -1,0 +1,174 @@
+"""The on-disk format of a saved pipeline: a directory, no pickle.
+
+::
+
+    DIR/manifest.json          format name and version, parameters, paths, sha256 of every other file
+    DIR/codes.npy              (N, d) float32 codes
+    DIR/labels.npy             (N,) cluster of each image
+    DIR/cluster_centers.npy    (k, d) K-Means centres
+    DIR/encoder/...            the encoder's own files (the autoencoder: a .keras model)
+
+A save is written into a temporary sibling directory and renamed into place
+only when complete, so a crash never leaves a half-written save over a good one.
+Loading checks the format, the version and every file's hash before it reads
+anything, and reads arrays with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from .clustering import KMeansClustering
+from .encoders import ENCODERS, encoder_class
+
+FORMAT = "cae_sim.pipeline"
+VERSION = 1
+MANIFEST = "manifest.json"
+ARRAYS = ("codes", "labels", "cluster_centers")
+
+
+def save_pipeline(pipeline, directory: str | os.PathLike) -> None:
+    """Write a fitted pipeline into ``directory``, replacing an earlier save there.
+
+    Raises
+    ------
+    ValueError
+        If ``directory`` holds files but is not a cae_sim save (it is never
+        overwritten), or the encoder is not a registered one.
+    """
+    target = Path(directory)
+    if target.exists() and not (target / MANIFEST).is_file() and (not target.is_dir() or any(target.iterdir())):
+        raise ValueError(f"refusing to overwrite {str(target)!r}: it exists and is not a cae_sim save")
+    encoder = pipeline.encoder_
+    if ENCODERS.get(encoder.name) is not type(encoder):
+        raise ValueError(f"cannot save encoder {type(encoder).__name__}: it is not registered in cae_sim.encoders.ENCODERS")
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        _write(pipeline, staging)
+        _swap_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _write(pipeline, root: Path) -> None:
+    arrays = {"codes": pipeline.codes_, "labels": pipeline.labels_, "cluster_centers": pipeline.cluster_centers_}
+    for name, array in arrays.items():
+        np.save(root / f"{name}.npy", array, allow_pickle=False)
+    (root / "encoder").mkdir()
+    pipeline.encoder_.save(root / "encoder")
+    clustering = pipeline.clustering_
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "params": {**pipeline.get_params(), "encoder": pipeline.encoder_.name},
+        "encoder": {"name": pipeline.encoder_.name, "params": pipeline.encoder_.get_params()},
+        "clustering": {"params": clustering.get_params(), "scores": {str(k): v for k, v in clustering.scores_.items()}},
+        "paths": pipeline.paths_,
+        "skipped": pipeline.skipped_,
+        "files": {name: _sha256(root / name) for name in _files_below(root)},
+    }
+    _write_durably(root / MANIFEST, json.dumps(manifest, indent=1, default=_to_json).encode())
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    if not target.exists():
+        staging.rename(target)
+        return
+    retired = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    target.rename(retired)
+    staging.rename(target)
+    shutil.rmtree(retired)
+
+
+def load_pipeline(directory: str | os.PathLike, cls):
+    """Read a save written by ``save_pipeline`` and return a fitted ``cls`` (a Pipeline).
+
+    Raises
+    ------
+    OSError
+        If ``directory`` does not exist.
+    ValueError
+        If it is not a cae_sim save, was written by a newer format version,
+        or any file is missing, changed or inconsistent.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such save directory: {str(root)!r}")
+    manifest = _read_manifest(root)
+    try:
+        for name, digest in manifest["files"].items():
+            path = root / name
+            if not path.is_file():
+                raise ValueError(f"damaged save {str(root)!r}: {name} is missing")
+            if _sha256(path) != digest:
+                raise ValueError(f"damaged save {str(root)!r}: {name} does not match its sha256 in the manifest")
+        arrays = {name: np.load(root / f"{name}.npy", allow_pickle=False) for name in ARRAYS}
+        encoder = encoder_class(manifest["encoder"]["name"]).load(root / "encoder", manifest["encoder"]["params"])
+        clustering = KMeansClustering(**manifest["clustering"]["params"])
+        clustering.scores_ = {int(k): float(v) for k, v in manifest["clustering"]["scores"].items()}
+        clustering.labels_, clustering.cluster_centers_ = arrays["labels"], arrays["cluster_centers"]
+        clustering.n_clusters_ = len(arrays["cluster_centers"])
+        paths, skipped = manifest["paths"], [tuple(entry) for entry in manifest["skipped"]]
+        pipeline = cls(**manifest["params"])
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"damaged save {str(root)!r}: manifest lacks or mangles {error}") from error
+    n_images = len(arrays["codes"])
+    if len(arrays["labels"]) != n_images or (paths is not None and len(paths) != n_images):
+        raise ValueError(f"damaged save {str(root)!r}: codes, labels and paths disagree in length")
+    pipeline._set_fitted(encoder, arrays["codes"], paths, skipped, clustering)
+    return pipeline
+
+
+def _read_manifest(root: Path) -> dict:
+    path = root / MANIFEST
+    if not path.is_file():
+        raise ValueError(f"{str(root)!r} is not a cae_sim save: it has no {MANIFEST}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"damaged save {str(root)!r}: {MANIFEST} is not valid JSON ({error})") from error
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError(f"{str(root)!r} is not a cae_sim save: its {MANIFEST} has no format {FORMAT!r}")
+    if manifest.get("version") != VERSION:
+        raise ValueError(
+            f"save {str(root)!r} has format version {manifest.get('version')!r}; this cae_sim reads version {VERSION}"
+        )
+    return manifest
+
+
+def _files_below(root: Path) -> list[str]:
+    return sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _to_json(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
