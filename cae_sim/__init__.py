@@ -5,16 +5,11 @@
 >>> pipeline.query("photos/cat.jpg", n=5)                    # doctest: +SKIP
 """
 
-import os
-
-# TensorFlow's C++ start-up notices drown the library's own output; a user's setting wins.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from .clustering import KMeansClustering  # noqa: E402
-from .encoders import ConvAutoencoder, Encoder  # noqa: E402
-from .images import ImageReadError, find_images, read_image  # noqa: E402
-from .index import NeighborIndex, SklearnIndex  # noqa: E402
-from .pipeline import Match, Pipeline  # noqa: E402
+from .clustering import KMeansClustering
+from .encoders import ConvAutoencoder, Encoder
+from .images import ImageReadError, find_images, read_image
+from .index import NeighborIndex, SklearnIndex
+from .pipeline import Match, Pipeline, SkippedImagesWarning
 
 __version__ = "0.1.0"
 
@@ -27,6 +22,7 @@ __all__ = [
     "NeighborIndex",
     "Pipeline",
     "SklearnIndex",
+    "SkippedImagesWarning",
     "find_images",
     "read_image",
 ]

@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 READ_BATCH_SIZE = 256
 
 
+class SkippedImagesWarning(UserWarning):
+    """Some files of a folder or list could not be read and were left out of a fit."""
+
+
 class Match(NamedTuple):
     """One result of ``Pipeline.query``.
 
@@ -162,7 +166,7 @@ class Pipeline(BaseEstimator):
             del pixels  # close the memmap before its folder goes
         if skipped:
             listing = "\n".join(f"  {path}: {reason}" for path, reason in skipped)
-            warnings.warn(f"skipped {len(skipped)} unreadable file(s):\n{listing}", stacklevel=2)
+            warnings.warn(f"skipped {len(skipped)} unreadable file(s):\n{listing}", SkippedImagesWarning, stacklevel=2)
 
         clustering = KMeansClustering(n_clusters=self.n_clusters, random_state=self.random_state)
         clustering.fit(self._clustering_space(codes))
@@ -299,6 +303,15 @@ class Pipeline(BaseEstimator):
             Match(int(i), None if self.paths_ is None else self.paths_[i], float(score))
             for i, score in zip(indices[0], scores)
         ]
+
+    def distance_to_center(self) -> np.ndarray:
+        """Return each fitted image's distance to the centre of its cluster, shape (n_images,).
+
+        Distances are euclidean, in the clustering space (unit-normalised codes with cosine).
+        """
+        check_is_fitted(self, "clustering_")
+        distances = self.clustering_.transform(self._clustering_space(self.codes_))
+        return distances[np.arange(len(distances)), self.labels_]
 
     def similarity(self, a, b) -> float:
         """Return how alike two images are: the score of ``Match`` (cosine similarity by default)."""

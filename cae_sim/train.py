@@ -1,0 +1,112 @@
+"""``python -m cae_sim.train DATA --out DIR``: fit a pipeline on a folder, save it, write clusters.csv."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import os
+import sys
+import time
+import warnings
+from collections import Counter
+
+from .pipeline import Pipeline, SkippedImagesWarning
+
+CLUSTERS_FILE = "clusters.csv"
+
+
+def clusters_arg(text: str) -> int | str:
+    """Parse ``--clusters``: a positive int or "auto"."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int or 'auto', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int or 'auto', got {text!r}")
+    return value
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of the train command to ``parser``."""
+    parser.add_argument("data", help="folder of images (scanned recursively)")
+    parser.add_argument("--out", required=True, help="directory to save the fitted pipeline into")
+    parser.add_argument("--clusters", type=clusters_arg, default="auto", help="number of clusters, or 'auto' (default)")
+    parser.add_argument("--encoder", default="cae", help="encoder name (default: cae)")
+    parser.add_argument("--epochs", type=int, default=20, help="most training epochs (default: 20)")
+    parser.add_argument("--image-size", type=int, default=None, help="side images are resized to (default: 64 for cae)")
+    parser.add_argument("--code-size", type=int, default=32, help="length of the code (default: 32)")
+    parser.add_argument("--batch-size", type=int, default=64, help="training batch size (default: 64)")
+    parser.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
+    parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Fit, save, write clusters.csv and print a summary; return the exit status."""
+    started = time.perf_counter()
+    pipeline = Pipeline(
+        encoder=args.encoder,
+        n_clusters=args.clusters,
+        image_size=args.image_size,
+        code_size=args.code_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        metric=args.metric,
+        random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedImagesWarning)  # the summary lists them
+        pipeline.fit(args.data)
+    pipeline.save(args.out)
+    write_clusters_csv(pipeline, os.path.join(args.out, CLUSTERS_FILE))
+    print_summary(pipeline, args.out, time.perf_counter() - started)
+    return 0
+
+
+def write_clusters_csv(pipeline: Pipeline, path: str) -> None:
+    """Write ``path, cluster, distance_to_center`` for each fitted image."""
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["path", "cluster", "distance_to_center"])
+        for name, label, distance in zip(pipeline.paths_, pipeline.labels_, pipeline.distance_to_center()):
+            writer.writerow([name, int(label), f"{distance:.6f}"])
+
+
+def print_summary(pipeline: Pipeline, out: str, seconds: float) -> None:
+    """Print what was read, skipped and grouped."""
+    sizes = Counter(pipeline.labels_.tolist())
+    print(f"images read:   {len(pipeline.paths_)}")
+    print(f"skipped:       {len(pipeline.skipped_)}")
+    for path, reason in pipeline.skipped_:
+        print(f"  {path}: {reason}")
+    chosen = " (chosen by silhouette)" if pipeline.clustering_.scores_ else ""
+    print(f"clusters:      {pipeline.n_clusters_}{chosen}")
+    for label in sorted(sizes):
+        print(f"  cluster {label}: {sizes[label]} images")
+    print(f"saved to:      {out} (clusters in {os.path.join(out, CLUSTERS_FILE)})")
+    print(f"time:          {seconds:.1f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m cae_sim.train``."""
+    parser = argparse.ArgumentParser(prog="python -m cae_sim.train", description=__doc__.split(":", 1)[1].strip())
+    add_train_arguments(parser)
+    return guarded(run_train, parser.parse_args(argv))
+
+
+def guarded(command, args: argparse.Namespace) -> int:
+    """Run a command; print a bad input's error on one line and return 2 instead of a traceback."""
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    try:
+        return command(args)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
