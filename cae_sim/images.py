@@ -8,7 +8,6 @@ releases the GIL while it decodes.
 
 from __future__ import annotations
 
-import logging
 import os
 import queue
 import threading
@@ -21,8 +20,6 @@ import joblib
 import numpy as np
 
 from ._checks import check_int
-
-logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -166,9 +163,9 @@ def check_image_array(images: np.ndarray) -> None:
     if images.dtype not in (np.uint8, np.uint16) and not np.issubdtype(images.dtype, np.floating):
         raise ValueError(f"expected image dtype uint8, uint16 or float in [0, 1]; got {images.dtype}")
     if np.issubdtype(images.dtype, np.floating):
-        low, high = np.nanmin(images), np.nanmax(images)
         if np.isnan(images).any():
             raise ValueError("the image array holds NaN values")
+        low, high = images.min(), images.max()
         if low < 0 or high > 1:
             raise ValueError(f"float images must lie in [0, 1]; got values in [{low}, {high}]")
 

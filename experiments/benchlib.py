@@ -1,0 +1,186 @@
+"""Shared helpers of the benchmarks: synthetic JPEG folders, timing, results files.
+
+The JPEGs are tiles cut from the sample photos in ``data/`` (random crop, scale,
+flip and colour shift) with a smooth random light field and sensor-like noise
+added, saved at quality 90: real-looking content, so decoding costs what it
+costs on photos, unlike flat colours or pure noise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+from unittest import mock
+
+import cv2
+import numpy as np
+
+from cae_sim import Pipeline
+from cae_sim.clustering import KMeansClustering
+from cae_sim.encoders.autoencoder import ConvAutoencoder
+from cae_sim.index import SklearnIndex
+
+REPO = Path(__file__).resolve().parent.parent
+PHOTOS = REPO / "data"
+RESULTS = REPO / "experiments" / "results"
+FOLDERS = Path("/tmp/cae_sim_bench")
+DONE_MARKER = "done.json"
+
+#: The steps of Pipeline.fit, timed by wrapping them (in memory, for the duration of a fit).
+FIT_PHASES = {
+    "read_into_cache": (Pipeline, "_read_into_cache"),
+    "train_autoencoder": (ConvAutoencoder, "fit"),
+    "encode": (ConvAutoencoder, "encode"),
+    "kmeans": (KMeansClustering, "fit"),
+    "index": (SklearnIndex, "fit"),
+}
+
+
+# --------------------------------------------------------------------------- JPEG folders
+
+
+def load_photos() -> list[np.ndarray]:
+    """Return the sample photos of ``data/`` as BGR uint8 arrays."""
+    return [cv2.imread(str(path)) for path in sorted(PHOTOS.glob("*.jpg"))]
+
+
+def synthetic_image(rng: np.random.Generator, photos: list[np.ndarray], size: int) -> np.ndarray:
+    """Return one realistic ``size`` × ``size`` BGR uint8 image made from a random photo."""
+    photo = photos[rng.integers(len(photos))]
+    height, width = photo.shape[:2]
+    side = int(rng.integers(min(height, width) // 3, min(height, width) + 1))
+    top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
+    crop = photo[top : top + side, left : left + side]
+    interpolation = cv2.INTER_CUBIC if side < size else cv2.INTER_AREA
+    tile = cv2.resize(crop, (size, size), interpolation=interpolation).astype(np.float32)
+    if rng.random() < 0.5:
+        tile = tile[:, ::-1]
+    light = cv2.resize(rng.normal(0, 15, (4, 4, 3)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
+    tile = tile * rng.uniform(0.7, 1.3, 3) + rng.uniform(-25, 25, 3) + light
+    tile += rng.normal(0, rng.uniform(2, 6), tile.shape)
+    return np.clip(tile, 0, 255).astype(np.uint8)
+
+
+def make_jpeg_folder(n: int, size: int, *, seed: int = 0, quality: int = 90) -> Path:
+    """Write ``n`` synthetic JPEGs of ``size`` × ``size`` px under /tmp and return the folder.
+
+    A folder made before with the same parameters is reused (it is complete once
+    its ``done.json`` marker exists).
+    """
+    folder = FOLDERS / f"jpeg_n{n}_{size}px_q{quality}_seed{seed}"
+    if (folder / DONE_MARKER).exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = load_photos()
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        image = synthetic_image(rng, photos, size)
+        cv2.imwrite(str(folder / f"img_{i:06d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    (folder / DONE_MARKER).write_text(json.dumps({"n": n, "size": size, "seed": seed, "quality": quality}))
+    return folder
+
+
+def folder_info(folder: Path) -> dict:
+    """Describe a JPEG folder made by ``make_jpeg_folder``: its parameters and mean file size."""
+    sizes = [path.stat().st_size for path in folder.glob("*.jpg")]
+    info = json.loads((folder / DONE_MARKER).read_text())
+    return {**info, "path": str(folder), "mean_file_kb": round(statistics.fmean(sizes) / 1024, 1)}
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def time_call(function, repeats: int) -> tuple[float, list[float]]:
+    """Call ``function`` ``repeats`` times; return (median seconds, every time)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+@contextlib.contextmanager
+def timed_methods(targets: dict):
+    """Wrap methods (name: (class, attribute)) for the duration of the context.
+
+    Yields a dict name: list of (start, end) ``time.perf_counter`` intervals, one per call.
+    """
+    intervals = {name: [] for name in targets}
+
+    def wrap(name, method):
+        @functools.wraps(method)
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                intervals[name].append((start, time.perf_counter()))
+
+        return timed
+
+    with contextlib.ExitStack() as stack:
+        for name, (owner, attribute) in targets.items():
+            stack.enter_context(mock.patch.object(owner, attribute, wrap(name, getattr(owner, attribute))))
+        yield intervals
+
+
+def fit_pipeline(folder: Path, **params) -> tuple[Pipeline, float, dict]:
+    """Fit ``Pipeline(**params)`` on a folder; return it, its fit seconds and the intervals of its phases."""
+    pipeline = Pipeline(**params)
+    with timed_methods(FIT_PHASES) as intervals:
+        start = time.perf_counter()
+        pipeline.fit(folder)
+        total = time.perf_counter() - start
+    return pipeline, total, intervals
+
+
+def latency_summary(times: list[float]) -> dict:
+    """Median, 90th percentile and minimum of latencies, in milliseconds."""
+    ms = np.asarray(times) * 1000
+    return {"median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)), "min_ms": float(ms.min())}
+
+
+# --------------------------------------------------------------------------- results
+
+
+def machine_info() -> dict:
+    """CPU count, load and the versions that matter to the timings."""
+    import keras
+    import sklearn
+    import tensorflow as tf
+
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "load_average_1_5_15": os.getloadavg(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "scikit_learn": sklearn.__version__,
+    }
+
+
+def write_results(name: str, args, results: dict) -> Path:
+    """Write ``experiments/results/NAME.json`` with the command, options, machine and results."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    record = {
+        "command": shlex.join(["python", *sys.argv]),
+        "options": vars(args),
+        "machine": machine_info(),
+        "results": results,
+    }
+    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return path

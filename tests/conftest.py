@@ -1,0 +1,90 @@
+"""Shared fixtures: tiny models, sample data, and folders of good and broken image files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+#: Small settings that keep each training to a second or two.
+TINY = dict(image_size=16, code_size=8, epochs=2, batch_size=8, random_state=0)
+
+
+def write_image(path: Path, rgb: np.ndarray, extension: str | None = None) -> Path:
+    """Encode an RGB(A)/gray array with OpenCV into ``path`` (works for non-ASCII names)."""
+    image = rgb
+    if rgb.ndim == 3 and rgb.shape[-1] == 3:
+        image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    elif rgb.ndim == 3 and rgb.shape[-1] == 4:
+        image = cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGRA)
+    ok, encoded = cv2.imencode(extension or path.suffix, image)
+    assert ok, path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoded.tofile(str(path))
+    return path
+
+
+def smooth_image(seed: int, height: int = 48, width: int = 48, channels: int = 3) -> np.ndarray:
+    """A smooth random uint8 image: blurred noise, distinct per seed."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (4, 4, channels), dtype=np.uint8)
+    image = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+    return image.reshape(height, width, channels)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def mixed_folder(tmp_path_factory) -> tuple[Path, set[str], set[str]]:
+    """A folder of readable images of every awkward kind, and broken files.
+
+    Returns the folder, the set of readable paths and the set of paths that must be skipped.
+    """
+    root = tmp_path_factory.mktemp("mixed")
+    good = {
+        write_image(root / "color.png", smooth_image(1)),
+        write_image(root / "gray.png", smooth_image(2, channels=1)[..., 0]),
+        write_image(root / "rgba.png", np.dstack([smooth_image(3), np.full((48, 48), 128, np.uint8)])),
+        write_image(root / "deep16.png", smooth_image(4).astype(np.uint16) * 257),
+        write_image(root / "tiny.png", smooth_image(5, 1, 1)),
+        write_image(root / "large.jpg", smooth_image(6, 3000, 4000)),
+        write_image(root / "ünïcödé 写真.jpg", smooth_image(7)),
+        write_image(root / "nested" / "deeper" / "inner.bmp", smooth_image(8)),
+        write_image(root / "UPPER.JPG", smooth_image(9), ".jpg"),
+        write_image(root / "scan.tiff", smooth_image(10)),
+        write_image(root / "web.webp", smooth_image(11)),
+    }
+    (root / "linked").mkdir()
+    os.symlink(root / "color.png", root / "linked" / "link.png")
+    good.add(root / "linked" / "link.png")
+
+    bad = {root / "empty.png", root / "text.png", root / "garbage.jpg", root / "truncated.jpg", root / "dangling.png"}
+    (root / "empty.png").write_bytes(b"")
+    (root / "text.png").write_text("this is not an image")
+    (root / "garbage.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4)
+    jpeg = (root / "ünïcödé 写真.jpg").read_bytes()
+    (root / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    os.symlink(root / "missing.png", root / "dangling.png")
+    (root / "folder.jpg").mkdir()
+    bad.add(root / "folder.jpg")
+    (root / "notes.txt").write_text("not an image extension: ignored, not skipped")
+    return root, {str(p) for p in good}, {str(p) for p in bad}
+
+
+@pytest.fixture(scope="session")
+def fitted(data_dir):
+    """A tiny pipeline fitted on data/ (12 photos), shared by read-only tests."""
+    from cae_sim import Pipeline
+
+    return Pipeline(n_clusters=3, **TINY).fit(data_dir)

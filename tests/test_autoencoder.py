@@ -1,0 +1,99 @@
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.exceptions import NotFittedError
+
+from cae_sim.encoders import ConvAutoencoder, encoder_class
+from conftest import TINY, smooth_image
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.stack([smooth_image(i, 16, 16) for i in range(40)])
+
+
+@pytest.fixture(scope="module")
+def trained(images):
+    return ConvAutoencoder(**TINY).fit(images)
+
+
+@given(st.integers(1, 5))
+def test_codes_are_float32_with_code_size_columns(trained, n):
+    codes = trained.encode(np.stack([smooth_image(100 + i, 16, 16) for i in range(n)]))
+    assert codes.shape == (n, TINY["code_size"])
+    assert codes.dtype == np.float32
+
+
+def test_uint8_and_unit_float_inputs_give_the_same_codes(trained, images):
+    np.testing.assert_allclose(trained.encode(images), trained.encode(images / 255.0), rtol=1e-5, atol=1e-5)
+
+
+def test_reconstruction_has_image_shape_and_range(trained, images):
+    out = trained.reconstruct(images[:4])
+    assert out.shape == (4, 16, 16, 3)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_history_has_one_loss_per_epoch_and_validation(trained):
+    assert len(trained.history_["loss"]) == TINY["epochs"]
+    assert len(trained.history_["val_loss"]) == TINY["epochs"]
+
+
+def test_training_lowers_reconstruction_error(images):
+    model = ConvAutoencoder(**{**TINY, "epochs": 15, "validation_split": 0.0}).fit(images)
+    assert model.history_["loss"][-1] < model.history_["loss"][0]
+    assert "val_loss" not in model.history_
+
+
+def test_same_seed_same_codes(images, trained):
+    again = ConvAutoencoder(**TINY).fit(images)
+    np.testing.assert_array_equal(again.encode(images), trained.encode(images))
+
+
+def test_trains_from_a_memmap(tmp_path, images):
+    cache = np.lib.format.open_memmap(tmp_path / "c.npy", mode="w+", dtype=np.uint8, shape=images.shape)
+    cache[:] = images
+    np.testing.assert_array_equal(ConvAutoencoder(**TINY).fit(cache).encode(images), ConvAutoencoder(**TINY).fit(images).encode(images))
+
+
+def test_save_and_load_give_the_same_codes(tmp_path, trained, images):
+    trained.save(tmp_path)
+    assert json.loads((tmp_path / "history.json").read_text()) == trained.history_
+    loaded = ConvAutoencoder.load(tmp_path, trained.get_params())
+    np.testing.assert_array_equal(loaded.encode(images), trained.encode(images))
+
+
+def test_encode_before_fit_raises():
+    with pytest.raises(NotFittedError):
+        ConvAutoencoder().encode(np.zeros((1, 64, 64, 3), np.uint8))
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"image_size": 20}, "multiple of 8"),
+        ({"code_size": 0}, "code_size"),
+        ({"epochs": 1.5}, "epochs"),
+        ({"validation_split": 1.0}, "validation_split"),
+        ({"filters": ()}, "filters"),
+        ({"random_state": -1}, "random_state"),
+        ({"learning_rate": 0}, "learning_rate"),
+    ],
+)
+def test_bad_parameters_are_named(images, params, message):
+    with pytest.raises(ValueError, match=message):
+        ConvAutoencoder(**{**TINY, **params}).fit(images)
+
+
+def test_wrong_image_shape_is_rejected(trained):
+    with pytest.raises(ValueError, match=r"\(N, 16, 16, 3\)"):
+        trained.encode(np.zeros((2, 32, 32, 3), np.uint8))
+
+
+def test_registry_knows_cae_and_rejects_unknown_names():
+    assert encoder_class("cae") is ConvAutoencoder
+    with pytest.raises(ValueError, match="nope"):
+        encoder_class("nope")

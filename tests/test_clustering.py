@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.exceptions import NotFittedError
+
+from cae_sim import KMeansClustering
+
+
+def blobs(n_blobs: int, per_blob: int = 30, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 10, (n_blobs, 5))
+    return np.concatenate([c + rng.normal(0, 0.3, (per_blob, 5)) for c in centres]).astype(np.float32)
+
+
+@pytest.mark.parametrize("k", [2, 4, 6])
+def test_auto_finds_the_number_of_well_separated_blobs(k):
+    clustering = KMeansClustering(random_state=0, k_range=(2, 8)).fit(blobs(k))
+    assert clustering.n_clusters_ == k
+    assert max(clustering.scores_, key=clustering.scores_.get) == k
+    assert set(clustering.scores_) == set(range(2, 9))
+
+
+@given(st.integers(1, 6), st.integers(0, 2**16))
+def test_labels_and_centres_have_consistent_shapes(k, seed):
+    codes = blobs(3, per_blob=4, seed=seed)
+    clustering = KMeansClustering(n_clusters=k, random_state=0, n_init=1).fit(codes)
+    assert clustering.labels_.shape == (12,)
+    assert clustering.labels_.min() >= 0 and clustering.labels_.max() < k
+    assert clustering.cluster_centers_.shape == (k, 5) and clustering.cluster_centers_.dtype == np.float32
+    np.testing.assert_array_equal(clustering.predict(codes), clustering.labels_)
+
+
+def test_transform_gives_distance_to_each_centre():
+    codes = blobs(3)
+    clustering = KMeansClustering(n_clusters=3, random_state=0).fit(codes)
+    expected = np.linalg.norm(codes[:, None, :] - clustering.cluster_centers_[None], axis=2)
+    np.testing.assert_allclose(clustering.transform(codes), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_auto_with_two_codes_uses_one_cluster():
+    clustering = KMeansClustering(random_state=0).fit(np.array([[0.0, 1.0], [1.0, 0.0]]))
+    assert clustering.n_clusters_ == 1 and clustering.scores_ == {}
+
+
+@pytest.mark.parametrize(
+    "params, codes, message",
+    [
+        ({"n_clusters": 100}, blobs(2), "larger than the number of images"),
+        ({"n_clusters": "many"}, blobs(2), "'auto' or an int"),
+        ({"n_clusters": 0}, blobs(2), "n_clusters"),
+        ({"k_range": (5, 3)}, blobs(2), "k_range"),
+        ({"k_range": (1, 3)}, blobs(2), "k_range"),
+        ({}, np.full((4, 2), np.nan), "NaN"),
+        ({}, np.zeros(4), "2-d"),
+    ],
+)
+def test_bad_input_is_named(params, codes, message):
+    with pytest.raises(ValueError, match=message):
+        KMeansClustering(**params).fit(codes)
+
+
+def test_predict_before_fit_and_wrong_width():
+    with pytest.raises(NotFittedError):
+        KMeansClustering().predict(blobs(2))
+    clustering = KMeansClustering(n_clusters=2, random_state=0).fit(blobs(2))
+    with pytest.raises(ValueError, match="5 features"):
+        clustering.predict(np.zeros((1, 3)))

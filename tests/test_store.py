@@ -1,0 +1,108 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from cae_sim import Pipeline
+from cae_sim.store import MANIFEST
+
+
+@pytest.fixture()
+def saved(fitted, tmp_path):
+    directory = tmp_path / "model"
+    fitted.save(directory)
+    return directory
+
+
+def test_round_trip_keeps_codes_labels_paths_and_queries(fitted, saved, data_dir):
+    loaded = Pipeline.load(saved)
+    np.testing.assert_array_equal(loaded.codes_, fitted.codes_)
+    np.testing.assert_array_equal(loaded.labels_, fitted.labels_)
+    np.testing.assert_array_equal(loaded.cluster_centers_, fitted.cluster_centers_)
+    assert loaded.paths_ == fitted.paths_ and loaded.skipped_ == fitted.skipped_
+    assert loaded.get_params() == fitted.get_params()
+    query = data_dir / "coffee.jpg"
+    assert loaded.query(query, n=5) == fitted.query(query, n=5)
+    np.testing.assert_array_equal(loaded.transform(data_dir), fitted.transform(data_dir))
+    np.testing.assert_array_equal(loaded.predict(data_dir), fitted.predict(data_dir))
+
+
+def test_manifest_records_version_and_hashes_and_no_pickle(saved):
+    manifest = json.loads((saved / MANIFEST).read_text())
+    assert manifest["format"] == "cae_sim.pipeline" and manifest["version"] == 1
+    files = {p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file()} - {MANIFEST}
+    assert set(manifest["files"]) == files
+    assert any(name.endswith(".keras") for name in files)
+    assert not any(name.endswith((".pkl", ".pickle", ".joblib")) for name in files)
+
+
+def test_a_changed_file_is_refused(saved):
+    with open(saved / "codes.npy", "r+b") as file:
+        file.seek(-4, os.SEEK_END)
+        file.write(b"\x00\x00\x80\x7f")
+    with pytest.raises(ValueError, match="codes.npy does not match its sha256"):
+        Pipeline.load(saved)
+
+
+def test_a_missing_file_is_refused(saved):
+    (saved / "labels.npy").unlink()
+    with pytest.raises(ValueError, match="labels.npy is missing"):
+        Pipeline.load(saved)
+
+
+@pytest.mark.parametrize(
+    "manifest, message",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"format": "something.else"}', "not a cae_sim save"),
+        ('{"format": "cae_sim.pipeline", "version": 99}', "version 99"),
+        ('{"format": "cae_sim.pipeline", "version": 1}', "manifest lacks"),
+    ],
+)
+def test_a_foreign_or_damaged_manifest_is_refused(saved, manifest, message):
+    (saved / MANIFEST).write_text(manifest)
+    with pytest.raises(ValueError, match=message):
+        Pipeline.load(saved)
+
+
+def test_loading_a_plain_folder_or_nothing(tmp_path, data_dir):
+    with pytest.raises(ValueError, match="no manifest.json"):
+        Pipeline.load(data_dir)
+    with pytest.raises(OSError, match="nowhere"):
+        Pipeline.load(tmp_path / "nowhere")
+
+
+def test_a_folder_that_is_not_a_save_is_never_overwritten(fitted, tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not a cae_sim save"):
+        fitted.save(tmp_path)
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_a_failed_save_leaves_the_good_one_intact(fitted, saved, monkeypatch):
+    before = {p: p.read_bytes() for p in saved.rglob("*") if p.is_file()}
+
+    def crash(directory):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fitted.encoder_, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        fitted.save(saved)
+    assert {p: p.read_bytes() for p in saved.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["model"]
+    Pipeline.load(saved)
+
+
+def test_saving_again_replaces_the_save(fitted, saved):
+    (saved / "stale.txt").write_text("from before")
+    fitted.save(saved)
+    assert not (saved / "stale.txt").exists()
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["model"]
+
+
+def test_saving_an_unfitted_pipeline_fails(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        Pipeline().save(tmp_path / "x")
