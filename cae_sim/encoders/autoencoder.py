@@ -17,6 +17,8 @@ from .base import Encoder, to_unit_float
 MODEL_FILE = "autoencoder.keras"
 HISTORY_FILE = "history.json"
 CODE_LAYER = "code"
+#: Fewer held-out images than this give too noisy a loss to stop on; the training loss is watched instead.
+MIN_VALIDATION_IMAGES = 32
 
 
 class ConvAutoencoder(Encoder):
@@ -38,8 +40,9 @@ class ConvAutoencoder(Encoder):
         Adam's learning rate.
     validation_split : float, default=0.1
         Fraction of images held out to stop early on their reconstruction loss.
-        With 0, or too few images, the training loss is watched instead.
-    patience : int, default=3
+        With 0, or when that is fewer than 32 images, all images train and
+        the training loss is watched instead.
+    patience : int, default=5
         Epochs without improvement before training stops (best weights are kept).
     random_state : int or None, default=None
         Seed of Python, NumPy and TensorFlow for weights, shuffling and the split.
@@ -68,7 +71,7 @@ class ConvAutoencoder(Encoder):
         batch_size: int = 64,
         learning_rate: float = 1e-3,
         validation_split: float = 0.1,
-        patience: int = 3,
+        patience: int = 5,
         random_state: int | None = None,
         verbose: int = 0,
     ):
@@ -103,6 +106,8 @@ class ConvAutoencoder(Encoder):
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(images))
         n_validation = int(len(images) * self.validation_split)
+        if n_validation < MIN_VALIDATION_IMAGES:
+            n_validation = 0
         train, validation = order[n_validation:], order[:n_validation]
 
         self.autoencoder_ = self._build()

@@ -1,0 +1,156 @@
+"""Latency of a one-image query over 100,000 codes, against a plain NumPy top-k.
+
+Compares, in the same run and in turns (so that a change in the machine's load
+affects both alike):
+
+* ``SklearnIndex("cosine").kneighbors(q, k)``, the index ``Pipeline`` uses;
+* NumPy: unit-length codes @ unit-length query, ``argpartition`` for the top k, then a sort;
+
+checks that both return the same neighbours, then times a whole
+``Pipeline.query`` over the same 100,000 codes (a pipeline fitted on the sample
+photos, whose index is then replaced by one over the 100,000 codes) with the
+parts it is made of: encoding the image and searching.
+
+Run: ``python experiments/bench_query.py`` (``--n-codes 10000`` for a quick run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import benchlib
+import cv2
+import numpy as np
+
+from cae_sim import Pipeline
+from cae_sim.index import SklearnIndex, l2_normalize
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-codes", type=int, default=100_000, help="codes in the index (default 100000)")
+    parser.add_argument("--dim", type=int, default=32, help="length of a code (default 32)")
+    parser.add_argument("--queries", type=int, default=200, help="single queries timed (default 200)")
+    parser.add_argument("--k", type=int, default=10, help="neighbours per query (default 10)")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args()
+
+
+def numpy_top_k(unit_codes: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` unit codes most cosine-similar to one query code, best first."""
+    similarities = unit_codes @ (query / np.linalg.norm(query))
+    top = np.argpartition(-similarities, k - 1)[:k]
+    return top[np.argsort(-similarities[top], kind="stable")]
+
+
+def time_in_turns(functions: dict, arguments: list) -> dict:
+    """Call each function once per argument, all functions in turn; return name: (latencies s, results)."""
+    out = {name: ([], []) for name in functions}
+    for argument in arguments:
+        for name, function in functions.items():
+            start = time.perf_counter()
+            result = function(argument)
+            out[name][0].append(time.perf_counter() - start)
+            out[name][1].append(result)
+    return out
+
+
+def agreement(found: list[np.ndarray], expected: list[np.ndarray]) -> dict:
+    """How many queries got the same neighbours in the same order, and as the same set."""
+    return {
+        "queries": len(expected),
+        "same_order": sum(np.array_equal(a, b) for a, b in zip(found, expected)),
+        "same_set": sum(set(a.tolist()) == set(b.tolist()) for a, b in zip(found, expected)),
+    }
+
+
+def search_benchmark(codes: np.ndarray, queries: np.ndarray, k: int) -> tuple[SklearnIndex, np.ndarray, dict]:
+    """Time and compare SklearnIndex.kneighbors and the NumPy top-k on single queries."""
+    start = time.perf_counter()
+    index = SklearnIndex("cosine").fit(codes)
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    unit = l2_normalize(codes)
+    normalise_s = time.perf_counter() - start
+    runs = time_in_turns(
+        {
+            "SklearnIndex.kneighbors": lambda q: index.kneighbors(q[np.newaxis], k)[1][0],
+            "numpy dot + argpartition": lambda q: numpy_top_k(unit, q, k),
+        },
+        list(queries),
+    )
+    latency = {name: benchlib.latency_summary(times) for name, (times, _) in runs.items()}
+    results = {
+        "index_fit_s": fit_s,
+        "numpy_normalise_codes_s": normalise_s,
+        "sklearn_algorithm": index.model_._fit_method,
+        "latency": latency,
+        "sklearn_over_numpy_median": latency["SklearnIndex.kneighbors"]["median_ms"]
+        / latency["numpy dot + argpartition"]["median_ms"],
+        "agreement": agreement(runs["SklearnIndex.kneighbors"][1], runs["numpy dot + argpartition"][1]),
+    }
+    return index, unit, results
+
+
+def query_benchmark(index: SklearnIndex, unit: np.ndarray, n_queries: int, k: int) -> dict:
+    """Time Pipeline.query over the indexed codes, and the parts it is made of."""
+    pipeline = Pipeline(image_size=64, epochs=1, n_clusters=2, random_state=0).fit(benchlib.PHOTOS)
+    pipeline.codes_, pipeline.index_, pipeline.paths_ = index.codes_, index, None
+    path = str(sorted(benchlib.PHOTOS.glob("*.jpg"))[0])
+    image = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+    small = cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)[np.newaxis]
+    code = pipeline.transform(image[np.newaxis])
+    pipeline.query(image, k)  # warm up
+    runs = time_in_turns(
+        {
+            "Pipeline.query(array 256 px)": lambda _: [m.index for m in pipeline.query(image, k)],
+            "Pipeline.query(path)": lambda _: [m.index for m in pipeline.query(path, k)],
+            "  transform(one array): resize + encode": lambda _: pipeline.transform(image[np.newaxis]),
+            "  encoder.encode(one 64 px uint8)": lambda _: pipeline.encoder_.encode(small),
+            "  index.kneighbors(one code)": lambda _: index.kneighbors(code, k),
+            "  numpy top-k (one code)": lambda _: numpy_top_k(unit, code[0], k),
+        },
+        range(n_queries),
+    )
+    expected = numpy_top_k(unit, code[0], k)
+    return {
+        "query_image": path,
+        "latency": {name: benchlib.latency_summary(times) for name, (times, _) in runs.items()},
+        "query_matches_numpy_top_k": {
+            name: all(np.array_equal(found, expected) for found in runs[name][1])
+            for name in ("Pipeline.query(array 256 px)", "Pipeline.query(path)")
+        },
+    }
+
+
+def print_latencies(latency: dict) -> None:
+    for name, summary in latency.items():
+        print(f"  {name:42s} median {summary['median_ms']:8.3f} ms   p90 {summary['p90_ms']:8.3f} ms")
+
+
+def main() -> None:
+    args = parse_args()
+    rng = np.random.default_rng(args.seed)
+    codes = rng.standard_normal((args.n_codes, args.dim), dtype=np.float32)
+    queries = rng.standard_normal((args.queries, args.dim), dtype=np.float32)
+
+    index, unit, search = search_benchmark(codes, queries, args.k)
+    print(f"{args.queries} single queries, top {args.k} of {args.n_codes} codes of {args.dim} floats:")
+    print(f"  index fit {search['index_fit_s']:.3f} s (scikit-learn algorithm: {search['sklearn_algorithm']})")
+    print_latencies(search["latency"])
+    print(f"  SklearnIndex / numpy (median): {search['sklearn_over_numpy_median']:.1f}x")
+    same = search["agreement"]
+    print(f"  same top {args.k} as numpy: {same['same_order']}/{same['queries']} in order, {same['same_set']} as sets")
+
+    query = query_benchmark(index, unit, args.queries, args.k)
+    print(f"Pipeline.query over the same {args.n_codes} codes:")
+    print_latencies(query["latency"])
+    print(f"  matches the numpy top {args.k}: {query['query_matches_numpy_top_k']}")
+
+    results = {"search": search, "pipeline_query": query}
+    print(f"wrote {benchlib.write_results('bench_query', args, results)}")
+
+
+if __name__ == "__main__":
+    main()

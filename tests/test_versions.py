@@ -1,0 +1,28 @@
+"""The installed TensorFlow and Keras are the lockstep pair pyproject.toml promises."""
+
+import tomllib
+from importlib.metadata import requires, version
+from pathlib import Path
+
+import keras
+import pytest
+import tensorflow as tf
+from packaging.requirements import Requirement
+
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+DEPENDENCIES = [Requirement(line) for line in tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]]
+
+
+@pytest.mark.parametrize("requirement", DEPENDENCIES, ids=lambda r: r.name)
+def test_installed_versions_satisfy_pyproject(requirement):
+    assert requirement.specifier.contains(version(requirement.name), prereleases=True)
+
+
+def test_tensorflow_uses_the_installed_keras_3():
+    assert keras.__version__.startswith("3.")
+    assert tf.keras.version() == keras.__version__
+
+
+def test_tensorflow_requires_a_keras_our_range_allows():
+    keras_required = [Requirement(r) for r in requires("tensorflow") if r.startswith("keras")]
+    assert keras_required and all(r.specifier.contains(version("keras")) for r in keras_required)
