@@ -103,3 +103,17 @@ def test_enough_images_hold_out_a_validation_set():
     many = np.stack([smooth_image(i, 16, 16) for i in range(400)])
     model = ConvAutoencoder(**{**TINY, "epochs": 1}).fit(many)
     assert len(model.history_["val_loss"]) == 1
+
+
+def test_training_codes_are_centred(trained, images):
+    codes = trained.encode(images)
+    assert np.abs(codes.mean(axis=0)).max() < 1e-3 * max(1.0, np.abs(codes).max())
+
+
+def test_shifting_codes_leaves_reconstructions_unchanged(images):
+    model = ConvAutoencoder(**TINY).fit(images)
+    codes, reconstructions = model.encode(images), model.reconstruct(images)
+    offset = np.linspace(-2, 3, TINY["code_size"]).astype(np.float32)
+    model._shift_codes(offset)
+    np.testing.assert_allclose(model.encode(images), codes - offset, atol=1e-4)
+    np.testing.assert_allclose(model.reconstruct(images), reconstructions, atol=1e-4)

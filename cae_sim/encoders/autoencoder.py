@@ -17,6 +17,7 @@ from .base import Encoder, to_unit_float
 MODEL_FILE = "autoencoder.keras"
 HISTORY_FILE = "history.json"
 CODE_LAYER = "code"
+DECODER_INPUT_LAYER = "decode"
 #: Fewer held-out images than this give too noisy a loss to stop on; the training loss is watched instead.
 MIN_VALIDATION_IMAGES = 32
 
@@ -123,7 +124,30 @@ class ConvAutoencoder(Encoder):
             verbose=self.verbose,
         )
         self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
+        self._center_codes(images, train)
         return self
+
+    def _center_codes(self, images: np.ndarray, train: np.ndarray) -> None:
+        """Shift the code layer's bias so training codes average zero, and undo it in the decoder.
+
+        Codes of a linear bottleneck share a large common offset, which makes every
+        cosine similarity close to 1; centred codes compare by what sets images apart.
+        Reconstructions are unchanged.
+        """
+        mean = np.zeros(self.code_size, np.float32)
+        for start in range(0, len(train), 1024):
+            picked = np.sort(train[start : start + 1024])
+            mean += self._predict(self.encoder_, images[picked]).sum(axis=0)
+        self._shift_codes(mean / len(train))
+
+    def _shift_codes(self, offset: np.ndarray) -> None:
+        """Subtract ``offset`` from every code, leaving the reconstructions as they were."""
+        code_layer = self.autoencoder_.get_layer(CODE_LAYER)
+        decoder_layer = self.autoencoder_.get_layer(DECODER_INPUT_LAYER)
+        kernel, bias = code_layer.get_weights()
+        code_layer.set_weights([kernel, bias - offset])
+        kernel, bias = decoder_layer.get_weights()
+        decoder_layer.set_weights([kernel, bias + offset @ kernel])
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Return the codes of images.
@@ -166,7 +190,7 @@ class ConvAutoencoder(Encoder):
             x = layers.Conv2D(n_filters, 3, strides=2, padding="same", activation="relu")(x)
         grid_shape = tuple(x.shape[1:])
         code = layers.Dense(self.code_size, name=CODE_LAYER)(layers.Flatten()(x))
-        y = layers.Dense(math.prod(grid_shape), activation="relu")(code)
+        y = layers.Dense(math.prod(grid_shape), activation="relu", name=DECODER_INPUT_LAYER)(code)
         y = layers.Reshape(grid_shape)(y)
         for n_filters in reversed(self.filters[:-1]):
             y = layers.Conv2DTranspose(n_filters, 3, strides=2, padding="same", activation="relu")(y)
