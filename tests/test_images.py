@@ -1,12 +1,22 @@
 import os
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from cae_sim.images import ImageReadError, decode_image, find_images, iter_batches, read_image, resolve_source, to_rgb_uint8
+from cae_sim.images import (
+    ImageReadError,
+    decode_image,
+    find_images,
+    iter_batches,
+    read_image,
+    resize,
+    resolve_source,
+    to_rgb_uint8,
+)
 from conftest import smooth_image, write_image
 
 
@@ -140,3 +150,22 @@ def test_resolve_source_rejects_empty_folder_and_missing_path(tmp_path):
         resolve_source(tmp_path)
     with pytest.raises(OSError, match="missing"):
         resolve_source(tmp_path / "missing")
+
+
+@given(st.integers(1, 300), st.integers(1, 300))
+def test_jpeg_dimensions_come_from_the_frame_header(height, width):
+    from cae_sim.images import _jpeg_dimensions
+
+    ok, encoded = cv2.imencode(".jpg", np.zeros((height, width, 3), np.uint8))
+    assert _jpeg_dimensions(encoded) == (height, width)
+    assert _jpeg_dimensions(cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1]) is None
+
+
+@pytest.mark.parametrize("size", [16, 40, 64, 120])
+def test_reduced_jpeg_decoding_matches_full_decoding(data_dir, size):
+    data = np.fromfile(data_dir / "astronaut.jpg", np.uint8)  # 256 × 256: decoded at 1/8 to 1/2 scale
+    full = resize(cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), size)
+    reduced = decode_image(data, size)
+    assert reduced.shape == full.shape == (size, size, 3)
+    # two resampling paths differ by a few levels on fine detail; a wrong channel order, crop or scale by far more
+    assert np.abs(reduced.astype(int) - full).mean() < 4.0
