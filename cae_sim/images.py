@@ -382,6 +382,10 @@ def iter_batches(
             yield ImageBatch(pixels, np.arange(start, start + len(chunk)))
         return
 
+    if len(items) == 1:  # one file (a query): starting threads would cost more than decoding it
+        yield _collect([_read_or_reason(items[0], size, skip_errors)], items, 0, size)
+        return
+
     def read_batches() -> Iterator[ImageBatch]:
         with joblib.Parallel(n_jobs=n_jobs, prefer="threads") as parallel:
             # one task per thread and batch: joblib's per-task cost is close to a small JPEG's decode time
