@@ -89,7 +89,10 @@ def main() -> None:
     baseline = rss_mb()
     folder = benchlib.make_jpeg_folder(args.n, args.source_size)
     print(f"{args.n} JPEGs of {args.source_size} px in {folder}")
-    print(f"baseline after importing tensorflow and cae_sim: VmRSS {baseline['VmRSS']:.0f} MB")
+    print(
+        f"baseline after importing tensorflow and cae_sim: VmRSS {baseline['VmRSS']:.0f} MB "
+        f"(anon {baseline['RssAnon']:.0f}, file {baseline['RssFile']:.0f})"
+    )
     before_fit = {"rss": rss_mb(), "ru_maxrss_mb": max_rss_mb()}
 
     sampler = RssSampler(args.interval)

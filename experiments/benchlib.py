@@ -13,15 +13,20 @@ import functools
 import json
 import os
 import platform
+import resource
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 from unittest import mock
 
 import cv2
+import keras
 import numpy as np
+import sklearn
+import tensorflow as tf
 
 from cae_sim import Pipeline
 from cae_sim.clustering import KMeansClustering
@@ -33,6 +38,18 @@ PHOTOS = REPO / "data"
 RESULTS = REPO / "experiments" / "results"
 FOLDERS = Path("/tmp/cae_sim_bench")
 DONE_MARKER = "done.json"
+
+
+def source_state() -> dict:
+    """The git commit of the checkout, and the files of cae_sim/ changed since it."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted_cae_sim_files": git("status", "--porcelain", "cae_sim").splitlines()}
+
+
+#: The state of cae_sim's source when it was imported: the code the benchmark runs.
+SOURCE = source_state()
 
 #: The steps of Pipeline.fit, timed by wrapping them (in memory, for the duration of a fit).
 FIT_PHASES = {
@@ -103,15 +120,23 @@ def time_call(function, repeats: int) -> dict:
 
     Returns the median wall-clock seconds, the median CPU seconds of the whole
     process (all threads: less disturbed than wall time by other programs on a
-    shared machine) and every wall-clock time.
+    shared machine), the median count of minor page faults, and every
+    wall-clock time.
     """
-    wall, cpu = [], []
+    wall, cpu, faults = [], [], []
     for _ in range(repeats):
+        start_faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start_cpu, start = time.process_time(), time.perf_counter()
         function()
         wall.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
-    return {"median_s": statistics.median(wall), "cpu_median_s": statistics.median(cpu), "times_s": wall}
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start_faults)
+    return {
+        "median_s": statistics.median(wall),
+        "cpu_median_s": statistics.median(cpu),
+        "page_faults_median": statistics.median(faults),
+        "times_s": wall,
+    }
 
 
 @contextlib.contextmanager
@@ -160,10 +185,6 @@ def latency_summary(times: list[float]) -> dict:
 
 def machine_info() -> dict:
     """CPU count, load and the versions that matter to the timings."""
-    import keras
-    import sklearn
-    import tensorflow as tf
-
     return {
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)),
@@ -186,6 +207,7 @@ def write_results(name: str, args, results: dict) -> Path:
         "command": shlex.join(["python", *sys.argv]),
         "options": vars(args),
         "machine": machine_info(),
+        "source_when_imported": SOURCE,
         "results": results,
     }
     path.write_text(json.dumps(record, indent=2, default=str) + "\n")
