@@ -237,8 +237,7 @@ def decode_image(data: bytes | np.ndarray, size: int | None, name: str = "<bytes
     bgr = cv2.imdecode(buffer, _decode_flag(buffer, size))
     if bgr is None:
         raise ImageReadError(f"{name}: not a decodable image")
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    return rgb if size is None else resize(rgb, size)
+    return cv2.cvtColor(bgr if size is None else resize(bgr, size), cv2.COLOR_BGR2RGB)
 
 
 _REDUCED_FLAGS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
