@@ -160,6 +160,8 @@ class Pipeline(BaseEstimator):
             skipped += unreadable
             if not len(kept):
                 raise ValueError(f"none of the {len(items)} images could be read; first failure: {skipped[0]}")
+            if self.n_clusters != "auto" and self.n_clusters > len(kept):  # say so before training, not after
+                raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of images read ({len(kept)})")
             logger.info("read %d images, skipped %d", len(kept), len(skipped))
             encoder.fit(pixels)
             codes = encoder.encode(pixels)
