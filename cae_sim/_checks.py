@@ -26,6 +26,15 @@ def check_random_state(value) -> int | None:
     return None if value is None else check_int("random_state", value, minimum=0)
 
 
+def check_n_clusters(value) -> int | str:
+    """Return ``value`` if it is "auto" or an int >= 1; raise ValueError otherwise."""
+    if value == "auto":
+        return value
+    if isinstance(value, str):
+        raise ValueError(f"n_clusters must be 'auto' or an int >= 1, got {value!r}")
+    return check_int("n_clusters", value)
+
+
 def check_choice(name: str, value, choices) -> str:
     """Return ``value`` if it is one of ``choices``; raise ValueError otherwise."""
     if value not in choices:

@@ -8,7 +8,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import euclidean_distances, silhouette_score
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import check_codes, check_int, check_random_state
+from ._checks import check_codes, check_int, check_n_clusters, check_random_state
 
 
 class KMeansClustering(BaseEstimator):
@@ -57,13 +57,11 @@ class KMeansClustering(BaseEstimator):
         check_int("n_init", self.n_init)
         check_int("sample_size", self.sample_size, minimum=2)
         seed = check_random_state(self.random_state)
-        if self.n_clusters == "auto":
+        if check_n_clusters(self.n_clusters) == "auto":
             self.scores_ = self._score_candidates(codes, seed)
             k = max(self.scores_, key=self.scores_.get) if self.scores_ else 1
         else:
-            if isinstance(self.n_clusters, str):
-                raise ValueError(f"n_clusters must be 'auto' or an int >= 1, got {self.n_clusters!r}")
-            k = check_int("n_clusters", self.n_clusters)
+            k = self.n_clusters
             if k > len(codes):
                 raise ValueError(f"n_clusters={k} is larger than the number of images ({len(codes)})")
             self.scores_ = {}

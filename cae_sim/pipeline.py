@@ -13,7 +13,7 @@ from keras.utils import Progbar
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import check_choice, check_int, check_random_state
+from ._checks import check_choice, check_int, check_n_clusters, check_random_state
 from .clustering import KMeansClustering
 from .encoders import Encoder, encoder_class
 from .images import iter_batches, resolve_source
@@ -231,10 +231,7 @@ class Pipeline(BaseEstimator):
         check_choice("metric", self.metric, METRICS)
         check_random_state(self.random_state)
         check_int("verbose", self.verbose, minimum=0)
-        if self.n_clusters != "auto":
-            if isinstance(self.n_clusters, str):
-                raise ValueError(f"n_clusters must be 'auto' or an int >= 1, got {self.n_clusters!r}")
-            check_int("n_clusters", self.n_clusters)
+        check_n_clusters(self.n_clusters)
         if self.image_size is not None:
             check_int("image_size", self.image_size)
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0:
