@@ -216,7 +216,11 @@ class Pipeline(BaseEstimator):
         if isinstance(self.encoder, Encoder):
             return clone(self.encoder)
         cls = encoder_class(self.encoder)
+        accepted = cls._get_param_names()
+        if self.image_size is not None and "image_size" not in accepted:
+            raise ValueError(f"encoder {self.encoder!r} takes images of a fixed size; leave image_size=None")
         shared = {
+            "model": self.encoder,
             "image_size": self.image_size,
             "code_size": self.code_size,
             "epochs": self.epochs,
@@ -224,7 +228,6 @@ class Pipeline(BaseEstimator):
             "random_state": self.random_state,
             "verbose": self.verbose,
         }
-        accepted = cls._get_param_names()
         return cls(**{key: value for key, value in shared.items() if key in accepted and value is not None})
 
     def _check_params(self) -> None:

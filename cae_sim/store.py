@@ -16,7 +16,6 @@ anything, and reads arrays with ``allow_pickle=False``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import file_sha256
 from .clustering import KMeansClustering
 from .encoders import ENCODERS, encoder_class
 
@@ -76,7 +76,7 @@ def _write(pipeline, root: Path) -> None:
         "clustering": {"params": clustering.get_params(), "scores": {str(k): v for k, v in clustering.scores_.items()}},
         "paths": pipeline.paths_,
         "skipped": pipeline.skipped_,
-        "files": {name: _sha256(root / name) for name in _files_below(root)},
+        "files": {name: file_sha256(root / name) for name in _files_below(root)},
     }
     _write_durably(root / MANIFEST, json.dumps(manifest, indent=1, default=_to_json).encode())
 
@@ -111,7 +111,7 @@ def load_pipeline(directory: str | os.PathLike, cls):
             path = root / name
             if not path.is_file():
                 raise ValueError(f"damaged save {str(root)!r}: {name} is missing")
-            if _sha256(path) != digest:
+            if file_sha256(path) != digest:
                 raise ValueError(f"damaged save {str(root)!r}: {name} does not match its sha256 in the manifest")
         arrays = {name: np.load(root / f"{name}.npy", allow_pickle=False) for name in ARRAYS}
         encoder = encoder_class(manifest["encoder"]["name"]).load(root / "encoder", manifest["encoder"]["params"])
@@ -149,14 +149,6 @@ def _read_manifest(root: Path) -> dict:
 
 def _files_below(root: Path) -> list[str]:
     return sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_durably(path: Path, data: bytes) -> None:

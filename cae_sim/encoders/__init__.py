@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from .autoencoder import ConvAutoencoder
 from .base import Encoder
+from .pretrained import BACKBONES, PretrainedEncoder
 
 #: Encoder classes by registered name; a new encoder is one file plus one line here.
-ENCODERS: dict[str, type[Encoder]] = {cls.name: cls for cls in (ConvAutoencoder,)}
+#: Every ImageNet backbone is a name of PretrainedEncoder (its ``model`` parameter).
+ENCODERS: dict[str, type[Encoder]] = {"cae": ConvAutoencoder, **{name: PretrainedEncoder for name in BACKBONES}}
 
 
 def encoder_class(name: str) -> type[Encoder]:
@@ -23,4 +25,4 @@ def encoder_class(name: str) -> type[Encoder]:
         raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)} or pass an Encoder object") from None
 
 
-__all__ = ["ENCODERS", "ConvAutoencoder", "Encoder", "encoder_class"]
+__all__ = ["BACKBONES", "ENCODERS", "ConvAutoencoder", "Encoder", "PretrainedEncoder", "encoder_class"]
