@@ -6,7 +6,7 @@
 """
 
 from .clustering import KMeansClustering
-from .encoders import ConvAutoencoder, Encoder
+from .encoders import ConvAutoencoder, Encoder, Ensemble, PretrainedEncoder
 from .images import ImageReadError, find_images, read_image
 from .index import NeighborIndex, SklearnIndex
 from .pipeline import Match, Pipeline, SkippedImagesWarning
@@ -16,11 +16,13 @@ __version__ = "0.1.0"
 __all__ = [
     "ConvAutoencoder",
     "Encoder",
+    "Ensemble",
     "ImageReadError",
     "KMeansClustering",
     "Match",
     "NeighborIndex",
     "Pipeline",
+    "PretrainedEncoder",
     "SklearnIndex",
     "SkippedImagesWarning",
     "find_images",

