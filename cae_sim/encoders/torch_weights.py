@@ -1,4 +1,4 @@
-"""Read PyTorch's legacy (pre-1.6, non-zip) ``.pth`` files into NumPy arrays, without torch.
+"""Read PyTorch's legacy (pre-1.6, non-zip) ``.pth`` files without torch, and port them to Keras layers.
 
 The file is a run of pickles: a magic number, a protocol version, system info,
 the state dict (whose tensors point at storages by key), the list of storage
@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import pickle
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from keras import layers
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -148,3 +150,41 @@ def load_legacy_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not isinstance(state, dict):
         raise ValueError(f"{os.fspath(path)}: does not hold a state dict")
     return {name: value.to_numpy() for name, value in state.items() if isinstance(value, _TensorRef)}
+
+
+def port_weights(model, state: dict[str, np.ndarray], torch_key: Callable[[str], str]) -> None:
+    """Set a Keras model's weights from a PyTorch state dict, layer by layer.
+
+    Parameters
+    ----------
+    model : keras.Model
+    state : dict of str to ndarray
+        The state dict, as ``load_legacy_state_dict`` returns it.
+    torch_key : callable
+        Maps a Keras layer name to the prefix of its tensors in ``state``.
+
+    Raises
+    ------
+    ValueError
+        If a layer has no weights in ``state`` or their shapes disagree.
+    """
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        key = torch_key(layer.name)
+        try:
+            layer.set_weights(_convert(layer, state, key))
+        except KeyError as missing:
+            raise ValueError(f"the weights file has no {missing} for layer {layer.name}") from None
+
+
+def _convert(layer, state: dict[str, np.ndarray], key: str) -> list[np.ndarray]:
+    if isinstance(layer, layers.DepthwiseConv2D):
+        return [state[f"{key}.weight"].transpose(2, 3, 0, 1)]  # (C, 1, kh, kw) → (kh, kw, C, 1)
+    if isinstance(layer, layers.Conv2D):
+        return [state[f"{key}.weight"].transpose(2, 3, 1, 0)]  # (out, in, kh, kw) → (kh, kw, in, out)
+    if isinstance(layer, layers.BatchNormalization):
+        return [state[f"{key}.{part}"] for part in ("weight", "bias", "running_mean", "running_var")]
+    if isinstance(layer, layers.Dense):
+        return [state[f"{key}.weight"].T, state[f"{key}.bias"]]
+    raise ValueError(f"no weight conversion for layer {layer.name} ({type(layer).__name__})")
