@@ -274,6 +274,10 @@ class PretrainedEncoder(Encoder):
             raise ValueError(f"the weights of {encoder.model!r} differ from those the pipeline was saved with")
         return encoder
 
+    def preprocess(self, images: np.ndarray) -> np.ndarray:
+        """Scale float RGB images in [0, 1] the way this model's input wants."""
+        return self._backbone().preprocess(images)
+
     def _backbone(self) -> Backbone:
         if self.model not in BACKBONES:
             raise ValueError(f"unknown pretrained model {self.model!r}; choose one of {sorted(BACKBONES)}")
@@ -283,9 +287,8 @@ class PretrainedEncoder(Encoder):
         size = self.image_size
         if not isinstance(images, np.ndarray) or images.ndim != 4 or images.shape[1:] != (size, size, 3):
             raise ValueError(f"expected images of shape (N, {size}, {size}, 3), got {getattr(images, 'shape', images)}")
-        preprocess = self._backbone().preprocess
         outputs = [
-            np.asarray(model.predict_on_batch(preprocess(to_unit_float(images[i : i + self.batch_size]))), np.float32)
+            np.asarray(model.predict_on_batch(self.preprocess(to_unit_float(images[i : i + self.batch_size]))), np.float32)
             for i in range(0, len(images), self.batch_size)
         ]
         return np.concatenate(outputs)

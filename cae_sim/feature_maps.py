@@ -1,0 +1,86 @@
+"""What the layers of a CNN respond to: activations of chosen layers, and a picture of them."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import cv2
+import keras
+import numpy as np
+
+from .encoders.base import to_unit_float
+from .encoders.pretrained import PretrainedEncoder
+from .images import read_image
+
+
+def feature_maps(encoder: PretrainedEncoder, image, layers: list[str]) -> dict[str, np.ndarray]:
+    """Return the activations of ``layers`` for one image.
+
+    Parameters
+    ----------
+    encoder : PretrainedEncoder
+        A fitted pretrained encoder (e.g. ``PretrainedEncoder(model="vgg16")``).
+    image : str, path-like or ndarray
+        One image, resized to the encoder's input size.
+    layers : list of str
+        Layer names, e.g. VGG16's ``["block1_pool", ..., "block5_pool"]``.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (height, width, channels), float32
+
+    Raises
+    ------
+    ValueError
+        If a layer does not exist or has no spatial output, or the image cannot be read.
+    """
+    classifier = encoder.classifier_
+    if isinstance(layers, str) or not layers:
+        raise ValueError(f"layers must be a non-empty list of layer names, got {layers!r}")
+    outputs = []
+    for name in layers:
+        try:
+            output = classifier.get_layer(name).output
+        except ValueError:
+            raise ValueError(f"no layer {name!r} in {classifier.name}") from None
+        if len(output.shape) != 4:
+            raise ValueError(f"layer {name!r} has no spatial output (shape {output.shape})")
+        outputs.append(output)
+    probe = keras.Model(classifier.inputs, outputs)
+    pixels = read_image(image, encoder.image_size)[np.newaxis]
+    results = probe.predict_on_batch(encoder.preprocess(to_unit_float(pixels)))
+    results = results if isinstance(results, (list, tuple)) else [results]
+    return {name: np.asarray(result[0], np.float32) for name, result in zip(layers, results)}
+
+
+def save_feature_grid(maps: np.ndarray, path: str | os.PathLike, max_channels: int = 64, tile: int = 64) -> None:
+    """Write the channels of one layer's activations (height, width, channels) as a grid of gray tiles.
+
+    Each channel is scaled to its own 0–255 range; the grid is about square.
+
+    Raises
+    ------
+    ValueError
+        If ``maps`` is not a 3-d array.
+    OSError
+        If the image cannot be written.
+    """
+    if not isinstance(maps, np.ndarray) or maps.ndim != 3:
+        raise ValueError(f"expected activations of shape (height, width, channels), got {getattr(maps, 'shape', maps)}")
+    channels = maps[..., :max_channels]
+    low = channels.min(axis=(0, 1), keepdims=True)
+    span = np.maximum(channels.max(axis=(0, 1), keepdims=True) - low, 1e-12)
+    scaled = ((channels - low) / span * 255).astype(np.uint8)
+    columns = math.ceil(math.sqrt(scaled.shape[-1]))
+    rows = math.ceil(scaled.shape[-1] / columns)
+    grid = np.full((rows * (tile + 2), columns * (tile + 2)), 255, np.uint8)
+    for i in range(scaled.shape[-1]):
+        r, c = divmod(i, columns)
+        resized = cv2.resize(scaled[..., i], (tile, tile), interpolation=cv2.INTER_NEAREST)
+        grid[r * (tile + 2) + 1 : r * (tile + 2) + 1 + tile, c * (tile + 2) + 1 : c * (tile + 2) + 1 + tile] = resized
+    extension = os.path.splitext(os.fspath(path))[1] or ".png"
+    ok, encoded = cv2.imencode(extension, grid)
+    if not ok:
+        raise OSError(f"cannot encode an image as {extension!r} for {os.fspath(path)!r}")
+    encoded.tofile(os.fspath(path))

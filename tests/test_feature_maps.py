@@ -1,0 +1,49 @@
+import cv2
+import numpy as np
+import pytest
+
+from cae_sim.encoders import PretrainedEncoder
+from cae_sim.feature_maps import feature_maps, save_feature_grid
+
+LAYERS = ["conv_stem", "blocks_2_project_conv", "conv_head"]
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return PretrainedEncoder().fit()
+
+
+def test_each_layer_gives_its_activations(encoder, data_dir):
+    maps = feature_maps(encoder, data_dir / "chelsea.jpg", LAYERS)
+    assert list(maps) == LAYERS
+    assert maps["conv_stem"].shape == (112, 112, 32)
+    assert maps["blocks_2_project_conv"].shape == (56, 56, 24)
+    assert maps["conv_head"].shape == (7, 7, 1280)
+    assert all(m.dtype == np.float32 for m in maps.values())
+
+
+def test_the_last_layer_agrees_with_the_pooled_code(encoder, data_dir):
+    from cae_sim import read_image
+
+    head = feature_maps(encoder, data_dir / "coffee.jpg", ["bn1"])["bn1"]  # the head's batch norm
+    pooled = np.clip(head, 0, 6).mean(axis=(0, 1))  # then its ReLU6 and the global average pooling
+    code = encoder.encode(read_image(data_dir / "coffee.jpg", 224)[None])[0]
+    np.testing.assert_allclose(code, pooled, rtol=1e-4, atol=1e-4)
+
+
+def test_grid_has_one_tile_per_channel(tmp_path):
+    maps = np.random.default_rng(0).random((5, 7, 10)).astype(np.float32)
+    save_feature_grid(maps, tmp_path / "grid.png", tile=8)
+    grid = cv2.imread(str(tmp_path / "grid.png"), cv2.IMREAD_GRAYSCALE)
+    assert grid.shape == (3 * 10, 4 * 10)  # 10 channels → 4 columns × 3 rows of (8 + 2)-px tiles
+
+
+@pytest.mark.parametrize("layers, message", [(["nope"], "no layer 'nope'"), (["fc"], "no spatial output"), ([], "non-empty")])
+def test_bad_layers_are_named(encoder, data_dir, layers, message):
+    with pytest.raises(ValueError, match=message):
+        feature_maps(encoder, data_dir / "coffee.jpg", layers)
+
+
+def test_grid_rejects_non_3d_input(tmp_path):
+    with pytest.raises(ValueError, match="height, width, channels"):
+        save_feature_grid(np.zeros((4, 4)), tmp_path / "g.png")
