@@ -51,3 +51,10 @@ def test_bad_input_gives_one_line_and_status_2(tmp_path, data_dir, capsys):
 def test_bad_clusters_value_is_rejected_by_the_parser(data_dir):
     with pytest.raises(SystemExit):
         train_main([str(data_dir), "--out", "x", "--clusters", "zero"])
+
+
+def test_train_with_the_pretrained_encoder(tmp_path, data_dir, capsys):
+    out = tmp_path / "m"
+    assert train_main([str(data_dir), "--out", str(out), "--encoder", "efficientnet_lite0", "--clusters", "2", "--quiet"]) == 0
+    assert Pipeline.load(out).codes_.shape == (12, 1280)
+    assert "clusters:      2" in capsys.readouterr().out
