@@ -157,17 +157,13 @@ class Pipeline(BaseEstimator):
         self._check_params()
         items, paths, skipped = resolve_source(X)
         encoder = self._make_encoder()
-        with tempfile.TemporaryDirectory(prefix="cae_sim-cache-", dir=self.cache_dir) as cache:
-            pixels, kept, unreadable = self._read_into_cache(items, encoder.image_size, cache)
-            skipped += unreadable
-            if not len(kept):
-                raise ValueError(f"none of the {len(items)} images could be read; first failure: {skipped[0]}")
-            if self.n_clusters != "auto" and self.n_clusters > len(kept):  # say so before training, not after
-                raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of images read ({len(kept)})")
-            logger.info("read %d images, skipped %d", len(kept), len(skipped))
-            encoder.fit(pixels)
-            codes = encoder.encode(pixels)
-            del pixels  # close the memmap before its folder goes
+        if encoder.learns_from_images:
+            codes, kept, unreadable = self._fit_from_cache(encoder, items)
+        else:  # nothing to train: decoding overlaps encoding, and no cache is written
+            encoder.fit(None)
+            codes, kept, unreadable = self._encode_stream(encoder, items, skip_errors=True)
+            self._check_readable(items, kept, unreadable)
+        skipped += unreadable
         if skipped:
             listing = "\n".join(f"  {path}: {reason}" for path, reason in skipped)
             warnings.warn(f"skipped {len(skipped)} unreadable file(s):\n{listing}", SkippedImagesWarning, stacklevel=2)
@@ -176,6 +172,34 @@ class Pipeline(BaseEstimator):
         clustering.fit(self._clustering_space(codes))
         kept_paths = None if paths is None else [paths[i] for i in kept]
         return self._set_fitted(encoder, codes, kept_paths, skipped, clustering)
+
+    def _fit_from_cache(self, encoder: Encoder, items):
+        """Decode every image once into a temporary uint8 memmap, train the encoder on it, encode it."""
+        with tempfile.TemporaryDirectory(prefix="cae_sim-cache-", dir=self.cache_dir) as cache:
+            pixels, kept, skipped = self._read_into_cache(items, encoder.image_size, cache)
+            self._check_readable(items, kept, skipped)  # before training, not after
+            logger.info("read %d images, skipped %d", len(kept), len(skipped))
+            encoder.fit(pixels)
+            codes = encoder.encode(pixels)
+            del pixels  # close the memmap before its folder goes
+        return codes, kept, skipped
+
+    def _encode_stream(self, encoder: Encoder, items, *, skip_errors: bool):
+        """Encode batches as they are decoded; return (codes, kept positions, skipped)."""
+        codes, kept, skipped = [], [], []
+        title = "encoding" if skip_errors else "transforming"
+        for batch in self._batches(items, encoder.image_size, skip_errors=skip_errors, title=title):
+            if len(batch.positions):
+                codes.append(encoder.encode(batch.pixels))
+            kept.extend(batch.positions.tolist())
+            skipped.extend(batch.skipped)
+        return (np.concatenate(codes) if codes else None), kept, skipped
+
+    def _check_readable(self, items, kept, skipped) -> None:
+        if not kept:
+            raise ValueError(f"none of the {len(items)} images could be read; first failure: {skipped[0]}")
+        if self.n_clusters != "auto" and self.n_clusters > len(kept):
+            raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of images read ({len(kept)})")
 
     def _set_fitted(self, encoder: Encoder, codes: np.ndarray, paths, skipped, clustering) -> "Pipeline":
         """Set the learned state (after fit, or when loading a save) and index the codes."""
@@ -263,8 +287,7 @@ class Pipeline(BaseEstimator):
         """
         encoder = self._fitted_encoder()
         items, _, _ = resolve_source(X)
-        batches = self._batches(items, encoder.image_size, skip_errors=False, title="encoding")
-        return np.concatenate([encoder.encode(batch.pixels) for batch in batches])
+        return self._encode_stream(encoder, items, skip_errors=False)[0]
 
     def predict(self, X) -> np.ndarray:
         """Return the cluster of each image, shape (n_images,)."""

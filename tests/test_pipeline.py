@@ -151,3 +151,11 @@ def test_using_an_unfitted_pipeline_raises(data_dir):
     for call in (lambda p: p.transform(data_dir), lambda p: p.query(data_dir / "coffee.jpg"), lambda p: p.predict(data_dir)):
         with pytest.raises(NotFittedError):
             call(Pipeline())
+
+
+def test_an_encoder_that_does_not_learn_streams_and_skips_broken_files(mixed_folder):
+    root, good, bad = mixed_folder
+    with pytest.warns(SkippedImagesWarning):
+        pipeline = Pipeline(encoder="efficientnet_lite0", n_clusters=2).fit(root)
+    assert set(pipeline.paths_) == good and {p for p, _ in pipeline.skipped_} == bad
+    np.testing.assert_allclose(pipeline.transform(pipeline.paths_), pipeline.codes_, rtol=1e-4, atol=1e-4)

@@ -24,6 +24,8 @@ class Encoder(BaseEstimator, ABC):
     name: ClassVar[str]
     #: Side of the square images the encoder takes.
     image_size: int
+    #: Whether ``fit`` learns from the images; if not, ``fit(None)`` is called and images are only encoded.
+    learns_from_images: bool = True
 
     @abstractmethod
     def fit(self, images: np.ndarray) -> "Encoder":

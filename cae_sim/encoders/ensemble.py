@@ -41,6 +41,11 @@ class Ensemble(Encoder):
         self.weights = weights
 
     @property
+    def learns_from_images(self) -> bool:
+        """True if any member learns from the images."""
+        return any(member.learns_from_images for member in self._members())
+
+    @property
     def image_size(self) -> int:
         """The largest member's input side; smaller members get the images resized."""
         return max(member.image_size for member in self._members())

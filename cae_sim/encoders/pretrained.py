@@ -225,6 +225,8 @@ class PretrainedEncoder(Encoder):
         self.weights = weights
         self.batch_size = batch_size
 
+    learns_from_images = False
+
     @property
     def name(self) -> str:  # the registry name is the backbone's
         return self.model
