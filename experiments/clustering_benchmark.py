@@ -1,0 +1,82 @@
+"""Shared by the clustering experiments: run methods on labelled images, score them, plot, write JSON."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+import plots
+from cae_sim import Pipeline
+from cae_sim.metrics import clustering_scores
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def kmeans_raw_pixels(images: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, None]:
+    """K-Means on the flattened pixels scaled to [0, 1]."""
+    flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(flat), None
+
+
+def pipeline_method(**params) -> Callable[[np.ndarray, int, int], tuple[np.ndarray, Pipeline]]:
+    """A method that fits ``Pipeline(n_clusters=k, random_state=seed, **params)`` on the images."""
+
+    def run(images: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, Pipeline]:
+        pipeline = Pipeline(n_clusters=k, random_state=seed, **params).fit(images)
+        return pipeline.labels_, pipeline
+
+    return run
+
+
+def run(methods: dict, images: np.ndarray, labels: np.ndarray, split: str, seed: int = 0) -> tuple[list[dict], dict]:
+    """Fit each method; return result rows (method, split, acc, nmi, ari, purity, seconds) and fitted pipelines."""
+    k = len(np.unique(labels))
+    rows, fitted = [], {}
+    for name, method in methods.items():
+        started = time.perf_counter()
+        predicted, pipeline = method(images, k, seed)
+        seconds = time.perf_counter() - started
+        scores = {key: round(value, 4) for key, value in clustering_scores(labels, predicted).items()}
+        rows.append({"method": name, "split": split, **scores, "seconds": round(seconds, 1)})
+        print(f"{split:>5}  {name:<34} acc {scores['acc']:.4f}  nmi {scores['nmi']:.4f}  ari {scores['ari']:.4f}  {seconds:7.1f} s", flush=True)
+        if pipeline is not None:
+            fitted[name] = pipeline
+    return rows, fitted
+
+
+def save_plots(name: str, pipeline: Pipeline, images: np.ndarray) -> list[str]:
+    """Write the cluster grid, the code map and (for the autoencoder) reconstructions; return the file names."""
+    written = [f"{name}_clusters.png", f"{name}_codes.png"]
+    plots.cluster_grid(images, pipeline.labels_, pipeline.distance_to_center(), RESULTS / written[0])
+    plots.code_map(pipeline.codes_, pipeline.labels_, RESULTS / written[1])
+    if hasattr(pipeline.encoder_, "reconstruct"):
+        sample = images[:: max(1, len(images) // 12)][:12]
+        size = pipeline.encoder_.image_size
+        from cae_sim.images import iter_batches
+
+        pixels = next(iter(iter_batches(sample, size, batch_size=len(sample)))).pixels
+        written.append(f"{name}_reconstructions.png")
+        plots.reconstruction_pairs(pixels, pipeline.encoder_.reconstruct(pixels), RESULTS / written[-1])
+    return written
+
+
+def write_results(name: str, payload: dict, command: str) -> Path:
+    """Write experiments/results/NAME.json with the command and the machine."""
+    import keras
+    import sklearn
+    import tensorflow
+
+    payload = {
+        **payload,
+        "command": command,
+        "machine": {"python": platform.python_version(), "tensorflow": tensorflow.__version__, "keras": keras.__version__, "scikit_learn": sklearn.__version__},
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=1))
+    return path

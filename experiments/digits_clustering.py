@@ -1,0 +1,31 @@
+"""Clustering scikit-learn's 1,797 handwritten digits (8×8): raw-pixel K-Means against cae_sim.
+
+Fast enough for CI, where tests/test_experiments.py runs it as a smoke test of quality.
+
+    python experiments/digits_clustering.py
+"""
+
+from __future__ import annotations
+
+import sys
+
+from clustering_benchmark import kmeans_raw_pixels, pipeline_method, run, save_plots, write_results
+from datasets import load_digits
+
+METHODS = {
+    "K-Means on raw pixels": kmeans_raw_pixels,
+    "cae_sim default": pipeline_method(),
+}
+
+
+def main() -> dict:
+    images, labels = load_digits()
+    rows, fitted = run(METHODS, images, labels, split="all")
+    figures = save_plots("digits", fitted["cae_sim default"], images)
+    payload = {"measured": rows, "figures": figures}
+    write_results("digits_clustering", payload, "python experiments/digits_clustering.py")
+    return payload
+
+
+if __name__ == "__main__":
+    main()
