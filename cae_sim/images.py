@@ -170,6 +170,25 @@ def check_image_array(images: np.ndarray) -> None:
             raise ValueError(f"float images must lie in [0, 1]; got values in [{low}, {high}]")
 
 
+def typical_side(items: Sequence | np.ndarray, sample: int = 16) -> int:
+    """Median of the shorter side over (a sample of) the images; 0 if none can be read.
+
+    Arrays give their own shape. Files are sampled evenly; JPEGs are measured from
+    their header, other files are decoded.
+    """
+    if isinstance(items, np.ndarray):
+        return int(min(items.shape[1:3]))
+    sides = []
+    for path in items[:: max(1, len(items) // sample)][:sample]:
+        try:
+            data = np.fromfile(path, dtype=np.uint8)
+            dimensions = _jpeg_dimensions(data) or cv2.imdecode(data, cv2.IMREAD_UNCHANGED).shape[:2]
+            sides.append(min(dimensions))
+        except (OSError, AttributeError, cv2.error):  # unreadable: fit will skip and report it
+            continue
+    return int(np.median(sides)) if sides else 0
+
+
 # --------------------------------------------------------------------------- decoding
 
 

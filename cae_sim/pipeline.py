@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._checks import check_choice, check_int, check_n_clusters, check_random_state
 from .clustering import KMeansClustering
 from .encoders import Encoder, Ensemble, encoder_class
-from .images import iter_batches, resolve_source
+from .images import iter_batches, resolve_source, typical_side
 from .index import METRICS, SklearnIndex, l2_normalize
 from .store import load_pipeline, save_pipeline
 
@@ -24,6 +24,15 @@ logger = logging.getLogger(__name__)
 
 #: Images per batch when reading and encoding (training batches are the encoder's own).
 READ_BATCH_SIZE = 256
+
+
+def auto_image_size(side: int) -> int:
+    """The autoencoder's input side for images of a typical ``side``: rounded up to a multiple of 8, in [16, 64].
+
+    Small images are not blown up (training time grows with the pixels), large
+    ones are brought down to 64.
+    """
+    return int(min(64, max(16, -(-side // 8) * 8)))
 
 
 class SkippedImagesWarning(UserWarning):
@@ -62,8 +71,10 @@ class Pipeline(BaseEstimator):
     n_clusters : int or "auto", default="auto"
         Number of K-Means clusters; ``"auto"`` chooses it by silhouette score.
     image_size : int or None, default=None
-        Side of the square the images are resized to; None takes the encoder's
-        default (64 for the autoencoder; pretrained CNNs have a fixed size).
+        Side of the square the images are resized to. None: for the
+        autoencoder, the images' typical shorter side rounded up to a multiple
+        of 8, between 16 and 64 (28-px digits train at 32, photos at 64);
+        pretrained CNNs have a fixed size.
     code_size : int, default=32
         Length of the autoencoder's code.
     epochs : int, default=20
@@ -156,7 +167,7 @@ class Pipeline(BaseEstimator):
         """
         self._check_params()
         items, paths, skipped = resolve_source(X)
-        encoder = self._make_encoder()
+        encoder = self._make_encoder(items)
         if encoder.learns_from_images:
             codes, kept, unreadable = self._fit_from_cache(encoder, items)
         else:  # nothing to train: decoding overlaps encoding, and no cache is written
@@ -238,18 +249,22 @@ class Pipeline(BaseEstimator):
                 progress.update(done)
             yield batch
 
-    def _make_encoder(self) -> Encoder:
+    def _make_encoder(self, items) -> Encoder:
         if isinstance(self.encoder, Encoder):
             return clone(self.encoder)
         if isinstance(self.encoder, (list, tuple)):
             return Ensemble(encoders=list(self.encoder))
         cls = encoder_class(self.encoder)
         accepted = cls._get_param_names()
-        if self.image_size is not None and "image_size" not in accepted:
-            raise ValueError(f"encoder {self.encoder!r} takes images of a fixed size; leave image_size=None")
+        if "image_size" not in accepted:
+            if self.image_size is not None:
+                raise ValueError(f"encoder {self.encoder!r} takes images of a fixed size; leave image_size=None")
+            image_size = None
+        else:
+            image_size = self.image_size or auto_image_size(typical_side(items))
         shared = {
             "model": self.encoder,
-            "image_size": self.image_size,
+            "image_size": image_size,
             "code_size": self.code_size,
             "epochs": self.epochs,
             "batch_size": self.batch_size,

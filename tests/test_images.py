@@ -169,3 +169,13 @@ def test_reduced_jpeg_decoding_matches_full_decoding(data_dir, size):
     assert reduced.shape == full.shape == (size, size, 3)
     # two resampling paths differ by a few levels on fine detail; a wrong channel order, crop or scale by far more
     assert np.abs(reduced.astype(int) - full).mean() < 4.0
+
+
+def test_typical_side_of_files_and_arrays(mixed_folder, tmp_path):
+    from cae_sim.images import typical_side
+
+    assert typical_side(np.zeros((3, 20, 30, 3), np.uint8)) == 20
+    paths = [str(write_image(tmp_path / f"{i}.png", smooth_image(i, 24 + i, 40))) for i in range(5)]
+    assert typical_side(paths) == 26
+    root, _, _ = mixed_folder
+    assert typical_side([str(root / "text.png"), str(root / "empty.png")]) == 0

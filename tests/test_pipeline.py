@@ -159,3 +159,17 @@ def test_an_encoder_that_does_not_learn_streams_and_skips_broken_files(mixed_fol
         pipeline = Pipeline(encoder="efficientnet_lite0", n_clusters=2).fit(root)
     assert set(pipeline.paths_) == good and {p for p, _ in pipeline.skipped_} == bad
     np.testing.assert_allclose(pipeline.transform(pipeline.paths_), pipeline.codes_, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("side, expected", [(1, 16), (8, 16), (28, 32), (32, 32), (33, 40), (256, 64), (4000, 64)])
+def test_auto_image_size_rounds_up_to_a_multiple_of_8_within_16_to_64(side, expected):
+    from cae_sim.pipeline import auto_image_size
+
+    assert auto_image_size(side) == expected
+
+
+def test_the_autoencoder_works_at_the_images_own_scale(data_dir):
+    small = np.stack([smooth_image(i, 28, 28) for i in range(8)])
+    assert Pipeline(n_clusters=2, epochs=1).fit(small).encoder_.image_size == 32
+    photos = Pipeline(n_clusters=2, epochs=1).fit([data_dir / "coffee.jpg", data_dir / "rocket.jpg", data_dir / "camera.jpg"])
+    assert photos.encoder_.image_size == 64  # 171-256 px photos
