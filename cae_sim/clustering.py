@@ -1,4 +1,15 @@
-"""K-Means over codes, with the number of clusters given or chosen by silhouette."""
+"""Grouping codes into clusters.
+
+- ``KMeansClustering``: K-Means, with the number of clusters given or chosen by silhouette.
+- ``ManifoldClustering``: a UMAP embedding of the codes, then a Gaussian mixture (the N2D
+  recipe). K-Means straight on autoencoder codes finds blobs the codes do not form; UMAP
+  first pulls each class's codes together along the manifold they lie on, and a
+  full-covariance Gaussian mixture then separates them. On MNIST this lifts the same
+  codes from about 0.75 to 0.95 accuracy (experiments/mnist_clustering.py).
+
+Both expose ``labels_``, ``cluster_centers_``, ``n_clusters_``, ``scores_``, ``predict``,
+``transform``, and ``state`` / ``restore`` (their fitted arrays, for saving without pickle).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +17,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
 from sklearn.metrics import euclidean_distances, silhouette_score
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_codes, check_int, check_n_clusters, check_random_state
@@ -81,6 +94,16 @@ class KMeansClustering(BaseEstimator):
         codes = check_codes(codes, self.cluster_centers_.shape[1])
         return euclidean_distances(codes, self.cluster_centers_).astype(np.float32)
 
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted arrays, enough to rebuild the estimator with ``restore``."""
+        return {"labels": self.labels_, "cluster_centers": self.cluster_centers_}
+
+    def restore(self, arrays: dict[str, np.ndarray], scores: dict[int, float]) -> "KMeansClustering":
+        """Set the fitted state from ``state()``'s arrays; return self."""
+        self.labels_, self.cluster_centers_ = arrays["labels"], arrays["cluster_centers"]
+        self.n_clusters_, self.scores_ = len(self.cluster_centers_), scores
+        return self
+
     def _score_candidates(self, codes: np.ndarray, seed: int | None) -> dict[int, float]:
         low, high = self._check_k_range()
         high = min(high, len(codes) - 1)
@@ -102,3 +125,121 @@ class KMeansClustering(BaseEstimator):
         if low > high:
             raise ValueError(f"k_range must be two ints (low, high) with 2 <= low <= high, got {self.k_range!r}")
         return low, high
+
+
+class ManifoldClustering(BaseEstimator):
+    """Embed codes with UMAP, then group them with a Gaussian mixture.
+
+    Parameters
+    ----------
+    n_clusters : int or "auto", default="auto"
+        Number of clusters; ``"auto"`` picks the k of best silhouette on the embedding.
+    n_components : int, default=10
+        Dimensions of the UMAP embedding (fewer if there are very few codes).
+    n_neighbors : int, default=15
+        UMAP's neighbourhood size; also the neighbours used to embed new codes.
+    n_init : int, default=5
+        Gaussian-mixture restarts; the most likely fit is kept (one restart is unreliable).
+    random_state : int or None, default=None
+        Seeds UMAP (which then runs on one thread) and the mixture.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,), int
+    embedding_ : ndarray of shape (n_samples, n_components), float32
+    cluster_centers_ : ndarray of shape (n_clusters_, n_components), float32
+        The mixture's means, in the embedding.
+    n_clusters_ : int
+    scores_ : dict of int to float
+        Silhouette of each k tried with ``"auto"``.
+    """
+
+    def __init__(self, *, n_clusters="auto", n_components=10, n_neighbors=15, n_init=5, random_state=None):
+        self.n_clusters = n_clusters
+        self.n_components = n_components
+        self.n_neighbors = n_neighbors
+        self.n_init = n_init
+        self.random_state = random_state
+
+    def fit(self, codes: np.ndarray) -> "ManifoldClustering":
+        """Embed and cluster codes (n_samples, n_features); return self.
+
+        Raises
+        ------
+        ValueError
+            If the codes are malformed, fewer than 4, or fewer than ``n_clusters``.
+        """
+        import umap  # imported here: numba compiles on import, which plain K-Means users need not wait for
+
+        codes = check_codes(codes)
+        seed = check_random_state(self.random_state)
+        check_n_clusters(self.n_clusters)
+        if len(codes) < 4:
+            raise ValueError(f"manifold clustering needs at least 4 codes, got {len(codes)}")
+        n_neighbors = min(check_int("n_neighbors", self.n_neighbors, minimum=2), len(codes) - 1)
+        n_components = min(check_int("n_components", self.n_components), len(codes) - 2)
+        reducer = umap.UMAP(
+            n_components=n_components, n_neighbors=n_neighbors, min_dist=0.0, random_state=seed, n_jobs=1 if seed is not None else -1
+        )
+        embedding = reducer.fit_transform(codes).astype(np.float32)
+        choice = KMeansClustering(n_clusters=self.n_clusters, random_state=seed).fit(embedding)
+        mixture = GaussianMixture(choice.n_clusters_, covariance_type="full", n_init=check_int("n_init", self.n_init), random_state=seed)
+        mixture.fit(embedding)
+        self._set_state(codes, embedding, mixture.weights_, mixture.means_, mixture.covariances_, choice.scores_)
+        return self
+
+    def predict(self, codes: np.ndarray) -> np.ndarray:
+        """Return the cluster of each code: its embedding's most likely mixture component."""
+        return self.mixture_.predict(self.embed(codes)).astype(np.int64)
+
+    def transform(self, codes: np.ndarray) -> np.ndarray:
+        """Return each code's distance to each cluster centre, in the embedding."""
+        return euclidean_distances(self.embed(codes), self.cluster_centers_).astype(np.float32)
+
+    def embed(self, codes: np.ndarray) -> np.ndarray:
+        """Place codes in the embedding: the distance-weighted mean of their nearest fitted codes' places.
+
+        This is how UMAP starts placing new points; unlike ``UMAP.transform`` it needs
+        only arrays, so a saved pipeline predicts the same after loading.
+        """
+        check_is_fitted(self, "embedding_")
+        codes = check_codes(codes, self.fitted_codes_.shape[1])
+        distances, indices = self.neighbors_.kneighbors(codes)
+        weights = 1.0 / np.maximum(distances, 1e-12)
+        weights /= weights.sum(axis=1, keepdims=True)
+        return np.einsum("nk,nkd->nd", weights, self.embedding_[indices]).astype(np.float32)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted arrays, enough to rebuild the estimator with ``restore``."""
+        mixture = self.mixture_
+        return {
+            "fitted_codes": self.fitted_codes_,
+            "embedding": self.embedding_,
+            "weights": mixture.weights_,
+            "means": mixture.means_,
+            "covariances": mixture.covariances_,
+        }
+
+    def restore(self, arrays: dict[str, np.ndarray], scores: dict[int, float]) -> "ManifoldClustering":
+        """Set the fitted state from ``state()``'s arrays; return self."""
+        keys = ("fitted_codes", "embedding", "weights", "means", "covariances")
+        self._set_state(*(arrays[key] for key in keys), scores)
+        return self
+
+    def _set_state(self, codes, embedding, weights, means, covariances, scores) -> None:
+        mixture = GaussianMixture(len(means), covariance_type="full")
+        mixture.weights_, mixture.means_, mixture.covariances_ = weights, means, covariances
+        # what GaussianMixture.fit derives from the covariances: the Cholesky factor of each precision
+        mixture.precisions_cholesky_ = np.linalg.inv(np.linalg.cholesky(covariances)).transpose(0, 2, 1)
+        self.mixture_ = mixture
+        self.fitted_codes_, self.embedding_ = codes, embedding
+        n_neighbors = min(self.n_neighbors, len(codes))
+        self.neighbors_ = NearestNeighbors(n_neighbors=n_neighbors).fit(codes)
+        self.labels_ = mixture.predict(embedding).astype(np.int64)
+        self.cluster_centers_ = np.asarray(means, np.float32)
+        self.n_clusters_ = len(means)
+        self.scores_ = scores
+
+
+#: Clustering classes by the name ``Pipeline(clustering=...)`` and saves use.
+CLUSTERINGS = {"kmeans": KMeansClustering, "manifold": ManifoldClustering}

@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_choice, check_int, check_n_clusters, check_random_state
-from .clustering import KMeansClustering
+from .clustering import CLUSTERINGS, KMeansClustering
 from .encoders import Encoder, Ensemble, encoder_class
 from .images import iter_batches, resolve_source, typical_side
 from .index import METRICS, SklearnIndex, l2_normalize
@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 #: Images per batch when reading and encoding (training batches are the encoder's own).
 READ_BATCH_SIZE = 256
+#: From this many images on, clustering="auto" embeds the codes with UMAP before clustering them.
+MANIFOLD_MIN_IMAGES = 1000
 
 
 def auto_image_size(side: int) -> int:
@@ -33,6 +35,11 @@ def auto_image_size(side: int) -> int:
     ones are brought down to 64.
     """
     return int(min(64, max(16, -(-side // 8) * 8)))
+
+
+def auto_batch_size(n_images: int) -> int:
+    """About 64 training steps per epoch, between 16 and 256 images a batch (large batches run faster per image)."""
+    return int(min(256, max(16, n_images // 64)))
 
 
 class SkippedImagesWarning(UserWarning):
@@ -69,7 +76,12 @@ class Pipeline(BaseEstimator):
         PyPI, offline), a list of names (an ``Ensemble``), or an Encoder
         object (cloned, then fitted).
     n_clusters : int or "auto", default="auto"
-        Number of K-Means clusters; ``"auto"`` chooses it by silhouette score.
+        Number of clusters; ``"auto"`` chooses it by silhouette score.
+    clustering : {"auto", "kmeans", "manifold"}, default="auto"
+        ``"kmeans"``: K-Means on the codes (unit-normalised with cosine).
+        ``"manifold"``: a UMAP embedding of the codes, then a Gaussian mixture
+        (the N2D recipe; much better groups of autoencoder codes).
+        ``"auto"``: manifold from 1,000 images on, K-Means below.
     image_size : int or None, default=None
         Side of the square the images are resized to. None: for the
         autoencoder, the images' typical shorter side rounded up to a multiple
@@ -77,10 +89,11 @@ class Pipeline(BaseEstimator):
         pretrained CNNs have a fixed size.
     code_size : int, default=32
         Length of the autoencoder's code.
-    epochs : int, default=20
+    epochs : int, default=25
         Most training epochs of the autoencoder (it stops early on a plateau).
-    batch_size : int, default=64
-        Training batch size of the autoencoder.
+    batch_size : int or None, default=None
+        Training batch size of the autoencoder (and encoding batch of pretrained
+        CNNs). None: about 64 steps per epoch, between 16 and 256 images a batch.
     metric : {"cosine", "euclidean"}, default="cosine"
         How codes are compared. With cosine, codes are L2-normalised before
         clustering, so clusters and neighbours agree.
@@ -119,10 +132,11 @@ class Pipeline(BaseEstimator):
         *,
         encoder="cae",
         n_clusters="auto",
+        clustering="auto",
         image_size=None,
         code_size=32,
-        epochs=20,
-        batch_size=64,
+        epochs=25,
+        batch_size=None,
         metric="cosine",
         random_state=None,
         n_jobs=-1,
@@ -131,6 +145,7 @@ class Pipeline(BaseEstimator):
     ):
         self.encoder = encoder
         self.n_clusters = n_clusters
+        self.clustering = clustering
         self.image_size = image_size
         self.code_size = code_size
         self.epochs = epochs
@@ -179,8 +194,8 @@ class Pipeline(BaseEstimator):
             listing = "\n".join(f"  {path}: {reason}" for path, reason in skipped)
             warnings.warn(f"skipped {len(skipped)} unreadable file(s):\n{listing}", SkippedImagesWarning, stacklevel=2)
 
-        clustering = KMeansClustering(n_clusters=self.n_clusters, random_state=self.random_state)
-        clustering.fit(self._clustering_space(codes))
+        clustering = self._make_clustering(len(codes))
+        clustering.fit(self._clustering_space(codes, clustering))
         kept_paths = None if paths is None else [paths[i] for i in kept]
         return self._set_fitted(encoder, codes, kept_paths, skipped, clustering)
 
@@ -267,7 +282,8 @@ class Pipeline(BaseEstimator):
             "image_size": image_size,
             "code_size": self.code_size,
             "epochs": self.epochs,
-            "batch_size": self.batch_size,
+            # a pretrained CNN's batch only sets its throughput: it keeps its own default
+            "batch_size": self.batch_size or (auto_batch_size(len(items)) if cls.learns_from_images else None),
             "random_state": self.random_state,
             "verbose": self.verbose,
         }
@@ -278,6 +294,7 @@ class Pipeline(BaseEstimator):
         check_random_state(self.random_state)
         check_int("verbose", self.verbose, minimum=0)
         check_n_clusters(self.n_clusters)
+        check_choice("clustering", self.clustering, ("auto", *CLUSTERINGS))
         if self.image_size is not None:
             check_int("image_size", self.image_size)
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0:
@@ -307,7 +324,7 @@ class Pipeline(BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Return the cluster of each image, shape (n_images,)."""
         codes = self.transform(X)
-        return self.clustering_.predict(self._clustering_space(codes))
+        return self.clustering_.predict(self._clustering_space(codes, self.clustering_))
 
     def kneighbors(self, X, n_neighbors: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Return (distances, indices) into the fitted set, each (n_images, k), nearest first.
@@ -351,10 +368,11 @@ class Pipeline(BaseEstimator):
     def distance_to_center(self) -> np.ndarray:
         """Return each fitted image's distance to the centre of its cluster, shape (n_images,).
 
-        Distances are euclidean, in the clustering space (unit-normalised codes with cosine).
+        Distances are euclidean, in the clustering space (unit-normalised codes for K-Means with cosine,
+        the UMAP embedding for manifold clustering).
         """
         check_is_fitted(self, "clustering_")
-        distances = self.clustering_.transform(self._clustering_space(self.codes_))
+        distances = self.clustering_.transform(self._clustering_space(self.codes_, self.clustering_))
         return distances[np.arange(len(distances)), self.labels_]
 
     def similarity(self, a, b) -> float:
@@ -374,8 +392,17 @@ class Pipeline(BaseEstimator):
             return self.transform([image])
         raise ValueError(f"expected one image (a path or an array), got {type(image).__name__}")
 
-    def _clustering_space(self, codes: np.ndarray) -> np.ndarray:
-        return l2_normalize(codes) if self.metric == "cosine" else codes
+    def _make_clustering(self, n_images: int):
+        kind = self.clustering
+        if kind == "auto":
+            kind = "manifold" if n_images >= MANIFOLD_MIN_IMAGES else "kmeans"
+        return CLUSTERINGS[kind](n_clusters=self.n_clusters, random_state=self.random_state)
+
+    def _clustering_space(self, codes: np.ndarray, clustering) -> np.ndarray:
+        # K-Means compares codes as the index does; UMAP learns the codes' own geometry
+        if isinstance(clustering, KMeansClustering) and self.metric == "cosine":
+            return l2_normalize(codes)
+        return codes
 
     def _fitted_encoder(self) -> Encoder:
         check_is_fitted(self, "encoder_")

@@ -4,8 +4,8 @@
 
     DIR/manifest.json          format name and version, parameters, paths, sha256 of every other file
     DIR/codes.npy              (N, d) float32 codes
-    DIR/labels.npy             (N,) cluster of each image
-    DIR/cluster_centers.npy    (k, d) K-Means centres
+    DIR/clustering/NAME.npy    the clustering's fitted arrays (labels and centres; for manifold
+                               clustering also its embedding and mixture)
     DIR/encoder/...            the encoder's own files (the autoencoder: a .keras model)
 
 A save is written into a temporary sibling directory and renamed into place
@@ -26,13 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from ._files import file_sha256
-from .clustering import KMeansClustering
+from .clustering import CLUSTERINGS
 from .encoders import ENCODERS, Encoder, encoder_class
 
 FORMAT = "cae_sim.pipeline"
 VERSION = 1
 MANIFEST = "manifest.json"
-ARRAYS = ("codes", "labels", "cluster_centers")
 
 
 def save_pipeline(pipeline, directory: str | os.PathLike) -> None:
@@ -62,18 +61,23 @@ def save_pipeline(pipeline, directory: str | os.PathLike) -> None:
 
 
 def _write(pipeline, root: Path) -> None:
-    arrays = {"codes": pipeline.codes_, "labels": pipeline.labels_, "cluster_centers": pipeline.cluster_centers_}
-    for name, array in arrays.items():
-        np.save(root / f"{name}.npy", array, allow_pickle=False)
+    np.save(root / "codes.npy", pipeline.codes_, allow_pickle=False)
+    clustering = pipeline.clustering_
+    (root / "clustering").mkdir()
+    for name, array in clustering.state().items():
+        np.save(root / "clustering" / f"{name}.npy", array, allow_pickle=False)
     (root / "encoder").mkdir()
     pipeline.encoder_.save(root / "encoder")
-    clustering = pipeline.clustering_
     manifest = {
         "format": FORMAT,
         "version": VERSION,
         "params": pipeline.get_params(deep=False),
         "encoder": {"name": pipeline.encoder_.name, "params": pipeline.encoder_.get_params()},
-        "clustering": {"params": clustering.get_params(), "scores": {str(k): v for k, v in clustering.scores_.items()}},
+        "clustering": {
+            "kind": next(kind for kind, cls in CLUSTERINGS.items() if type(clustering) is cls),
+            "params": clustering.get_params(),
+            "scores": {str(k): v for k, v in clustering.scores_.items()},
+        },
         "paths": pipeline.paths_,
         "skipped": pipeline.skipped_,
         "files": {name: file_sha256(root / name) for name in _files_below(root)},
@@ -113,20 +117,20 @@ def load_pipeline(directory: str | os.PathLike, cls):
                 raise ValueError(f"damaged save {str(root)!r}: {name} is missing")
             if file_sha256(path) != digest:
                 raise ValueError(f"damaged save {str(root)!r}: {name} does not match its sha256 in the manifest")
-        arrays = {name: np.load(root / f"{name}.npy", allow_pickle=False) for name in ARRAYS}
+        codes = np.load(root / "codes.npy", allow_pickle=False)
         encoder = encoder_class(manifest["encoder"]["name"]).load(root / "encoder", manifest["encoder"]["params"])
-        clustering = KMeansClustering(**manifest["clustering"]["params"])
-        clustering.scores_ = {int(k): float(v) for k, v in manifest["clustering"]["scores"].items()}
-        clustering.labels_, clustering.cluster_centers_ = arrays["labels"], arrays["cluster_centers"]
-        clustering.n_clusters_ = len(arrays["cluster_centers"])
+        described = manifest["clustering"]
+        listed = [name for name in manifest["files"] if name.startswith("clustering/")]  # hash-checked above
+        arrays = {Path(name).stem: np.load(root / name, allow_pickle=False) for name in listed}
+        scores = {int(k): float(v) for k, v in described["scores"].items()}
+        clustering = CLUSTERINGS[described["kind"]](**described["params"]).restore(arrays, scores)
         paths, skipped = manifest["paths"], [tuple(entry) for entry in manifest["skipped"]]
         pipeline = cls(**manifest["params"])
     except (KeyError, TypeError) as error:
         raise ValueError(f"damaged save {str(root)!r}: manifest lacks or mangles {error}") from error
-    n_images = len(arrays["codes"])
-    if len(arrays["labels"]) != n_images or (paths is not None and len(paths) != n_images):
+    if len(clustering.labels_) != len(codes) or (paths is not None and len(paths) != len(codes)):
         raise ValueError(f"damaged save {str(root)!r}: codes, labels and paths disagree in length")
-    pipeline._set_fitted(encoder, arrays["codes"], paths, skipped, clustering)
+    pipeline._set_fitted(encoder, codes, paths, skipped, clustering)
     return pipeline
 
 

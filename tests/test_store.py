@@ -46,8 +46,8 @@ def test_a_changed_file_is_refused(saved):
 
 
 def test_a_missing_file_is_refused(saved):
-    (saved / "labels.npy").unlink()
-    with pytest.raises(ValueError, match="labels.npy is missing"):
+    (saved / "clustering" / "labels.npy").unlink()
+    with pytest.raises(ValueError, match="clustering/labels.npy is missing"):
         Pipeline.load(saved)
 
 
