@@ -5,6 +5,8 @@ from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 
 from cae_sim import KMeansClustering
+from cae_sim.clustering import ManifoldClustering
+from cae_sim.metrics import clustering_accuracy
 
 
 def blobs(n_blobs: int, per_blob: int = 30, seed: int = 0) -> np.ndarray:
@@ -66,3 +68,37 @@ def test_predict_before_fit_and_wrong_width():
     clustering = KMeansClustering(n_clusters=2, random_state=0).fit(blobs(2))
     with pytest.raises(ValueError, match="5 features"):
         clustering.predict(np.zeros((1, 3)))
+
+
+@pytest.fixture(scope="module")
+def manifold_blobs():
+    codes = blobs(4, per_blob=60, seed=3)
+    return codes, ManifoldClustering(random_state=0).fit(codes)
+
+
+def test_manifold_clustering_finds_the_blobs(manifold_blobs):
+    codes, clustering = manifold_blobs
+    truth = np.repeat(np.arange(4), 60)
+    assert clustering.n_clusters_ == 4
+    assert clustering_accuracy(truth, clustering.labels_) == 1.0
+    assert clustering.embedding_.shape == (240, 10) and clustering.cluster_centers_.shape == (4, 10)
+
+
+def test_manifold_predicts_fitted_codes_as_fitted_and_new_codes_near_their_blob(manifold_blobs):
+    codes, clustering = manifold_blobs
+    np.testing.assert_array_equal(clustering.predict(codes), clustering.labels_)
+    nudged = codes[::60] + 0.05
+    np.testing.assert_array_equal(clustering.predict(nudged), clustering.labels_[::60])
+    assert clustering.transform(codes[:3]).shape == (3, 4)
+
+
+def test_manifold_state_restores_the_same_estimator(manifold_blobs):
+    codes, clustering = manifold_blobs
+    restored = ManifoldClustering(**clustering.get_params()).restore(clustering.state(), clustering.scores_)
+    np.testing.assert_array_equal(restored.labels_, clustering.labels_)
+    np.testing.assert_array_equal(restored.predict(codes[:20] + 0.01), clustering.predict(codes[:20] + 0.01))
+
+
+def test_manifold_rejects_too_few_codes():
+    with pytest.raises(ValueError, match="at least 4"):
+        ManifoldClustering().fit(np.eye(3))

@@ -125,6 +125,7 @@ def test_query_rejects_a_batch_or_folder(fitted, data_dir):
     [
         ({"n_clusters": 50}, "data", "larger than the number of images"),
         ({"metric": "l1"}, "data", "metric"),
+        ({"clustering": "dbscan"}, "data", "clustering"),
         ({"n_clusters": "some"}, "data", "'auto' or an int"),
         ({"encoder": "nope"}, "data", "unknown encoder 'nope'"),
         ({"image_size": 0}, "data", "image_size"),
@@ -173,3 +174,22 @@ def test_the_autoencoder_works_at_the_images_own_scale(data_dir):
     assert Pipeline(n_clusters=2, epochs=1).fit(small).encoder_.image_size == 32
     photos = Pipeline(n_clusters=2, epochs=1).fit([data_dir / "coffee.jpg", data_dir / "rocket.jpg", data_dir / "camera.jpg"])
     assert photos.encoder_.image_size == 64  # 171-256 px photos
+
+
+def test_manifold_clustering_in_a_pipeline_survives_a_save(tmp_path):
+    images = np.stack([smooth_image(i % 3, 16, 16) + (i // 3 % 5) for i in range(60)]).astype(np.uint8)
+    pipeline = Pipeline(n_clusters=3, clustering="manifold", epochs=1, image_size=16, random_state=0).fit(images)
+    assert pipeline.clustering_.embedding_.shape[0] == 60
+    pipeline.save(tmp_path / "m")
+    loaded = Pipeline.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.labels_, pipeline.labels_)
+    np.testing.assert_array_equal(loaded.predict(images[:10]), pipeline.predict(images[:10]))
+    np.testing.assert_allclose(loaded.distance_to_center(), pipeline.distance_to_center(), rtol=1e-5)
+
+
+def test_auto_clustering_switches_to_the_manifold_for_many_images():
+    from cae_sim.clustering import KMeansClustering, ManifoldClustering
+
+    assert isinstance(Pipeline()._make_clustering(999), KMeansClustering)
+    assert isinstance(Pipeline()._make_clustering(1000), ManifoldClustering)
+    assert isinstance(Pipeline(clustering="kmeans")._make_clustering(10**6), KMeansClustering)
