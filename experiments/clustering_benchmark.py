@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 import plots
+from benchlib import machine_info
 from cae_sim import Pipeline
 from cae_sim.metrics import clustering_scores
 
@@ -67,16 +67,7 @@ def save_plots(name: str, pipeline: Pipeline, images: np.ndarray) -> list[str]:
 
 
 def write_results(name: str, payload: dict, command: str) -> Path:
-    """Write experiments/results/NAME.json with the command and the machine."""
-    import keras
-    import sklearn
-    import tensorflow
-
-    payload = {
-        **payload,
-        "command": command,
-        "machine": {"python": platform.python_version(), "tensorflow": tensorflow.__version__, "keras": keras.__version__, "scikit_learn": sklearn.__version__},
-    }
+    """Write experiments/results/NAME.json: the payload, the command and the machine."""
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(payload, indent=1))
+    path.write_text(json.dumps({**payload, "command": command, "machine": machine_info()}, indent=1))
     return path

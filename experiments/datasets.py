@@ -10,13 +10,14 @@ Not a dependency of the library: experiments import it.
   package). The file's sha256 is pinned, and it is unpickled by an unpickler
   that allows only NumPy's array-rebuilding classes.
 - ``load_digits()``: scikit-learn's 1,797 8×8 digits.
+- ``load_lfw_subset()``, ``load_sample_photos()``: scikit-image's faces-vs-non-faces set and sample photos.
 """
 
 from __future__ import annotations
 
 import gzip
-import io
 import hashlib
+import io
 import os
 import pickle
 import subprocess
@@ -96,3 +97,20 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
 
     digits = sklearn_digits()
     return np.rint(digits.images * (255 / 16)).astype(np.uint8), digits.target.astype(np.int64)
+
+
+def load_lfw_subset() -> tuple[np.ndarray, np.ndarray]:
+    """Return scikit-image's ``lfw_subset``: 200 gray 25×25 images (uint8), label 1 for the 100 faces, 0 for the rest."""
+    import skimage.data
+
+    images = skimage.data.lfw_subset()
+    return np.rint(images * 255).astype(np.uint8), np.repeat([1, 0], len(images) // 2).astype(np.int64)
+
+
+def load_sample_photos() -> dict[str, np.ndarray]:
+    """Return scikit-image's sample photos that load offline, by name, as RGB or gray uint8 arrays."""
+    import skimage.data
+
+    names = ("astronaut", "brick", "camera", "chelsea", "clock", "coffee", "coins", "grass", "gravel",
+             "hubble_deep_field", "immunohistochemistry", "microaneurysms", "moon", "page", "retina", "rocket", "text")
+    return {name: getattr(skimage.data, name)() for name in names}

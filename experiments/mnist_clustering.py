@@ -2,7 +2,7 @@
 
     python experiments/mnist_clustering.py                      # MNIST-test (10k) and MNIST-full (70k)
     python experiments/mnist_clustering.py --splits test        # the quick one
-    python experiments/mnist_clustering.py --methods "cae_sim default"
+    python experiments/mnist_clustering.py --methods "cae_sim default"       # rows of other methods are kept
 
 Writes experiments/results/mnist_clustering.json ({"measured": [...], "published": [...]}) and PNGs.
 """
@@ -18,11 +18,11 @@ from datasets import load_mnist
 METHODS = {
     "K-Means on raw pixels": kmeans_raw_pixels,
     "cae_sim default": pipeline_method(),
-    "efficientnet_lite0 + K-Means": pipeline_method(encoder="efficientnet_lite0"),
+    "pretrained efficientnet_lite0 encoder": pipeline_method(encoder="efficientnet_lite0"),
 }
 
 PUBLISHED = [
-    {"method": "K-Means on raw pixels", "acc": 0.53, "source": "Xie et al. 2016, DEC (ICML), table 2"},
+    {"method": "K-Means on raw pixels", "acc": 0.53, "source": "Xie et al. 2016, DEC (ICML)"},
     {"method": "AE + K-Means", "acc": 0.82, "source": "Guo et al. 2017, IDEC (IJCAI)"},
     {"method": "DEC", "acc": 0.84, "source": "Xie et al. 2016, DEC (ICML)"},
     {"method": "IDEC", "acc": 0.88, "source": "Guo et al. 2017, IDEC (IJCAI)"},
@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
 
     path = RESULTS / "mnist_clustering.json"
-    previous = json.loads(path.read_text())["measured"] if path.exists() else []
+    previous = json.loads(path.read_text()) if path.exists() else {"measured": [], "figures": []}
     measured, figures = [], []
     for split in args.splits:
         images, labels = load_mnist(split)
@@ -47,10 +47,10 @@ def main() -> None:
         if "cae_sim default" in fitted:
             figures += save_plots(f"mnist_{split}", fitted["cae_sim default"], images)
     # rows of methods and splits not run now are kept from the previous results
-    kept = [row for row in previous if (row["method"], row["split"]) not in {(r["method"], r["split"]) for r in measured}]
+    kept = [row for row in previous["measured"] if (row["method"], row["split"]) not in {(r["method"], r["split"]) for r in measured}]
+    figures = sorted(set(previous.get("figures", [])) | set(figures))
     payload = {"measured": kept + measured, "published": PUBLISHED, "figures": figures}
-    command = f"python experiments/mnist_clustering.py --splits {' '.join(args.splits)}"
-    write_results("mnist_clustering", payload, command)
+    write_results("mnist_clustering", payload, "python experiments/mnist_clustering.py")
 
 
 if __name__ == "__main__":
