@@ -13,6 +13,8 @@ Both expose ``labels_``, ``cluster_centers_``, ``n_clusters_``, ``scores_``, ``p
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.cluster import KMeans
@@ -22,6 +24,8 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_codes, check_int, check_n_clusters, check_random_state
+
+logger = logging.getLogger(__name__)
 
 
 class KMeansClustering(BaseEstimator):
@@ -181,6 +185,7 @@ class ManifoldClustering(BaseEstimator):
         reducer = umap.UMAP(
             n_components=n_components, n_neighbors=n_neighbors, min_dist=0.0, random_state=seed, n_jobs=1 if seed is not None else -1
         )
+        logger.info("embedding %d codes with UMAP (%d dimensions, %d neighbours)", len(codes), n_components, n_neighbors)
         embedding = reducer.fit_transform(codes).astype(np.float32)
         choice = KMeansClustering(n_clusters=self.n_clusters, random_state=seed).fit(embedding)
         mixture = GaussianMixture(choice.n_clusters_, covariance_type="full", n_init=check_int("n_init", self.n_init), random_state=seed)
