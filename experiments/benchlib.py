@@ -29,7 +29,7 @@ import sklearn
 import tensorflow as tf
 
 from cae_sim import Pipeline
-from cae_sim.clustering import KMeansClustering
+from cae_sim.clustering import KMeansClustering, ManifoldClustering
 from cae_sim.encoders.autoencoder import ConvAutoencoder
 from cae_sim.index import SklearnIndex
 
@@ -57,6 +57,7 @@ FIT_PHASES = {
     "train_autoencoder": (ConvAutoencoder, "fit"),
     "encode": (ConvAutoencoder, "encode"),
     "kmeans": (KMeansClustering, "fit"),
+    "umap_and_mixture": (ManifoldClustering, "fit"),
     "index": (SklearnIndex, "fit"),
 }
 
