@@ -5,26 +5,34 @@
 >>> pipeline.query("photos/cat.jpg", n=5)                    # doctest: +SKIP
 """
 
+from .augment import Augment
 from .clustering import KMeansClustering
-from .encoders import ConvAutoencoder, Encoder, Ensemble, PretrainedEncoder
+from .encoders import ContrastiveEncoder, ConvAutoencoder, DHash, Encoder, Ensemble, PHash, PretrainedEncoder
 from .images import ImageReadError, find_images, read_image
 from .index import NeighborIndex, SklearnIndex
+from .matching import MatchReport, match
 from .pipeline import Match, Pipeline, SkippedImagesWarning
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Augment",
+    "ContrastiveEncoder",
     "ConvAutoencoder",
+    "DHash",
     "Encoder",
     "Ensemble",
     "ImageReadError",
     "KMeansClustering",
     "Match",
+    "MatchReport",
     "NeighborIndex",
+    "PHash",
     "Pipeline",
     "PretrainedEncoder",
     "SklearnIndex",
     "SkippedImagesWarning",
     "find_images",
+    "match",
     "read_image",
 ]

@@ -37,11 +37,6 @@ def auto_image_size(side: int) -> int:
     return int(min(64, max(16, -(-side // 8) * 8)))
 
 
-def auto_batch_size(n_images: int) -> int:
-    """About 64 training steps per epoch, between 16 and 256 images a batch (large batches run faster per image)."""
-    return int(min(256, max(16, n_images // 64)))
-
-
 class SkippedImagesWarning(UserWarning):
     """Some files of a folder or list could not be read and were left out of a fit."""
 
@@ -87,13 +82,16 @@ class Pipeline(BaseEstimator):
         autoencoder, the images' typical shorter side rounded up to a multiple
         of 8, between 16 and 64 (28-px digits train at 32, photos at 64);
         pretrained CNNs have a fixed size.
-    code_size : int, default=32
-        Length of the autoencoder's code.
-    epochs : int, default=25
-        Most training epochs of the autoencoder (it stops early on a plateau).
+    code_size : int or None, default=None
+        Length of the code of encoders that learn one; None: the encoder's
+        default (32 for the autoencoder, 128 for the contrastive head).
+    epochs : int or None, default=None
+        Most training epochs; None: the encoder's default (25 for the
+        autoencoder, which stops early on a plateau; 100 for the contrastive head).
     batch_size : int or None, default=None
-        Training batch size of the autoencoder (and encoding batch of pretrained
-        CNNs). None: about 64 steps per epoch, between 16 and 256 images a batch.
+        Training batch size (and encoding batch of pretrained CNNs); None: the
+        encoder's default (for the autoencoder about 64 steps per epoch,
+        between 16 and 256 images a batch).
     metric : {"cosine", "euclidean"}, default="cosine"
         How codes are compared. With cosine, codes are L2-normalised before
         clustering, so clusters and neighbours agree.
@@ -134,8 +132,8 @@ class Pipeline(BaseEstimator):
         n_clusters="auto",
         clustering="auto",
         image_size=None,
-        code_size=32,
-        epochs=25,
+        code_size=None,
+        epochs=None,
         batch_size=None,
         metric="cosine",
         random_state=None,
@@ -282,10 +280,10 @@ class Pipeline(BaseEstimator):
             "image_size": image_size,
             "code_size": self.code_size,
             "epochs": self.epochs,
-            # a pretrained CNN's batch only sets its throughput: it keeps its own default
-            "batch_size": self.batch_size or (auto_batch_size(len(items)) if cls.learns_from_images else None),
+            "batch_size": self.batch_size,
             "random_state": self.random_state,
             "verbose": self.verbose,
+            "cache_dir": self.cache_dir,
         }
         return cls(**{key: value for key, value in shared.items() if key in accepted and value is not None})
 
@@ -295,8 +293,9 @@ class Pipeline(BaseEstimator):
         check_int("verbose", self.verbose, minimum=0)
         check_n_clusters(self.n_clusters)
         check_choice("clustering", self.clustering, ("auto", *CLUSTERINGS))
-        if self.image_size is not None:
-            check_int("image_size", self.image_size)
+        for name in ("image_size", "code_size", "epochs", "batch_size"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name))
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0:
             raise ValueError(f"n_jobs must be a non-zero int (-1: one per core), got {self.n_jobs!r}")
 
@@ -320,6 +319,25 @@ class Pipeline(BaseEstimator):
         encoder = self._fitted_encoder()
         items, _, _ = resolve_source(X)
         return self._encode_stream(encoder, items, skip_errors=False)[0]
+
+    def transform_readable(self, X) -> tuple[np.ndarray | None, list[str] | None, list[tuple[str, str]]]:
+        """Return the codes of the readable images of X, their paths, and the files skipped.
+
+        Like ``transform``, but files that cannot be read are left out and
+        reported, as ``fit`` does, instead of raising.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_read, d), float32, or None if none could be read
+        paths : list of str, or None for array input
+            The file of each row of ``codes``.
+        skipped : list of (str, str)
+            Unreadable files with the reason.
+        """
+        encoder = self._fitted_encoder()
+        items, paths, skipped = resolve_source(X)
+        codes, kept, unreadable = self._encode_stream(encoder, items, skip_errors=True)
+        return codes, None if paths is None else [paths[i] for i in kept], skipped + unreadable
 
     def predict(self, X) -> np.ndarray:
         """Return the cluster of each image, shape (n_images,)."""

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import file_sha256
+from .augment import Augment
 from .clustering import CLUSTERINGS
 from .encoders import ENCODERS, Encoder, encoder_class
 
@@ -72,7 +73,7 @@ def _write(pipeline, root: Path) -> None:
         "format": FORMAT,
         "version": VERSION,
         "params": pipeline.get_params(deep=False),
-        "encoder": {"name": pipeline.encoder_.name, "params": pipeline.encoder_.get_params()},
+        "encoder": {"name": pipeline.encoder_.name, "params": pipeline.encoder_.get_params(deep=False)},
         "clustering": {
             "kind": next(kind for kind, cls in CLUSTERINGS.items() if type(clustering) is cls),
             "params": clustering.get_params(),
@@ -165,6 +166,8 @@ def _write_durably(path: Path, data: bytes) -> None:
 def _to_json(value):
     if isinstance(value, Encoder):  # an encoder object given as a parameter is saved by name
         return value.name
+    if isinstance(value, Augment):  # a policy is saved as its keywords, which rebuild it
+        return value.get_params()
     if isinstance(value, (np.generic, np.ndarray)):
         return value.tolist()
     if isinstance(value, os.PathLike):

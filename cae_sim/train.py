@@ -11,6 +11,7 @@ import time
 import warnings
 from collections import Counter
 
+from .index import METRICS
 from .pipeline import Pipeline, SkippedImagesWarning
 
 CLUSTERS_FILE = "clusters.csv"
@@ -35,12 +36,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="directory to save the fitted pipeline into")
     parser.add_argument("--clusters", type=clusters_arg, default="auto", help="number of clusters, or 'auto' (default)")
     parser.add_argument("--encoder", default="cae", help="encoder name (default: cae)")
-    parser.add_argument("--epochs", type=int, default=25, help="most training epochs (default: 25)")
+    parser.add_argument("--epochs", type=int, default=None, help="most training epochs (default: the encoder's; 25 for cae)")
     parser.add_argument("--image-size", type=int, default=None, help="side images are resized to (default: 64 for cae)")
-    parser.add_argument("--code-size", type=int, default=32, help="length of the code (default: 32)")
+    parser.add_argument("--code-size", type=int, default=None, help="length of the code (default: the encoder's; 32 for cae)")
     parser.add_argument("--batch-size", type=int, default=None, help="training batch size (default: about 64 steps an epoch)")
     parser.add_argument("--clustering", choices=("auto", "kmeans", "manifold"), default="auto", help="default: manifold from 1,000 images on")
-    parser.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine")
+    parser.add_argument("--metric", choices=METRICS, default="cosine")
     parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from .autoencoder import ConvAutoencoder
 from .base import Encoder
+from .contrastive import ContrastiveEncoder
 from .ensemble import Ensemble
+from .hashing import DHash, PHash
 from .pretrained import BACKBONES, PretrainedEncoder
 
 #: Encoder classes by registered name; a new encoder is one file plus one line here.
 #: Every ImageNet backbone is a name of PretrainedEncoder (its ``model`` parameter).
 ENCODERS: dict[str, type[Encoder]] = {
     "cae": ConvAutoencoder,
+    "contrastive": ContrastiveEncoder,
     "ensemble": Ensemble,
+    "phash": PHash,
+    "dhash": DHash,
     **{name: PretrainedEncoder for name in BACKBONES},
 }
 
@@ -30,4 +35,6 @@ def encoder_class(name: str) -> type[Encoder]:
         raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)} or pass an Encoder object") from None
 
 
-__all__ = ["BACKBONES", "ENCODERS", "ConvAutoencoder", "Encoder", "Ensemble", "PretrainedEncoder", "encoder_class"]
+__all__ = [
+    "BACKBONES", "ENCODERS", "ContrastiveEncoder", "ConvAutoencoder", "DHash", "Encoder", "Ensemble", "PHash", "PretrainedEncoder", "encoder_class"
+]

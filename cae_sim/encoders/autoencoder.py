@@ -22,6 +22,11 @@ DECODER_INPUT_LAYER = "decode"
 MIN_VALIDATION_IMAGES = 32
 
 
+def auto_batch_size(n_images: int) -> int:
+    """About 64 training steps per epoch, between 16 and 256 images a batch."""
+    return int(min(256, max(16, n_images // 64)))
+
+
 class ConvAutoencoder(Encoder):
     """Convolutional autoencoder: strided convolutions → dense code → mirrored decoder.
 
@@ -33,10 +38,11 @@ class ConvAutoencoder(Encoder):
         Length of the code (the bottleneck).
     filters : tuple of int, default=(32, 64, 128)
         Filters of each stride-2 convolution of the encoder (the decoder mirrors them).
-    epochs : int, default=20
+    epochs : int, default=25
         Most training epochs; early stopping may end sooner.
-    batch_size : int, default=64
-        Images per training step.
+    batch_size : int or None, default=None
+        Images per training step; None: about 64 steps per epoch, between 16
+        and 256 images a batch (large batches run faster per image).
     learning_rate : float, default=1e-3
         Adam's learning rate.
     validation_split : float, default=0.1
@@ -68,8 +74,8 @@ class ConvAutoencoder(Encoder):
         image_size: int = 64,
         code_size: int = 32,
         filters: tuple[int, ...] = (32, 64, 128),
-        epochs: int = 20,
-        batch_size: int = 64,
+        epochs: int = 25,
+        batch_size: int | None = None,
         learning_rate: float = 1e-3,
         validation_split: float = 0.1,
         patience: int = 5,
@@ -116,9 +122,10 @@ class ConvAutoencoder(Encoder):
         self.autoencoder_.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss="mse")
         monitor = "val_loss" if n_validation else "loss"
         stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=self.patience, restore_best_weights=True)
+        batch_size = self.batch_size or auto_batch_size(len(images))
         history = self.autoencoder_.fit(
-            _ImageBatches(images, train, self.batch_size, rng),
-            validation_data=_ImageBatches(images, validation, self.batch_size) if n_validation else None,
+            _ImageBatches(images, train, batch_size, rng),
+            validation_data=_ImageBatches(images, validation, batch_size) if n_validation else None,
             epochs=self.epochs,
             callbacks=[stop],
             verbose=self.verbose,
@@ -200,7 +207,8 @@ class ConvAutoencoder(Encoder):
     def _check_params(self) -> None:
         check_int("code_size", self.code_size)
         check_int("epochs", self.epochs)
-        check_int("batch_size", self.batch_size)
+        if self.batch_size is not None:
+            check_int("batch_size", self.batch_size)
         check_int("patience", self.patience, minimum=0)
         check_random_state(self.random_state)
         check_fraction("validation_split", self.validation_split)

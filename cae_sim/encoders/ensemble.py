@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from ..images import resize
 from ..index import l2_normalize
 from .base import Encoder
-from .pretrained import BACKBONES, PretrainedEncoder
-
-MEMBERS_FILE = "members.json"
+from .members import load_member, member_encoder, save_member
 
 
 class Ensemble(Encoder):
@@ -68,30 +64,22 @@ class Ensemble(Encoder):
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     def save(self, directory: Path) -> None:
-        """Save each member in a sub-directory, with their names and parameters in members.json."""
-        members = []
+        """Save each member in a sub-directory ``member_0``, ``member_1``, ..."""
         for i, member in enumerate(self.encoders_):
-            (Path(directory) / f"member_{i}").mkdir()
-            member.save(Path(directory) / f"member_{i}")
-            members.append({"name": member.name, "params": member.get_params()})
-        (Path(directory) / MEMBERS_FILE).write_text(json.dumps(members))
+            save_member(member, Path(directory) / f"member_{i}")
 
     @classmethod
     def load(cls, directory: Path, params: dict) -> "Ensemble":
         """Rebuild a fitted ensemble from ``save``'s directory."""
-        from . import encoder_class
-
         ensemble = cls(**params)
-        members = json.loads((Path(directory) / MEMBERS_FILE).read_text())
-        ensemble.encoders_ = [
-            encoder_class(m["name"]).load(Path(directory) / f"member_{i}", m["params"]) for i, m in enumerate(members)
-        ]
+        count = len(list(Path(directory).glob("member_*")))
+        ensemble.encoders_ = [load_member(Path(directory) / f"member_{i}") for i in range(count)]
         return ensemble
 
     def _members(self) -> list[Encoder]:
         if self.encoders is None or isinstance(self.encoders, str) or len(self.encoders) < 2:
             raise ValueError(f"an ensemble needs a list of at least two encoders, got {self.encoders!r}")
-        return [clone(m) if isinstance(m, Encoder) else _named(m) for m in self.encoders]
+        return [member_encoder(m) for m in self.encoders]
 
     def _check_weights(self, n: int) -> None:
         if self.weights is None:
@@ -99,12 +87,6 @@ class Ensemble(Encoder):
         weights = np.asarray(self.weights, dtype=float)
         if weights.shape != (n,) or not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() == 0:
             raise ValueError(f"weights must be {n} non-negative numbers, not all zero; got {self.weights!r}")
-
-
-def _named(name) -> Encoder:
-    if name not in BACKBONES:
-        raise ValueError(f"ensemble members are pretrained model names or Encoder objects; got {name!r}")
-    return PretrainedEncoder(model=name)
 
 
 def _resized(images: np.ndarray | None, size: int) -> np.ndarray | None:

@@ -1,0 +1,55 @@
+"""Encoders inside encoders (an ensemble's members, a contrastive encoder's backbone): build, save, load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sklearn.base import clone
+
+from .base import Encoder
+from .pretrained import BACKBONES, PretrainedEncoder
+
+MEMBER_FILE = "member.json"
+
+
+def member_encoder(spec) -> Encoder:
+    """An unfitted encoder from a pretrained model's name or an Encoder object (cloned).
+
+    Raises
+    ------
+    ValueError
+        If ``spec`` is neither.
+    """
+    if isinstance(spec, Encoder):
+        return clone(spec)
+    if spec not in BACKBONES:
+        raise ValueError(f"expected a pretrained model name ({', '.join(sorted(BACKBONES))}) or an Encoder object; got {spec!r}")
+    return PretrainedEncoder(model=spec)
+
+
+def is_fitted(encoder: Encoder) -> bool:
+    """True if the encoder holds learned state (an attribute ending in ``_``), as scikit-learn decides."""
+    return any(name.endswith("_") and not name.startswith("__") for name in vars(encoder))
+
+
+def save_member(encoder: Encoder, directory: Path) -> None:
+    """Save a fitted encoder into a new sub-directory, with its registered name and parameters."""
+    directory.mkdir()
+    encoder.save(directory)
+    params = {key: value for key, value in encoder.get_params(deep=False).items()}
+    (directory / MEMBER_FILE).write_text(json.dumps({"name": encoder.name, "params": params}, default=_json_name))
+
+
+def load_member(directory: Path) -> Encoder:
+    """Rebuild an encoder written by ``save_member``."""
+    from . import encoder_class
+
+    described = json.loads((directory / MEMBER_FILE).read_text())
+    return encoder_class(described["name"]).load(directory, described["params"])
+
+
+def _json_name(value):
+    if isinstance(value, Encoder):  # an encoder given as a parameter is recorded by its registered name
+        return value.name
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
