@@ -27,8 +27,9 @@ PRESETS: dict[str, dict] = {
 }
 #: Share of images whose colours are jittered when ``color`` > 0 (SimCLR's 0.8).
 COLOR_PROBABILITY = 0.8
-#: Blur sigma range at 224 px, scaled with the image side (SimCLR's 0.1–2.0).
+#: Blur sigma range and kernel side as a share of the image side (SimCLR's: 0.1–2.0 and 10%).
 BLUR_SIGMA = (0.1, 2.0)
+BLUR_KERNEL = 0.1
 
 
 class Augment(BaseEstimator):
@@ -60,7 +61,7 @@ class Augment(BaseEstimator):
     grayscale : float
         Probability of turning an image gray (kept as three channels).
     blur : float
-        Probability of a Gaussian blur (sigma 0.1–2.0 at 224 px, scaled with the side).
+        Probability of a Gaussian blur (sigma 0.1–2.0, kernel 10% of the side).
     jpeg : (int, int) or None
         Re-compress every image as JPEG at a quality drawn from this range.
     noise : float
@@ -144,8 +145,8 @@ class Augment(BaseEstimator):
         if self.grayscale and rng.random() < self.grayscale:
             image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         if self.blur and rng.random() < self.blur:
-            sigma = rng.uniform(*BLUR_SIGMA) * image.shape[0] / 224
-            image = cv2.GaussianBlur(image, (0, 0), sigma)
+            side = max(3, int(BLUR_KERNEL * min(image.shape[:2])) // 2 * 2 + 1)
+            image = cv2.GaussianBlur(image, (side, side), rng.uniform(*BLUR_SIGMA))
         if self.noise:
             sigma = np.float32(rng.uniform(0, self.noise) * 255)
             image = np.clip(image + sigma * rng.standard_normal(image.shape, dtype=np.float32), 0, 255).astype(np.uint8)

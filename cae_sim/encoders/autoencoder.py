@@ -12,7 +12,8 @@ from keras import layers
 from sklearn.utils.validation import check_is_fitted
 
 from .._checks import check_fraction, check_int, check_random_state
-from .base import Encoder, to_unit_float
+from ..augment import make_augment
+from .base import Encoder, to_uint8, to_unit_float
 
 MODEL_FILE = "autoencoder.keras"
 HISTORY_FILE = "history.json"
@@ -51,6 +52,10 @@ class ConvAutoencoder(Encoder):
         the training loss is watched instead.
     patience : int, default=5
         Epochs without improvement before training stops (best weights are kept).
+    augment : str, dict, Augment or None, default=None
+        Train to reconstruct each clean image from a randomly augmented copy
+        (a denoising autoencoder): a preset name (``"simclr"``, ``"degrade"``),
+        ``Augment`` keywords, or a policy. None trains on the images as they are.
     random_state : int or None, default=None
         Seed of Python, NumPy and TensorFlow for weights, shuffling and the split.
     verbose : int, default=0
@@ -79,6 +84,7 @@ class ConvAutoencoder(Encoder):
         learning_rate: float = 1e-3,
         validation_split: float = 0.1,
         patience: int = 5,
+        augment=None,
         random_state: int | None = None,
         verbose: int = 0,
     ):
@@ -90,6 +96,7 @@ class ConvAutoencoder(Encoder):
         self.learning_rate = learning_rate
         self.validation_split = validation_split
         self.patience = patience
+        self.augment = augment
         self.random_state = random_state
         self.verbose = verbose
 
@@ -124,7 +131,7 @@ class ConvAutoencoder(Encoder):
         stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=self.patience, restore_best_weights=True)
         batch_size = self.batch_size or auto_batch_size(len(images))
         history = self.autoencoder_.fit(
-            _ImageBatches(images, train, batch_size, rng),
+            _ImageBatches(images, train, batch_size, rng, make_augment(self.augment, seed)),
             validation_data=_ImageBatches(images, validation, batch_size) if n_validation else None,
             epochs=self.epochs,
             callbacks=[stop],
@@ -212,6 +219,7 @@ class ConvAutoencoder(Encoder):
         check_int("patience", self.patience, minimum=0)
         check_random_state(self.random_state)
         check_fraction("validation_split", self.validation_split)
+        make_augment(self.augment)  # raises on a bad policy
         if not self.filters or any(isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in self.filters):
             raise ValueError(f"filters must be a non-empty tuple of positive ints, got {self.filters!r}")
         stride = 2 ** len(self.filters)
@@ -241,11 +249,15 @@ def _encoder_half(autoencoder: keras.Model) -> keras.Model:
 
 
 class _ImageBatches(keras.utils.PyDataset):
-    """Batches (x, x) of images picked by index from an array or memmap, reshuffled each epoch if given a rng."""
+    """Batches (input, clean) of images picked by index from an array or memmap.
 
-    def __init__(self, images, indices, batch_size, rng=None):
+    Reshuffled each epoch if given a rng; the input is an augmented copy if given a policy.
+    """
+
+    def __init__(self, images, indices, batch_size, rng=None, augment=None):
         super().__init__()
         self.images, self.indices, self.batch_size, self.rng = images, np.array(indices), batch_size, rng
+        self.augment = augment
         if rng is not None:
             rng.shuffle(self.indices)
 
@@ -255,8 +267,9 @@ class _ImageBatches(keras.utils.PyDataset):
     def __getitem__(self, i):
         # sorted indices read a memmap front to back
         picked = np.sort(self.indices[i * self.batch_size : (i + 1) * self.batch_size])
-        x = to_unit_float(self.images[picked])
-        return x, x
+        clean = self.images[picked]
+        noisy = clean if self.augment is None else self.augment(to_uint8(clean))
+        return to_unit_float(noisy), to_unit_float(clean)
 
     def on_epoch_end(self):
         if self.rng is not None:

@@ -50,3 +50,10 @@ def to_unit_float(images: np.ndarray) -> np.ndarray:
     if images.dtype == np.uint8:
         return images.astype(np.float32) / np.float32(255)
     return np.asarray(images, dtype=np.float32)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Return images as uint8 (0–255): uint8 is kept, floats in [0, 1] are scaled and rounded."""
+    if images.dtype == np.uint8:
+        return np.asarray(images)
+    return np.clip(np.rint(np.asarray(images, np.float32) * 255), 0, 255).astype(np.uint8)

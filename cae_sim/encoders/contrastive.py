@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._checks import check_int, check_random_state
 from ..augment import Augment, make_augment
 from ..index import l2_normalize
-from .base import Encoder
+from .base import Encoder, to_uint8
 from .ensemble import Ensemble
 from .members import is_fitted, load_member, member_encoder, save_member
 
@@ -222,7 +222,7 @@ class ContrastiveEncoder(Encoder):
         features = None
         progress = keras.utils.Progbar(self.views * len(images), unit_name="view") if self.verbose else None
         for start in range(0, len(images), ENCODE_BATCH):
-            batch = _to_uint8(images[start : start + ENCODE_BATCH])
+            batch = to_uint8(images[start : start + ENCODE_BATCH])
             for view in range(self.views):
                 pixels = batch if view == 0 or augment is None else augment(batch)
                 codes = l2_normalize(self.backbone_.encode(pixels))
@@ -307,8 +307,3 @@ def _two_views(features: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarr
     rows = np.arange(n)
     return features[rows, first].astype(np.float32), features[rows, second].astype(np.float32)
 
-
-def _to_uint8(images: np.ndarray) -> np.ndarray:
-    if images.dtype == np.uint8:
-        return np.asarray(images)
-    return np.clip(np.rint(np.asarray(images, np.float32) * 255), 0, 255).astype(np.uint8)
