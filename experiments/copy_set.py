@@ -29,7 +29,6 @@ import json
 import shutil
 import zlib
 from pathlib import Path
-from unittest import mock
 
 import cv2
 import numpy as np
@@ -276,8 +275,6 @@ def save_degradation_picture(
     panels = [_panel(image, f"original: {name}", size)]
     panels += [_panel(degrade(image, d, name, seed), d, size) for d in DEGRADATIONS]
     columns = (len(panels) + 1) // 2
-    # plots._grid lays out square tiles of plots.TILE px (40, for digit grids): the panels are already square.
-    with mock.patch.object(plots, "TILE", size):
-        canvas = plots._grid([panels[:columns], panels[columns:]], columns)
+    canvas = plots._grid([panels[:columns], panels[columns:]], columns, tile=size)  # the panels are already square
     plots._write(Path(path), canvas)
     return Path(path)

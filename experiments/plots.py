@@ -16,19 +16,19 @@ from sklearn.decomposition import PCA
 TILE = 40
 
 
-def _tile(image: np.ndarray) -> np.ndarray:
+def _tile(image: np.ndarray, tile: int) -> np.ndarray:
     image = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)
     if image.dtype != np.uint8:
         image = np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
-    return cv2.resize(image[..., :3], (TILE, TILE), interpolation=cv2.INTER_NEAREST)
+    return cv2.resize(image[..., :3], (tile, tile), interpolation=cv2.INTER_NEAREST)
 
 
-def _grid(rows: list[list[np.ndarray]], columns: int) -> np.ndarray:
-    canvas = np.full((len(rows) * (TILE + 4), columns * (TILE + 4), 3), 255, np.uint8)
+def _grid(rows: list[list[np.ndarray]], columns: int, tile: int = TILE) -> np.ndarray:
+    canvas = np.full((len(rows) * (tile + 4), columns * (tile + 4), 3), 255, np.uint8)
     for r, row in enumerate(rows):
         for c, image in enumerate(row[:columns]):
-            y, x = r * (TILE + 4) + 2, c * (TILE + 4) + 2
-            canvas[y : y + TILE, x : x + TILE] = _tile(image)
+            y, x = r * (tile + 4) + 2, c * (tile + 4) + 2
+            canvas[y : y + tile, x : x + tile] = _tile(image, tile)
     return canvas
 
 
