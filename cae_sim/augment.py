@@ -23,7 +23,9 @@ from ._checks import check_random_state
 #: Named policies: SimCLR's (Chen et al. 2020) and the copy-detection set, which adds what bad copies suffer.
 PRESETS: dict[str, dict] = {
     "simclr": dict(crop=(0.2, 1.0), flip=True, color=0.4, grayscale=0.2, blur=0.5),
-    "degrade": dict(crop=(0.3, 1.0), flip=True, color=0.4, grayscale=0.2, blur=0.5, rotation=30, jpeg=(10, 90), noise=0.08),
+    "degrade": dict(
+        crop=(0.3, 1.0), flip=True, color=0.4, grayscale=0.2, blur=0.5, rotation=30, downscale=(0.1, 1.0), jpeg=(10, 90), noise=0.08
+    ),
 }
 #: Share of images whose colours are jittered when ``color`` > 0 (SimCLR's 0.8).
 COLOR_PROBABILITY = 0.8
@@ -37,7 +39,7 @@ class Augment(BaseEstimator):
 
     Every transform is off by default; each image of a batch draws its own
     random values. Order: crop, affine warp, flip, colour jitter, grayscale,
-    blur, noise, JPEG.
+    blur, downscale, noise, JPEG.
 
     Parameters
     ----------
@@ -62,6 +64,9 @@ class Augment(BaseEstimator):
         Probability of turning an image gray (kept as three channels).
     blur : float
         Probability of a Gaussian blur (sigma 0.1–2.0, kernel 10% of the side).
+    downscale : (float, float) or None
+        Shrink every image to a share of its side drawn from this range (at
+        least 8 px) and blow it up again: the lost detail of a thumbnail.
     jpeg : (int, int) or None
         Re-compress every image as JPEG at a quality drawn from this range.
     noise : float
@@ -87,6 +92,7 @@ class Augment(BaseEstimator):
         color=0.0,
         grayscale=0.0,
         blur=0.0,
+        downscale=None,
         jpeg=None,
         noise=0.0,
         random_state=None,
@@ -100,6 +106,7 @@ class Augment(BaseEstimator):
         self.color = color
         self.grayscale = grayscale
         self.blur = blur
+        self.downscale = downscale
         self.jpeg = jpeg
         self.noise = noise
         self.random_state = random_state
@@ -147,6 +154,8 @@ class Augment(BaseEstimator):
         if self.blur and rng.random() < self.blur:
             side = max(3, int(BLUR_KERNEL * min(image.shape[:2])) // 2 * 2 + 1)
             image = cv2.GaussianBlur(image, (side, side), rng.uniform(*BLUR_SIGMA))
+        if self.downscale is not None:
+            image = _down_up(image, rng.uniform(*self.downscale))
         if self.noise:
             sigma = np.float32(rng.uniform(0, self.noise) * 255)
             image = np.clip(image + sigma * rng.standard_normal(image.shape, dtype=np.float32), 0, 255).astype(np.uint8)
@@ -163,6 +172,8 @@ class Augment(BaseEstimator):
             raise ValueError(f"flip must be True or False, got {self.flip!r}")
         if self.crop is not None:
             _check_range("crop", self.crop, 0, 1, positive=True)
+        if self.downscale is not None:
+            _check_range("downscale", self.downscale, 0, 1, positive=True)
         if self.jpeg is not None:
             _check_range("jpeg", self.jpeg, 1, 100)
         check_random_state(self.random_state)
@@ -235,6 +246,12 @@ def _color_jitter(image: np.ndarray, strength: float, rng: np.random.Generator) 
             hsv[..., 0] += np.uint8(round(rng.uniform(-0.2 * strength, 0.2 * strength) * 256) % 256)
             image = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)
     return image
+
+
+def _down_up(image: np.ndarray, share: float) -> np.ndarray:
+    height, width = image.shape[:2]
+    small = (max(8, round(width * share)), max(8, round(height * share)))
+    return cv2.resize(cv2.resize(image, small, interpolation=cv2.INTER_AREA), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:

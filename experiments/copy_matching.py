@@ -45,12 +45,14 @@ METHODS = {
     "contrastive on mobilenet_v2": contrastive(backbone="mobilenet_v2"),
     "contrastive on the ensemble": contrastive(backbone=ENSEMBLE),
 }
-#: Ablations of the contrastive encoder on efficientnet_lite0 (defaults: t=0.1, simclr, concat, 8 views).
+#: Ablations of the contrastive encoder on efficientnet_lite0 (defaults: t=0.1, simclr, head output, 8 views, 400 epochs).
 ABLATIONS = {
     "contrastive lite0, temperature 0.05": contrastive(temperature=0.05),
     "contrastive lite0, temperature 0.2": contrastive(temperature=0.2),
-    "contrastive lite0, head output only": contrastive(output="head"),
+    "contrastive lite0, backbone + head": contrastive(output="concat"),
+    "contrastive lite0, 100 epochs": contrastive(epochs=100),
     "contrastive lite0, degrade policy": contrastive(augment="degrade"),
+    "contrastive ensemble, degrade policy": contrastive(backbone=ENSEMBLE, augment="degrade"),
     "contrastive lite0, 4 views": contrastive(views=4),
 }
 

@@ -18,6 +18,7 @@ SINGLE_TRANSFORMS = [
     dict(color=0.8),
     dict(grayscale=1.0),
     dict(blur=1.0),
+    dict(downscale=(0.1, 0.3)),
     dict(jpeg=(5, 20)),
     dict(noise=0.1),
 ]
@@ -79,6 +80,7 @@ def test_different_seeds_give_different_views():
         (dict(shift=2), "shift"),
         (dict(grayscale=1.5), "grayscale"),
         (dict(jpeg=(0, 50)), "jpeg"),
+        (dict(downscale=(0, 0.5)), "downscale"),
         (dict(noise="lots"), "noise"),
         (dict(flip=1), "flip"),
         (dict(random_state=-1), "random_state"),

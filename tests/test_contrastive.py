@@ -93,7 +93,7 @@ def test_pipeline_builds_it_by_name_with_its_own_defaults():
     pipeline = Pipeline(encoder="contrastive", n_clusters=1, epochs=2, random_state=0).fit(PHOTOS[:4])
     encoder = pipeline.encoder_
     assert isinstance(encoder, ContrastiveEncoder) and encoder.code_size == 128 and encoder.epochs == 2
-    assert pipeline.codes_.shape == (4, 1280 + 128)
+    assert pipeline.codes_.shape == (4, 128)
 
 
 @pytest.mark.parametrize(

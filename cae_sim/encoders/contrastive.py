@@ -83,10 +83,10 @@ class ContrastiveEncoder(Encoder):
         Length of the head's output.
     temperature : float, default=0.1
         NT-Xent temperature.
-    output : {"head", "concat"}, default="concat"
+    output : {"head", "concat"}, default="head"
         Codes: the head's output, or the L2-normalised backbone features and
-        head output side by side (keeps what the backbone alone finds).
-    epochs : int, default=100
+        head output side by side.
+    epochs : int, default=400
         Passes of head training over the cached views.
     batch_size : int or None, default=None
         Images per step (each gives two views); None: as many as there are, up to 512.
@@ -120,8 +120,8 @@ class ContrastiveEncoder(Encoder):
         width: int = 512,
         code_size: int = 128,
         temperature: float = 0.1,
-        output: str = "concat",
-        epochs: int = 100,
+        output: str = "head",
+        epochs: int = 400,
         batch_size: int | None = None,
         learning_rate: float = 1e-3,
         cache_dir=None,
