@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from ._files import file_sha256
-from .augment import Augment
+from ._json import to_json
 from .clustering import CLUSTERINGS
-from .encoders import ENCODERS, Encoder, encoder_class
+from .encoders import ENCODERS, encoder_class
 
 FORMAT = "cae_sim.pipeline"
 VERSION = 1
@@ -83,7 +83,7 @@ def _write(pipeline, root: Path) -> None:
         "skipped": pipeline.skipped_,
         "files": {name: file_sha256(root / name) for name in _files_below(root)},
     }
-    _write_durably(root / MANIFEST, json.dumps(manifest, indent=1, default=_to_json).encode())
+    _write_durably(root / MANIFEST, json.dumps(manifest, indent=1, default=to_json).encode())
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
@@ -162,14 +162,3 @@ def _write_durably(path: Path, data: bytes) -> None:
         file.flush()
         os.fsync(file.fileno())
 
-
-def _to_json(value):
-    if isinstance(value, Encoder):  # an encoder object given as a parameter is saved by name
-        return value.name
-    if isinstance(value, Augment):  # a policy is saved as its keywords, which rebuild it
-        return value.get_params()
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

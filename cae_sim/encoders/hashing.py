@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .._checks import check_int
-from .base import Encoder
+from .base import Encoder, to_uint8
 
 #: Side of the RGB images the hashes take (larger where a hash needs a finer grid).
 IMAGE_SIZE = 64
@@ -164,8 +164,7 @@ def _gray_uint8(images: np.ndarray, size: int) -> np.ndarray:
         raise ValueError(f"expected images of shape (N, {size}, {size}, 3), got {shape}")
     if images.dtype != np.uint8 and images.dtype.kind != "f":
         raise ValueError(f"expected uint8 or float images, got dtype {images.dtype}")
-    if images.dtype != np.uint8:
-        images = np.clip(np.rint(images.astype(np.float32) * 255), 0, 255).astype(np.uint8)
+    images = to_uint8(images)
     if len(images) == 0:
         return np.zeros((0, size, size), np.uint8)
     # the conversion is per pixel, so the whole batch goes through OpenCV as one tall image

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sklearn.base import clone
 
+from .._json import to_json
 from .base import Encoder
 from .pretrained import BACKBONES, PretrainedEncoder
 
@@ -37,8 +38,8 @@ def save_member(encoder: Encoder, directory: Path) -> None:
     """Save a fitted encoder into a new sub-directory, with its registered name and parameters."""
     directory.mkdir()
     encoder.save(directory)
-    params = {key: value for key, value in encoder.get_params(deep=False).items()}
-    (directory / MEMBER_FILE).write_text(json.dumps({"name": encoder.name, "params": params}, default=_json_name))
+    described = {"name": encoder.name, "params": encoder.get_params(deep=False)}
+    (directory / MEMBER_FILE).write_text(json.dumps(described, default=to_json))
 
 
 def load_member(directory: Path) -> Encoder:
@@ -48,8 +49,3 @@ def load_member(directory: Path) -> Encoder:
     described = json.loads((directory / MEMBER_FILE).read_text())
     return encoder_class(described["name"]).load(directory, described["params"])
 
-
-def _json_name(value):
-    if isinstance(value, Encoder):  # an encoder given as a parameter is recorded by its registered name
-        return value.name
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -1,0 +1,29 @@
+"""How parameters that are objects are written to the JSON of a save."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .augment import Augment
+from .encoders.base import Encoder
+
+
+def to_json(value):
+    """``json.dumps`` default: an encoder by its registered name, a policy by its keywords, arrays as lists.
+
+    Raises
+    ------
+    TypeError
+        For any other object.
+    """
+    if isinstance(value, Encoder):
+        return value.name
+    if isinstance(value, Augment):  # its keywords rebuild it
+        return value.get_params()
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
