@@ -11,6 +11,7 @@ from .encoders import ContrastiveEncoder, ConvAutoencoder, DHash, Encoder, Ensem
 from .images import ImageReadError, find_images, read_image
 from .index import NeighborIndex, SklearnIndex
 from .matching import MatchReport, match
+from .memory import tune_malloc
 from .pipeline import Match, Pipeline, SkippedImagesWarning
 
 __version__ = "0.1.0"
@@ -35,4 +36,5 @@ __all__ = [
     "find_images",
     "match",
     "read_image",
+    "tune_malloc",
 ]

@@ -12,6 +12,7 @@ import warnings
 from collections import Counter
 
 from .index import METRICS
+from .memory import tune_malloc
 from .pipeline import Pipeline, SkippedImagesWarning
 
 CLUSTERS_FILE = "clusters.csv"
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 def guarded(command, args: argparse.Namespace) -> int:
     """Run a command; print a bad input's error on one line and return 2 instead of a traceback."""
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    tune_malloc()  # the command owns its process
     try:
         return command(args)
     except (ValueError, OSError) as error:

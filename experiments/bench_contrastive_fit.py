@@ -17,6 +17,7 @@ import argparse
 from benchlib import folder_info, make_jpeg_folder, time_call, timed_methods, write_results
 from cae_sim import ContrastiveEncoder, Pipeline
 from cae_sim.augment import Augment
+from cae_sim import tune_malloc
 
 PHASES = {
     "cache_views": (ContrastiveEncoder, "_cache_views"),
@@ -52,4 +53,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    tune_malloc()  # as the cae_sim commands do
     main()

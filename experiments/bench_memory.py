@@ -20,6 +20,7 @@ import time
 
 import benchlib  # imports cae_sim, hence TensorFlow, before the baseline is taken
 import tensorflow  # noqa: F401  (explicit: the baseline is measured after importing it)
+from cae_sim import tune_malloc
 
 RSS_FIELDS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
 TARGET_MB = 1500
@@ -133,4 +134,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    tune_malloc()  # as the cae_sim commands do
     main()

@@ -24,6 +24,7 @@ from benchlib import folder_info, make_jpeg_folder, time_call, timed_methods, wr
 from cae_sim import KMeansClustering, Pipeline
 from cae_sim.encoders.pretrained import PretrainedEncoder
 from cae_sim.images import find_images, read_file
+from cae_sim import tune_malloc
 
 ENCODER, BATCH, CLUSTERS, SIDE = "efficientnet_lite0", 32, 10, 224
 PHASES = {
@@ -96,4 +97,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    tune_malloc()  # as the cae_sim commands do
     main()

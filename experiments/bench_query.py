@@ -27,6 +27,7 @@ from threadpoolctl import ThreadpoolController
 
 from cae_sim import Pipeline
 from cae_sim.index import SklearnIndex, l2_normalize
+from cae_sim import tune_malloc
 
 
 def parse_args() -> argparse.Namespace:
@@ -166,4 +167,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    tune_malloc()  # as the cae_sim commands do
     main()

@@ -16,6 +16,7 @@ from clustering_benchmark import kmeans_raw_pixels, pipeline_method, run, write_
 from datasets import load_digits, load_dogs_cats
 from cae_sim import ConvAutoencoder
 from cae_sim.pipeline import auto_image_size
+from cae_sim import tune_malloc
 
 MILD = dict(rotation=10, shift=0.1, zoom=0.1)
 
@@ -41,4 +42,5 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
+    tune_malloc()  # as the cae_sim commands do
     main()

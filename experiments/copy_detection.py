@@ -29,6 +29,7 @@ import skimage.data
 from benchlib import write_results
 from cae_sim import Pipeline
 from cae_sim.images import to_rgb_uint8
+from cae_sim import tune_malloc
 
 PHOTOS = [
     "astronaut", "brick", "camera", "chelsea", "clock", "coffee", "coins", "grass", "gravel",
@@ -177,4 +178,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    tune_malloc()  # as the cae_sim commands do
     main()

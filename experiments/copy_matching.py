@@ -23,6 +23,7 @@ import numpy as np
 from benchlib import write_results
 from cae_sim import ContrastiveEncoder, Pipeline, match
 from copy_set import DEGRADATIONS, save_degradation_picture, write_copy_set
+from cae_sim import tune_malloc
 
 WORK = Path("/tmp/cae_sim_copy_matching")
 ENSEMBLE = ["efficientnet_lite0", "mobilenet_v2"]
@@ -115,4 +116,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    tune_malloc()  # as the cae_sim commands do
     main()

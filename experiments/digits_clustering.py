@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from clustering_benchmark import kmeans_raw_pixels, pipeline_method, run, save_plots, write_results
 from datasets import load_digits
+from cae_sim import tune_malloc
 
 METHODS = {
     "K-Means on raw pixels": kmeans_raw_pixels,
@@ -27,4 +28,5 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
+    tune_malloc()  # as the cae_sim commands do
     main()

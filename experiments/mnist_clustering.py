@@ -14,6 +14,7 @@ import json
 
 from clustering_benchmark import RESULTS, kmeans_raw_pixels, pipeline_method, run, save_plots, write_results
 from datasets import load_mnist
+from cae_sim import tune_malloc
 
 METHODS = {
     "K-Means on raw pixels": kmeans_raw_pixels,
@@ -54,4 +55,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    tune_malloc()  # as the cae_sim commands do
     main()

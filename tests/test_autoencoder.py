@@ -117,3 +117,23 @@ def test_shifting_codes_leaves_reconstructions_unchanged(images):
     model._shift_codes(offset)
     np.testing.assert_allclose(model.encode(images), codes - offset, atol=1e-4)
     np.testing.assert_allclose(model.reconstruct(images), reconstructions, atol=1e-4)
+
+
+def test_a_seed_repeats_the_fit_without_touching_global_random_state(images):
+    import random
+
+    import keras
+
+    keras.utils.set_random_seed(123)
+    before = (random.random(), np.random.random(), float(keras.random.uniform(())))
+    keras.utils.set_random_seed(123)
+    first = ConvAutoencoder(**TINY).fit(images).encode(images)
+    after = (random.random(), np.random.random(), float(keras.random.uniform(())))
+    second = ConvAutoencoder(**TINY).fit(images).encode(images)
+    np.testing.assert_allclose(first, second, rtol=1e-5, atol=1e-6)
+    assert after == before  # the global generators continue as if fit had not run
+
+
+def test_training_stops_after_patience_epochs_without_improvement(images):
+    model = ConvAutoencoder(**{**TINY, "epochs": 50, "patience": 0, "learning_rate": 10.0}).fit(images)
+    assert len(model.history_["loss"]) < 50

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from sklearn.utils.validation import check_is_fitted
 from .._checks import check_fraction, check_int, check_random_state
 from ..augment import make_augment
 from .base import Encoder, to_uint8, to_unit_float
+
+logger = logging.getLogger(__name__)
 
 MODEL_FILE = "autoencoder.keras"
 HISTORY_FILE = "history.json"
@@ -57,9 +61,11 @@ class ConvAutoencoder(Encoder):
         (a denoising autoencoder): a preset name (``"simclr"``, ``"degrade"``),
         ``Augment`` keywords, or a policy. None trains on the images as they are.
     random_state : int or None, default=None
-        Seed of Python, NumPy and TensorFlow for weights, shuffling and the split.
+        Seed of the weights, the shuffling, the split and the augmentation
+        (no process-wide seed is set).
     verbose : int, default=0
-        0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+        0 silent, 1 a progress bar per epoch, 2 one line per epoch
+        (the epoch's losses are also logged at INFO level).
 
     Attributes
     ----------
@@ -115,8 +121,6 @@ class ConvAutoencoder(Encoder):
         self._check_params()
         self._check_images(images)
         seed = check_random_state(self.random_state)
-        if seed is not None:
-            keras.utils.set_random_seed(seed)
         rng = np.random.default_rng(seed)
         order = rng.permutation(len(images))
         n_validation = int(len(images) * self.validation_split)
@@ -124,22 +128,48 @@ class ConvAutoencoder(Encoder):
             n_validation = 0
         train, validation = order[n_validation:], order[:n_validation]
 
-        self.autoencoder_ = self._build()
+        self.autoencoder_ = self._build(seed)
         self.encoder_ = _encoder_half(self.autoencoder_)
         self.autoencoder_.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss="mse")
-        monitor = "val_loss" if n_validation else "loss"
-        stop = keras.callbacks.EarlyStopping(monitor=monitor, patience=self.patience, restore_best_weights=True)
-        batch_size = self.batch_size or auto_batch_size(len(images))
-        history = self.autoencoder_.fit(
-            _ImageBatches(images, train, batch_size, rng, make_augment(self.augment, seed)),
-            validation_data=_ImageBatches(images, validation, batch_size) if n_validation else None,
-            epochs=self.epochs,
-            callbacks=[stop],
-            verbose=self.verbose,
-        )
-        self.history_ = {key: [float(v) for v in values] for key, values in history.history.items()}
+        augment = make_augment(self.augment, None if seed is None else int(rng.integers(2**31)))
+        self.history_ = self._train(images, train, validation, rng, augment)
         self._center_codes(images, train)
         return self
+
+    def _train(self, images, train, validation, rng, augment) -> dict[str, list[float]]:
+        """Train epoch by epoch, stop after ``patience`` epochs without improvement, keep the best weights.
+
+        A plain loop over ``train_on_batch``: Keras' data adapters (``PyDataset``,
+        generators) touched fresh memory on every batch, doubling the fit time
+        in page faults.
+        """
+        model, batch_size = self.autoencoder_, self.batch_size or auto_batch_size(len(images))
+        history = {"loss": []} | ({"val_loss": []} if len(validation) else {})
+        monitor = "val_loss" if len(validation) else "loss"
+        best, best_weights, waited = np.inf, None, 0
+        for epoch in range(self.epochs):
+            progress = keras.utils.Progbar(math.ceil(len(train) / batch_size), verbose=self.verbose) if self.verbose else None
+            train = rng.permutation(train)
+            losses, sizes = [], []
+            for noisy, clean in _batches(images, train, batch_size, augment):
+                losses.append(float(model.train_on_batch(noisy, clean)))
+                sizes.append(len(clean))
+                if progress:
+                    progress.add(1, [("loss", losses[-1])])
+            history["loss"].append(float(np.average(losses, weights=sizes)))
+            if len(validation):
+                losses, sizes = zip(*[(float(model.test_on_batch(x, y)), len(y)) for x, y in _batches(images, validation, 256)])
+                history["val_loss"].append(float(np.average(losses, weights=sizes)))
+            if self.verbose:
+                logger.info("epoch %d/%d: %s", epoch + 1, self.epochs, ", ".join(f"{k} {v[-1]:.5f}" for k, v in history.items()))
+            if history[monitor][-1] < best:
+                best, best_weights, waited = history[monitor][-1], model.get_weights(), 0
+            else:
+                waited += 1
+                if waited >= self.patience:
+                    break
+        model.set_weights(best_weights)
+        return history
 
     def _center_codes(self, images: np.ndarray, train: np.ndarray) -> None:
         """Shift the code layer's bias so training codes average zero, and undo it in the decoder.
@@ -197,18 +227,24 @@ class ConvAutoencoder(Encoder):
 
     # ------------------------------------------------------------------ helpers
 
-    def _build(self) -> keras.Model:
+    def _build(self, seed: int | None = None) -> keras.Model:
+        # each layer's initializer is seeded on its own: no process-wide seed is set
+        seeds = itertools.count(seed or 0)
+
+        def init():
+            return {"kernel_initializer": keras.initializers.GlorotUniform(seed=None if seed is None else next(seeds))}
+
         inputs = keras.Input((self.image_size, self.image_size, 3))
         x = inputs
         for n_filters in self.filters:
-            x = layers.Conv2D(n_filters, 3, strides=2, padding="same", activation="relu")(x)
+            x = layers.Conv2D(n_filters, 3, strides=2, padding="same", activation="relu", **init())(x)
         grid_shape = tuple(x.shape[1:])
-        code = layers.Dense(self.code_size, name=CODE_LAYER)(layers.Flatten()(x))
-        y = layers.Dense(math.prod(grid_shape), activation="relu", name=DECODER_INPUT_LAYER)(code)
+        code = layers.Dense(self.code_size, name=CODE_LAYER, **init())(layers.Flatten()(x))
+        y = layers.Dense(math.prod(grid_shape), activation="relu", name=DECODER_INPUT_LAYER, **init())(code)
         y = layers.Reshape(grid_shape)(y)
         for n_filters in reversed(self.filters[:-1]):
-            y = layers.Conv2DTranspose(n_filters, 3, strides=2, padding="same", activation="relu")(y)
-        outputs = layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="sigmoid")(y)
+            y = layers.Conv2DTranspose(n_filters, 3, strides=2, padding="same", activation="relu", **init())(y)
+        outputs = layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="sigmoid", **init())(y)
         return keras.Model(inputs, outputs, name="conv_autoencoder")
 
     def _check_params(self) -> None:
@@ -248,29 +284,13 @@ def _encoder_half(autoencoder: keras.Model) -> keras.Model:
     return keras.Model(autoencoder.inputs, autoencoder.get_layer(CODE_LAYER).output, name="encoder")
 
 
-class _ImageBatches(keras.utils.PyDataset):
-    """Batches (input, clean) of images picked by index from an array or memmap.
+def _batches(images: np.ndarray, indices: np.ndarray, batch_size: int, augment=None):
+    """Yield (input, clean) float batches of the images at ``indices``, in that order.
 
-    Reshuffled each epoch if given a rng; the input is an augmented copy if given a policy.
+    The input is an augmented copy of the clean images when given a policy.
     """
-
-    def __init__(self, images, indices, batch_size, rng=None, augment=None):
-        super().__init__()
-        self.images, self.indices, self.batch_size, self.rng = images, np.array(indices), batch_size, rng
-        self.augment = augment
-        if rng is not None:
-            rng.shuffle(self.indices)
-
-    def __len__(self):
-        return math.ceil(len(self.indices) / self.batch_size)
-
-    def __getitem__(self, i):
+    for start in range(0, len(indices), batch_size):
         # sorted indices read a memmap front to back
-        picked = np.sort(self.indices[i * self.batch_size : (i + 1) * self.batch_size])
-        clean = self.images[picked]
-        noisy = clean if self.augment is None else self.augment(to_uint8(clean))
-        return to_unit_float(noisy), to_unit_float(clean)
-
-    def on_epoch_end(self):
-        if self.rng is not None:
-            self.rng.shuffle(self.indices)
+        clean = images[np.sort(indices[start : start + batch_size])]
+        noisy = clean if augment is None else augment(to_uint8(clean))
+        yield to_unit_float(noisy), to_unit_float(clean)

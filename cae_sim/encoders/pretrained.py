@@ -206,8 +206,11 @@ class PretrainedEncoder(Encoder):
     weights : str or None, default=None
         A local ``.weights.h5`` file for the whole classifier; None takes the
         backbone's default source.
-    batch_size : int, default=32
-        Images per forward pass.
+    batch_size : int, default=8
+        Images per forward pass. Small batches keep each activation under
+        glibc's 32 MiB mmap ceiling, so with ``cae_sim.tune_malloc()`` the
+        buffers are reused instead of page-faulted anew (on 2 cores, 8 encodes
+        as fast as 32 without the tuning and 1.3× faster with it).
 
     Attributes
     ----------
@@ -219,7 +222,7 @@ class PretrainedEncoder(Encoder):
         Hash of the weights file used (None for a Keras download).
     """
 
-    def __init__(self, *, model: str = "efficientnet_lite0", layer: str = "pool", weights=None, batch_size: int = 32):
+    def __init__(self, *, model: str = "efficientnet_lite0", layer: str = "pool", weights=None, batch_size: int = 8):
         self.model = model
         self.layer = layer
         self.weights = weights
