@@ -189,6 +189,28 @@ def typical_side(items: Sequence | np.ndarray, sample: int = 16) -> int:
     return int(np.median(sides)) if sides else 0
 
 
+#: Mean difference between an image's channels (of 255) above which it counts as a colour image.
+COLOUR_THRESHOLD = 2.0
+
+
+def is_colour(items: Sequence | np.ndarray, sample: int = 16) -> bool:
+    """Whether at least half of (an even sample of) the images are in colour; False if none can be read.
+
+    An image is in colour when its RGB channels differ by more than
+    ``COLOUR_THRESHOLD`` (2 of 255) on average (a dark photo of the night sky
+    measures 2.7); gray images stored as RGB are not.
+    """
+    votes = []
+    for item in items[:: max(1, len(items) // sample)][:sample]:
+        try:
+            rgb = to_rgb_uint8(item) if isinstance(items, np.ndarray) else read_file(item, 64)
+        except (OSError, ValueError):  # unreadable: fit will skip and report it
+            continue
+        rgb = rgb.astype(np.int16)
+        votes.append(np.abs(rgb - rgb[..., [1, 2, 0]]).mean() > COLOUR_THRESHOLD)
+    return bool(votes) and float(np.mean(votes)) >= 0.5
+
+
 # --------------------------------------------------------------------------- decoding
 
 

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._checks import check_choice, check_int, check_n_clusters, check_random_state
 from .clustering import CLUSTERINGS, KMeansClustering
 from .encoders import Encoder, Ensemble, encoder_class
-from .images import iter_batches, resolve_source, typical_side
+from .images import is_colour, iter_batches, resolve_source, typical_side
 from .index import METRICS, SklearnIndex, l2_normalize
 from .store import load_pipeline, save_pipeline
 
@@ -35,6 +35,28 @@ def auto_image_size(side: int) -> int:
     ones are brought down to 64.
     """
     return int(min(64, max(16, -(-side // 8) * 8)))
+
+
+#: encoder="auto" trains the autoencoder on gray images whose typical side is below this; else a pretrained CNN.
+AUTO_CAE_MAX_SIDE = 64
+#: The pretrained CNN encoder="auto" picks for colour or larger images.
+AUTO_PRETRAINED = "efficientnet_lite0"
+
+
+def choose_encoder(items) -> tuple[str, str]:
+    """The rule of ``encoder="auto"``: return (encoder name, why) for a folder's files or an image array.
+
+    Small gray images (shorter side under 64 px: digits, glyphs, sketches,
+    small scans) train the convolutional autoencoder, whose codes group them
+    well; colour images and larger gray ones use ``efficientnet_lite0``'s
+    ImageNet features, which know objects and textures where an autoencoder
+    learns colour and layout. Measured on both kinds in ``experiments/``.
+    """
+    side, colour = typical_side(items), is_colour(items)
+    described = f"{'colour' if colour else 'gray'} images, typical side {side} px"
+    if colour or side >= AUTO_CAE_MAX_SIDE:
+        return AUTO_PRETRAINED, f"{described}: ImageNet features"
+    return "cae", f"{described}: an autoencoder trained on them"
 
 
 class SkippedImagesWarning(UserWarning):
@@ -66,7 +88,10 @@ class Pipeline(BaseEstimator):
 
     Parameters
     ----------
-    encoder : str, list of str, or Encoder, default="cae"
+    encoder : str, list of str, or Encoder, default="auto"
+        ``"auto"`` picks from the images (see ``choose_encoder``): the
+        autoencoder for small gray images, ``"efficientnet_lite0"`` for colour
+        or larger ones; the choice and its reason are in ``encoder_choice_``.
         ``"cae"`` (a convolutional autoencoder trained on the images),
         ``"contrastive"`` (a frozen pretrained CNN and a projection head
         trained with NT-Xent on the images), ``"phash"`` / ``"dhash"``
@@ -114,6 +139,9 @@ class Pipeline(BaseEstimator):
     ----------
     encoder_ : Encoder
         The fitted encoder.
+    encoder_choice_ : str
+        Which encoder was used and why: ``"given"`` for an explicit one, the
+        rule's reason for ``encoder="auto"``.
     codes_ : ndarray of shape (n_images, d), float32
         Code of each fitted image.
     labels_ : ndarray of shape (n_images,), int
@@ -133,7 +161,7 @@ class Pipeline(BaseEstimator):
     def __init__(
         self,
         *,
-        encoder="cae",
+        encoder="auto",
         n_clusters="auto",
         clustering="auto",
         image_size=None,
@@ -185,7 +213,7 @@ class Pipeline(BaseEstimator):
         """
         self._check_params()
         items, paths, skipped = resolve_source(X)
-        encoder = self._make_encoder(items)
+        encoder, choice = self._make_encoder(items)
         if encoder.learns_from_images:
             codes, kept, unreadable = self._fit_from_cache(encoder, items)
         else:  # nothing to train: decoding overlaps encoding, and no cache is written
@@ -200,7 +228,7 @@ class Pipeline(BaseEstimator):
         clustering = self._make_clustering(len(codes))
         clustering.fit(self._clustering_space(codes, clustering))
         kept_paths = None if paths is None else [paths[i] for i in kept]
-        return self._set_fitted(encoder, codes, kept_paths, skipped, clustering)
+        return self._set_fitted(encoder, codes, kept_paths, skipped, clustering, choice)
 
     def _fit_from_cache(self, encoder: Encoder, items):
         """Decode every image once into a temporary uint8 memmap, train the encoder on it, encode it."""
@@ -230,9 +258,10 @@ class Pipeline(BaseEstimator):
         if self.n_clusters != "auto" and self.n_clusters > len(kept):
             raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of images read ({len(kept)})")
 
-    def _set_fitted(self, encoder: Encoder, codes: np.ndarray, paths, skipped, clustering) -> "Pipeline":
+    def _set_fitted(self, encoder: Encoder, codes: np.ndarray, paths, skipped, clustering, choice: str) -> "Pipeline":
         """Set the learned state (after fit, or when loading a save) and index the codes."""
         self.encoder_ = encoder
+        self.encoder_choice_ = choice
         self.codes_ = codes
         self.paths_ = paths
         self.skipped_ = skipped
@@ -267,21 +296,29 @@ class Pipeline(BaseEstimator):
                 progress.update(done)
             yield batch
 
-    def _make_encoder(self, items) -> Encoder:
+    def _make_encoder(self, items) -> tuple[Encoder, str]:
+        """Return the encoder to fit, and which it is and why (``encoder_choice_``)."""
         if isinstance(self.encoder, Encoder):
-            return clone(self.encoder)
+            return clone(self.encoder), "given"
         if isinstance(self.encoder, (list, tuple)):
-            return Ensemble(encoders=list(self.encoder))
-        cls = encoder_class(self.encoder)
+            return Ensemble(encoders=list(self.encoder)), "given"
+        name, choice = self.encoder, "given"
+        if name == "auto":
+            name, why = choose_encoder(items)
+            choice = f"{name} ({why})"
+            logger.info("encoder: %s", choice)
+        cls = encoder_class(name)
         accepted = cls._get_param_names()
         if "image_size" not in accepted:
+            if self.image_size is not None and self.encoder != "auto":
+                raise ValueError(f"encoder {name!r} takes images of a fixed size; leave image_size=None")
             if self.image_size is not None:
-                raise ValueError(f"encoder {self.encoder!r} takes images of a fixed size; leave image_size=None")
+                warnings.warn(f"image_size={self.image_size} is ignored: encoder='auto' chose {name!r}, which takes images of a fixed size", UserWarning, stacklevel=3)
             image_size = None
         else:
             image_size = self.image_size or auto_image_size(typical_side(items))
         shared = {
-            "model": self.encoder,
+            "model": name,
             "image_size": image_size,
             "code_size": self.code_size,
             "epochs": self.epochs,
@@ -290,7 +327,7 @@ class Pipeline(BaseEstimator):
             "verbose": self.verbose,
             "cache_dir": self.cache_dir,
         }
-        return cls(**{key: value for key, value in shared.items() if key in accepted and value is not None})
+        return cls(**{key: value for key, value in shared.items() if key in accepted and value is not None}), choice
 
     def _check_params(self) -> None:
         check_choice("metric", self.metric, METRICS)

@@ -73,7 +73,11 @@ def _write(pipeline, root: Path) -> None:
         "format": FORMAT,
         "version": VERSION,
         "params": pipeline.get_params(deep=False),
-        "encoder": {"name": pipeline.encoder_.name, "params": pipeline.encoder_.get_params(deep=False)},
+        "encoder": {
+            "name": pipeline.encoder_.name,
+            "params": pipeline.encoder_.get_params(deep=False),
+            "choice": pipeline.encoder_choice_,
+        },
         "clustering": {
             "kind": next(kind for kind, cls in CLUSTERINGS.items() if type(clustering) is cls),
             "params": clustering.get_params(),
@@ -120,6 +124,7 @@ def load_pipeline(directory: str | os.PathLike, cls):
                 raise ValueError(f"damaged save {str(root)!r}: {name} does not match its sha256 in the manifest")
         codes = np.load(root / "codes.npy", allow_pickle=False)
         encoder = encoder_class(manifest["encoder"]["name"]).load(root / "encoder", manifest["encoder"]["params"])
+        choice = manifest["encoder"].get("choice", "given")  # saves before encoder="auto" have none
         described = manifest["clustering"]
         listed = [name for name in manifest["files"] if name.startswith("clustering/")]  # hash-checked above
         arrays = {Path(name).stem: np.load(root / name, allow_pickle=False) for name in listed}
@@ -131,7 +136,7 @@ def load_pipeline(directory: str | os.PathLike, cls):
         raise ValueError(f"damaged save {str(root)!r}: manifest lacks or mangles {error}") from error
     if len(clustering.labels_) != len(codes) or (paths is not None and len(paths) != len(codes)):
         raise ValueError(f"damaged save {str(root)!r}: codes, labels and paths disagree in length")
-    pipeline._set_fitted(encoder, codes, paths, skipped, clustering)
+    pipeline._set_fitted(encoder, codes, paths, skipped, clustering, choice)
     return pipeline
 
 

@@ -36,9 +36,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="folder of images (scanned recursively)")
     parser.add_argument("--out", required=True, help="directory to save the fitted pipeline into")
     parser.add_argument("--clusters", type=clusters_arg, default="auto", help="number of clusters, or 'auto' (default)")
-    parser.add_argument("--encoder", default="cae", help="encoder name (default: cae)")
+    parser.add_argument(
+        "--encoder", default="auto", help="encoder name (default: auto, the autoencoder for small gray images, efficientnet_lite0 for others)"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="most training epochs (default: the encoder's; 25 for cae)")
-    parser.add_argument("--image-size", type=int, default=None, help="side images are resized to (default: 64 for cae)")
+    parser.add_argument("--image-size", type=int, default=None, help="side images are resized to (default for cae: their typical side rounded up to a multiple of 8, 16 to 64)")
     parser.add_argument("--code-size", type=int, default=None, help="length of the code (default: the encoder's; 32 for cae)")
     parser.add_argument("--batch-size", type=int, default=None, help="training batch size (default: about 64 steps an epoch)")
     parser.add_argument("--clustering", choices=("auto", "kmeans", "manifold"), default="auto", help="default: manifold from 1,000 images on")
@@ -83,6 +85,7 @@ def write_clusters_csv(pipeline: Pipeline, path: str) -> None:
 def print_summary(pipeline: Pipeline, out: str, seconds: float) -> None:
     """Print what was read, skipped and grouped."""
     sizes = Counter(pipeline.labels_.tolist())
+    print(f"encoder:       {pipeline.encoder_.name if pipeline.encoder_choice_ == 'given' else pipeline.encoder_choice_}")
     print(f"images read:   {len(pipeline.paths_)}")
     print(f"skipped:       {len(pipeline.skipped_)}")
     for path, reason in pipeline.skipped_:

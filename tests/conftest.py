@@ -87,4 +87,4 @@ def fitted(data_dir):
     """A tiny pipeline fitted on data/ (12 photos), shared by read-only tests."""
     from cae_sim import Pipeline
 
-    return Pipeline(n_clusters=3, **TINY).fit(data_dir)
+    return Pipeline(encoder="cae", n_clusters=3, **TINY).fit(data_dir)

@@ -6,7 +6,7 @@ from cae_sim import Pipeline
 from cae_sim.__main__ import main as cae_sim_main
 from cae_sim.train import main as train_main
 
-TINY_ARGS = ["--epochs", "2", "--image-size", "16", "--code-size", "8", "--seed", "0", "--quiet"]
+TINY_ARGS = ["--encoder", "cae", "--epochs", "2", "--image-size", "16", "--code-size", "8", "--seed", "0", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_train_saves_a_pipeline_and_clusters_csv(trained, data_dir):
 def test_train_prints_a_summary(tmp_path, data_dir, capsys):
     assert train_main([str(data_dir), "--out", str(tmp_path / "m"), "--clusters", "auto", *TINY_ARGS]) == 0
     out = capsys.readouterr().out
-    assert "images read:   12" in out and "skipped:       0" in out
+    assert "encoder:       cae\n" in out and "images read:   12" in out and "skipped:       0" in out
     assert "(chosen by silhouette)" in out and "cluster 0:" in out
 
 
@@ -53,8 +53,10 @@ def test_bad_clusters_value_is_rejected_by_the_parser(data_dir):
         train_main([str(data_dir), "--out", "x", "--clusters", "zero"])
 
 
-def test_train_with_the_pretrained_encoder(tmp_path, data_dir, capsys):
+def test_train_by_default_chooses_the_pretrained_encoder_for_photos_and_prints_why(tmp_path, data_dir, capsys):
     out = tmp_path / "m"
-    assert train_main([str(data_dir), "--out", str(out), "--encoder", "efficientnet_lite0", "--clusters", "2", "--quiet"]) == 0
+    assert train_main([str(data_dir), "--out", str(out), "--clusters", "2", "--quiet"]) == 0
     assert Pipeline.load(out).codes_.shape == (12, 1280)
-    assert "clusters:      2" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "encoder:       efficientnet_lite0 (colour images, typical side" in printed
+    assert "clusters:      2" in printed

@@ -26,7 +26,7 @@ def test_train_then_query_from_the_command_line(tmp_path, data_dir):
 
 @pytest.fixture(scope="module")
 def trained_on_data(data_dir):
-    return Pipeline(n_clusters=4, image_size=32, code_size=16, epochs=40, batch_size=4, random_state=0).fit(data_dir)
+    return Pipeline(encoder="cae", n_clusters=4, image_size=32, code_size=16, epochs=40, batch_size=4, random_state=0).fit(data_dir)
 
 
 def degrade(image: np.ndarray, seed: int) -> np.ndarray:

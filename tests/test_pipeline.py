@@ -8,7 +8,9 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from cae_sim import ConvAutoencoder, Match, Pipeline, SkippedImagesWarning
-from conftest import TINY, smooth_image
+from cae_sim.images import is_colour
+from cae_sim.pipeline import choose_encoder
+from conftest import TINY, smooth_image, write_image
 
 
 def test_fitted_attributes_follow_the_contract(fitted, data_dir):
@@ -68,7 +70,7 @@ def test_distance_to_center_matches_the_centres(fitted):
 
 def test_array_input_has_no_paths_and_euclidean_scores():
     images = np.stack([smooth_image(i, 20, 20) for i in range(10)])
-    pipeline = Pipeline(n_clusters=2, metric="euclidean", **TINY).fit(images)
+    pipeline = Pipeline(encoder="cae", n_clusters=2, metric="euclidean", **TINY).fit(images)
     assert pipeline.paths_ is None and pipeline.codes_.shape == (10, TINY["code_size"])
     matches = pipeline.query(images[3], n=3)
     assert matches[0] == Match(3, None, pytest.approx(1.0, abs=1e-4))
@@ -77,7 +79,7 @@ def test_array_input_has_no_paths_and_euclidean_scores():
 
 def test_gray_batches_are_accepted():
     images = np.stack([smooth_image(i, 20, 20, channels=1)[..., 0] for i in range(6)])
-    assert Pipeline(n_clusters=2, **TINY).fit(images).codes_.shape == (6, TINY["code_size"])
+    assert Pipeline(encoder="cae", n_clusters=2, **TINY).fit(images).codes_.shape == (6, TINY["code_size"])
 
 
 def test_an_encoder_object_is_cloned_and_fitted():
@@ -91,7 +93,7 @@ def test_an_encoder_object_is_cloned_and_fitted():
 def test_a_folder_with_broken_files_keeps_every_readable_one(mixed_folder):
     root, good, bad = mixed_folder
     with pytest.warns(SkippedImagesWarning, match=f"skipped {len(bad)} unreadable") as record:
-        pipeline = Pipeline(n_clusters=2, **TINY).fit(root)
+        pipeline = Pipeline(encoder="cae", n_clusters=2, **TINY).fit(root)
     assert len(record) == 1
     assert set(pipeline.paths_) == good
     assert {path for path, _ in pipeline.skipped_} == bad
@@ -137,15 +139,15 @@ def test_query_rejects_a_batch_or_folder(fitted, data_dir):
 def test_bad_arguments_say_what_was_expected(data_dir, params, X, message):
     X = data_dir if isinstance(X, str) else X
     with pytest.raises(ValueError, match=message):
-        Pipeline(**{**TINY, **params}).fit(X)
+        Pipeline(**{"encoder": "cae", **TINY, **params}).fit(X)
 
 
 def test_an_empty_or_unreadable_folder_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no image files"):
-        Pipeline(**TINY).fit(tmp_path)
+        Pipeline(encoder="cae", **TINY).fit(tmp_path)
     (tmp_path / "bad.png").write_text("nope")
     with warnings.catch_warnings(), pytest.raises(ValueError, match="none of the 1 images could be read"):
-        Pipeline(**TINY).fit(tmp_path)
+        Pipeline(encoder="cae", **TINY).fit(tmp_path)
 
 
 def test_using_an_unfitted_pipeline_raises(data_dir):
@@ -171,14 +173,14 @@ def test_auto_image_size_rounds_up_to_a_multiple_of_8_within_16_to_64(side, expe
 
 def test_the_autoencoder_works_at_the_images_own_scale(data_dir):
     small = np.stack([smooth_image(i, 28, 28) for i in range(8)])
-    assert Pipeline(n_clusters=2, epochs=1).fit(small).encoder_.image_size == 32
-    photos = Pipeline(n_clusters=2, epochs=1).fit([data_dir / "coffee.jpg", data_dir / "rocket.jpg", data_dir / "camera.jpg"])
+    assert Pipeline(encoder="cae", n_clusters=2, epochs=1).fit(small).encoder_.image_size == 32
+    photos = Pipeline(encoder="cae", n_clusters=2, epochs=1).fit([data_dir / "coffee.jpg", data_dir / "rocket.jpg", data_dir / "camera.jpg"])
     assert photos.encoder_.image_size == 64  # 171-256 px photos
 
 
 def test_manifold_clustering_in_a_pipeline_survives_a_save(tmp_path):
     images = np.stack([smooth_image(i % 3, 16, 16) + (i // 3 % 5) for i in range(60)]).astype(np.uint8)
-    pipeline = Pipeline(n_clusters=3, clustering="manifold", epochs=1, image_size=16, random_state=0).fit(images)
+    pipeline = Pipeline(encoder="cae", n_clusters=3, clustering="manifold", epochs=1, image_size=16, random_state=0).fit(images)
     assert pipeline.clustering_.embedding_.shape[0] == 60
     pipeline.save(tmp_path / "m")
     loaded = Pipeline.load(tmp_path / "m")
@@ -193,3 +195,51 @@ def test_auto_clustering_switches_to_the_manifold_for_many_images():
     assert isinstance(Pipeline()._make_clustering(999), KMeansClustering)
     assert isinstance(Pipeline()._make_clustering(1000), ManifoldClustering)
     assert isinstance(Pipeline(clustering="kmeans")._make_clustering(10**6), KMeansClustering)
+
+
+# ---------------------------------------------------------------------- encoder="auto"
+
+
+def test_auto_trains_the_autoencoder_on_small_gray_images_and_says_why(tmp_path):
+    digits = np.stack([smooth_image(i, 28, 28, channels=1)[..., 0] for i in range(8)])
+    pipeline = Pipeline(n_clusters=2, epochs=1, random_state=0).fit(digits)
+    assert pipeline.encoder_.name == "cae"
+    assert pipeline.encoder_choice_.startswith("cae (gray images, typical side 28 px")
+    pipeline.save(tmp_path / "saved")
+    assert Pipeline.load(tmp_path / "saved").encoder_choice_ == pipeline.encoder_choice_
+
+
+@pytest.mark.parametrize(
+    "images, expected",
+    [
+        (np.stack([smooth_image(i, 28, 28) for i in range(4)]), "efficientnet_lite0"),  # small, colour
+        (np.stack([smooth_image(i, 63, 63, channels=1) for i in range(4)]), "cae"),  # gray, just under 64 px
+        (np.stack([smooth_image(i, 64, 80, channels=1) for i in range(4)]), "efficientnet_lite0"),  # gray, 64 px
+        (np.repeat(np.stack([smooth_image(i, 20, 20, channels=1) for i in range(4)]), 3, axis=-1), "cae"),  # gray as RGB
+    ],
+)
+def test_the_auto_rule_goes_by_colour_and_size(images, expected):
+    assert choose_encoder(images)[0] == expected
+
+
+def test_the_auto_rule_reads_a_folder_and_passes_over_broken_files(tmp_path):
+    for i in range(3):
+        write_image(tmp_path / f"photo{i}.png", smooth_image(i, 40, 40))
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    name, why = choose_encoder(sorted(str(p) for p in tmp_path.iterdir()))
+    assert (name, why) == ("efficientnet_lite0", "colour images, typical side 40 px: ImageNet features")
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(8, 40))
+def test_gray_stored_as_rgb_is_not_colour_and_saturated_colour_is(seed, side):
+    gray = smooth_image(seed, side, side, channels=1)
+    assert not is_colour(np.repeat(gray[np.newaxis], 3, axis=-1))
+    tinted = np.repeat(gray[np.newaxis], 3, axis=-1).astype(np.int16)
+    tinted[..., 0] = 255 - tinted[..., 0] // 2  # red channel far from the other two
+    assert is_colour(tinted.clip(0, 255).astype(np.uint8))
+
+
+def test_image_size_with_auto_is_ignored_with_a_warning_when_a_pretrained_cnn_is_chosen(data_dir):
+    with pytest.warns(UserWarning, match="image_size=32 is ignored"):
+        pipeline = Pipeline(n_clusters=2, image_size=32).fit([data_dir / "coffee.jpg", data_dir / "rocket.jpg"])
+    assert pipeline.encoder_.name == "efficientnet_lite0"
