@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections.abc import Callable
@@ -71,3 +72,30 @@ def write_results(name: str, payload: dict, command: str) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({**payload, "command": command, "machine": machine_info()}, indent=1))
     return path
+
+
+def experiment_main(name: str, doc: str, load: Callable, methods: dict, splits: tuple[str, ...], published=()) -> None:
+    """The command line of a clustering experiment: ``--splits`` and ``--methods`` pick what runs.
+
+    Rows of methods and splits not run now are kept from the previous results,
+    and the default pipeline's plots are written for each split run.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--splits", nargs="+", choices=splits, default=list(splits))
+    parser.add_argument("--methods", nargs="+", choices=list(methods), default=list(methods))
+    args = parser.parse_args()
+
+    path = RESULTS / f"{name}.json"
+    previous = json.loads(path.read_text()) if path.exists() else {"measured": [], "figures": []}
+    measured, figures = [], []
+    for split in args.splits:
+        images, labels = load(split)
+        rows, fitted = run({method: methods[method] for method in args.methods}, images, labels, split)
+        measured += rows
+        if "cae_sim default" in fitted:
+            figures += save_plots(f"{name.removesuffix('_clustering')}_{split}", fitted["cae_sim default"], images)
+    run_now = {(row["method"], row["split"]) for row in measured}
+    kept = [row for row in previous["measured"] if (row["method"], row["split"]) not in run_now]
+    figures = sorted(set(previous.get("figures", [])) | set(figures))
+    payload = {"measured": kept + measured, "published": list(published), "figures": figures}
+    write_results(name, payload, f"python experiments/{name}.py")

@@ -9,10 +9,7 @@ Writes experiments/results/mnist_clustering.json ({"measured": [...], "published
 
 from __future__ import annotations
 
-import argparse
-import json
-
-from clustering_benchmark import RESULTS, kmeans_raw_pixels, pipeline_method, run, save_plots, write_results
+from clustering_benchmark import experiment_main, kmeans_raw_pixels, pipeline_method
 from datasets import load_mnist
 from cae_sim import tune_malloc
 
@@ -33,25 +30,7 @@ PUBLISHED = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--splits", nargs="+", choices=("test", "full"), default=["test", "full"])
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
-    args = parser.parse_args()
-
-    path = RESULTS / "mnist_clustering.json"
-    previous = json.loads(path.read_text()) if path.exists() else {"measured": [], "figures": []}
-    measured, figures = [], []
-    for split in args.splits:
-        images, labels = load_mnist(split)
-        rows, fitted = run({name: METHODS[name] for name in args.methods}, images, labels, split)
-        measured += rows
-        if "cae_sim default" in fitted:
-            figures += save_plots(f"mnist_{split}", fitted["cae_sim default"], images)
-    # rows of methods and splits not run now are kept from the previous results
-    kept = [row for row in previous["measured"] if (row["method"], row["split"]) not in {(r["method"], r["split"]) for r in measured}]
-    figures = sorted(set(previous.get("figures", [])) | set(figures))
-    payload = {"measured": kept + measured, "published": PUBLISHED, "figures": figures}
-    write_results("mnist_clustering", payload, "python experiments/mnist_clustering.py")
+    experiment_main("mnist_clustering", __doc__, load_mnist, METHODS, ("test", "full"), PUBLISHED)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from cae_sim import ConvAutoencoder, Match, Pipeline, SkippedImagesWarning
+from cae_sim import ConvAutoencoder, Match, Pipeline, PretrainedEncoder, SkippedImagesWarning
 from cae_sim.images import is_colour
 from cae_sim.pipeline import choose_encoder
 from conftest import TINY, smooth_image, write_image
@@ -189,12 +189,15 @@ def test_manifold_clustering_in_a_pipeline_survives_a_save(tmp_path):
     np.testing.assert_allclose(loaded.distance_to_center(), pipeline.distance_to_center(), rtol=1e-5)
 
 
-def test_auto_clustering_switches_to_the_manifold_for_many_images():
+def test_auto_clustering_takes_the_manifold_for_many_autoencoder_codes():
     from cae_sim.clustering import KMeansClustering, ManifoldClustering
 
-    assert isinstance(Pipeline()._make_clustering(999), KMeansClustering)
-    assert isinstance(Pipeline()._make_clustering(1000), ManifoldClustering)
-    assert isinstance(Pipeline(clustering="kmeans")._make_clustering(10**6), KMeansClustering)
+    cae, pretrained = ConvAutoencoder(), PretrainedEncoder()
+    assert isinstance(Pipeline()._make_clustering(999, cae), KMeansClustering)
+    assert isinstance(Pipeline()._make_clustering(1000, cae), ManifoldClustering)
+    assert isinstance(Pipeline()._make_clustering(10**6, pretrained), KMeansClustering)
+    assert isinstance(Pipeline(clustering="manifold")._make_clustering(10, pretrained), ManifoldClustering)
+    assert isinstance(Pipeline(clustering="kmeans")._make_clustering(10**6, cae), KMeansClustering)
 
 
 # ---------------------------------------------------------------------- encoder="auto"

@@ -78,6 +78,7 @@ class ConvAutoencoder(Encoder):
     """
 
     name = "cae"
+    cluster_on_manifold = True
 
     def __init__(
         self,

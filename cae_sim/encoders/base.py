@@ -26,6 +26,9 @@ class Encoder(BaseEstimator, ABC):
     image_size: int
     #: Whether ``fit`` learns from the images; if not, ``fit(None)`` is called and images are only encoded.
     learns_from_images: bool = True
+    #: Whether ``clustering="auto"`` embeds the codes with UMAP before grouping them (from 1,000 images on).
+    #: True for the autoencoder, whose codes K-Means groups poorly; pretrained features group better with K-Means.
+    cluster_on_manifold: bool = False
 
     @abstractmethod
     def fit(self, images: np.ndarray) -> "Encoder":
