@@ -109,16 +109,19 @@ class Pipeline(BaseEstimator):
         K-Means otherwise (pretrained features group better with K-Means:
         Fashion-MNIST 0.739 against 0.678, CIFAR cats and dogs 0.749 against 0.738).
     image_size : int or None, default=None
-        Side of the square the images are resized to. None: for the
+        Side of the square the images are resized to: the autoencoder's
+        input, or a pretrained CNN's (EfficientNet-Lite and MobileNetV2 take
+        any side from 32 px, other CNNs only their own). None: for the
         autoencoder, the images' typical shorter side rounded up to a multiple
-        of 8, between 16 and 64 (28-px digits train at 32, photos at 64);
-        pretrained CNNs have a fixed size.
+        of 8, between 16 and 64 (28-px digits train at 32, photos at 64); for
+        a pretrained CNN its own (224 for most). Ignored, with a warning, when
+        ``encoder="auto"`` picks a pretrained CNN.
     code_size : int or None, default=None
         Length of the code of encoders that learn one; None: the encoder's
         default (32 for the autoencoder, 128 for the contrastive head).
     epochs : int or None, default=None
         Most training epochs; None: the encoder's default (25 for the
-        autoencoder, which stops early on a plateau; 100 for the contrastive head).
+        autoencoder, which stops early on a plateau; 400 for the contrastive head).
     batch_size : int or None, default=None
         Training batch size (and encoding batch of pretrained CNNs); None: the
         encoder's default (for the autoencoder about 64 steps per epoch,
@@ -311,17 +314,19 @@ class Pipeline(BaseEstimator):
             logger.info("encoder: %s", choice)
         cls = encoder_class(name)
         accepted = cls._get_param_names()
-        if "image_size" not in accepted:
-            if self.image_size is not None and self.encoder != "auto":
-                raise ValueError(f"encoder {name!r} takes images of a fixed size; leave image_size=None")
-            if self.image_size is not None:
-                warnings.warn(f"image_size={self.image_size} is ignored: encoder='auto' chose {name!r}, which takes images of a fixed size", UserWarning, stacklevel=3)
-            image_size = None
-        else:
+        image_size = input_size = None
+        if "image_size" in accepted:
             image_size = self.image_size or auto_image_size(typical_side(items))
+        elif self.image_size is not None and self.encoder == "auto":
+            warnings.warn(f"image_size={self.image_size} is ignored: encoder='auto' chose {name!r}, which takes images of its own size", UserWarning, stacklevel=3)
+        elif "input_size" in accepted:
+            input_size = self.image_size
+        elif self.image_size is not None:
+            raise ValueError(f"encoder {name!r} takes images of a fixed size; leave image_size=None")
         shared = {
             "model": name,
             "image_size": image_size,
+            "input_size": input_size,
             "code_size": self.code_size,
             "epochs": self.epochs,
             "batch_size": self.batch_size,

