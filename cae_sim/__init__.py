@@ -3,38 +3,58 @@
 >>> from cae_sim import Pipeline
 >>> pipeline = Pipeline(n_clusters="auto").fit("photos/")   # doctest: +SKIP
 >>> pipeline.query("photos/cat.jpg", n=5)                    # doctest: +SKIP
+
+Names are imported on first use: ``import cae_sim`` does not load TensorFlow, so
+the commands can quiet its start-up before it loads.
 """
 
-from .augment import Augment
-from .clustering import KMeansClustering
-from .encoders import ContrastiveEncoder, ConvAutoencoder, DHash, Encoder, Ensemble, PHash, PretrainedEncoder
-from .images import ImageReadError, find_images, read_image
-from .index import NeighborIndex, SklearnIndex
-from .matching import MatchReport, match
-from .memory import tune_malloc
-from .pipeline import Match, Pipeline, SkippedImagesWarning
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Augment",
-    "ContrastiveEncoder",
-    "ConvAutoencoder",
-    "DHash",
-    "Encoder",
-    "Ensemble",
-    "ImageReadError",
-    "KMeansClustering",
-    "Match",
-    "MatchReport",
-    "NeighborIndex",
-    "PHash",
-    "Pipeline",
-    "PretrainedEncoder",
-    "SklearnIndex",
-    "SkippedImagesWarning",
-    "find_images",
-    "match",
-    "read_image",
-    "tune_malloc",
-]
+#: Each public name and the module that defines it.
+_MODULES = {
+    "Augment": ".augment",
+    "ContrastiveEncoder": ".encoders",
+    "ConvAutoencoder": ".encoders",
+    "DHash": ".encoders",
+    "Encoder": ".encoders",
+    "Ensemble": ".encoders",
+    "ImageReadError": ".images",
+    "KMeansClustering": ".clustering",
+    "Match": ".pipeline",
+    "MatchReport": ".matching",
+    "NeighborIndex": ".index",
+    "PHash": ".encoders",
+    "Pipeline": ".pipeline",
+    "PretrainedEncoder": ".encoders",
+    "SklearnIndex": ".index",
+    "SkippedImagesWarning": ".pipeline",
+    "find_images": ".images",
+    "match": ".matching",
+    "read_image": ".images",
+    "tune_malloc": ".memory",
+}
+
+#: Submodules reachable as attributes (``cae_sim.index.SklearnIndex``) after a bare ``import cae_sim``.
+_SUBMODULES = {
+    "augment", "clustering", "encoders", "feature_maps", "images", "index", "matching", "memory", "metrics", "pipeline", "store"
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)  # importing sets it as an attribute
+    if name not in _MODULES:
+        raise AttributeError(f"module 'cae_sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULES[name], __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MODULES) | _SUBMODULES)

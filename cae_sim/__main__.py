@@ -6,8 +6,6 @@ import argparse
 import os
 import sys
 
-from .matching import DEFAULT_ENCODER, match
-from .pipeline import Pipeline
 from .train import add_train_arguments, guarded, run_train
 
 #: Top-n rows printed by ``match`` (and every n up to --top in the accuracy CSV).
@@ -16,6 +14,8 @@ SHOWN_TOP_N = (1, 2, 3, 5, 10, 15, 20, 50)
 
 def run_query(args: argparse.Namespace) -> int:
     """Print the saved pipeline's images nearest to an image, best first."""
+    from .pipeline import Pipeline  # after the command has quieted TensorFlow
+
     pipeline = Pipeline.load(args.model)
     for rank, match_ in enumerate(pipeline.query(args.image, n=args.n), start=1):
         where = match_.path if match_.path is not None else f"#{match_.index}"
@@ -25,8 +25,12 @@ def run_query(args: argparse.Namespace) -> int:
 
 def run_match(args: argparse.Namespace) -> int:
     """Match every target image to the source images; write the CSV and print the Top-N accuracy."""
+    from .matching import DEFAULT_ENCODER, match
+    from .pipeline import Pipeline
+
     pipeline = Pipeline.load(args.model) if args.model else None
-    report = match(args.source, args.target, pipeline=pipeline, encoder=args.encoder, top=args.top, random_state=args.seed)
+    encoder = args.encoder or DEFAULT_ENCODER
+    report = match(args.source, args.target, pipeline=pipeline, encoder=encoder, top=args.top, random_state=args.seed)
     report.write_csv(args.out)
     print(f"targets matched: {len(report.matches)} (top {args.top} each) -> {args.out}")
     print(f"skipped:         {len(report.skipped)}")
@@ -52,7 +56,7 @@ def add_match_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="folder of images to find the originals of")
     chosen = parser.add_mutually_exclusive_group()
     chosen.add_argument("--model", help="a saved pipeline whose encoder encodes the source (no training)")
-    chosen.add_argument("--encoder", default=DEFAULT_ENCODER, help=f"encoder fitted on the source (default: {DEFAULT_ENCODER})")
+    chosen.add_argument("--encoder", help="encoder fitted on the source (default: contrastive, match()'s own)")
     parser.add_argument("--top", type=int, default=15, help="matches per target (default: 15)")
     parser.add_argument("--out", default="matches.csv", help="CSV of the matches (default: matches.csv)")
     parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")

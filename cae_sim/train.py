@@ -11,9 +11,8 @@ import time
 import warnings
 from collections import Counter
 
+from ._startup import prepare_command_process
 from .index import METRICS
-from .memory import tune_malloc
-from .pipeline import Pipeline, SkippedImagesWarning
 
 CLUSTERS_FILE = "clusters.csv"
 
@@ -51,6 +50,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Fit, save, write clusters.csv and print a summary; return the exit status."""
+    from .pipeline import Pipeline, SkippedImagesWarning  # after the command has quieted TensorFlow
+
     started = time.perf_counter()
     pipeline = Pipeline(
         encoder=args.encoder,
@@ -93,7 +94,7 @@ def print_summary(pipeline: Pipeline, out: str, seconds: float) -> None:
     chosen = " (chosen by silhouette)" if pipeline.clustering_.scores_ else ""
     print(f"clusters:      {pipeline.n_clusters_}{chosen}")
     for label in sorted(sizes):
-        print(f"  cluster {label}: {sizes[label]} images")
+        print(f"  cluster {label}: {sizes[label]} image{'s' if sizes[label] != 1 else ''}")
     print(f"saved to:      {out} (clusters in {os.path.join(out, CLUSTERS_FILE)})")
     print(f"time:          {seconds:.1f} s")
 
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 def guarded(command, args: argparse.Namespace) -> int:
     """Run a command; print a bad input's error on one line and return 2 instead of a traceback."""
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    tune_malloc()  # the command owns its process
+    prepare_command_process()  # the command owns its process
     try:
         return command(args)
     except (ValueError, OSError) as error:

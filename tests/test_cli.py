@@ -1,4 +1,7 @@
 import csv
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -60,3 +63,22 @@ def test_train_by_default_chooses_the_pretrained_encoder_for_photos_and_prints_w
     printed = capsys.readouterr().out
     assert "encoder:       efficientnet_lite0 (colour images, typical side" in printed
     assert "clusters:      2" in printed
+
+
+def test_import_cae_sim_does_not_load_tensorflow_and_still_reaches_submodules():
+    code = "import sys, cae_sim; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; cae_sim.index.SklearnIndex, cae_sim.Pipeline"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_train_command_prints_only_its_summary(tmp_path, data_dir):
+    photos = [str(data_dir / name) for name in ("coffee.jpg", "rocket.jpg", "chelsea.jpg")]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in photos:
+        shutil.copy(photo, folder)
+    done = subprocess.run(
+        [sys.executable, "-m", "cae_sim.train", str(folder), "--out", str(tmp_path / "m"), "--clusters", "2", "--quiet"],
+        capture_output=True, text=True, check=True,
+    )
+    assert done.stderr == ""  # no TensorFlow start-up lines
+    assert done.stdout.splitlines()[0].startswith("encoder:       efficientnet_lite0")
