@@ -9,7 +9,6 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
-from keras.utils import Progbar
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
@@ -18,6 +17,7 @@ from .clustering import CLUSTERINGS, KMeansClustering
 from .encoders import Encoder, Ensemble, encoder_class
 from .images import is_colour, iter_batches, resolve_source, typical_side
 from .index import METRICS, SklearnIndex, l2_normalize
+from .progress import Progress
 from .store import load_pipeline, save_pipeline
 
 logger = logging.getLogger(__name__)
@@ -291,9 +291,7 @@ class Pipeline(BaseEstimator):
 
     def _batches(self, items, size: int, *, skip_errors: bool, title: str):
         """Yield ImageBatch objects, with a progress bar when verbose."""
-        progress = Progbar(len(items), unit_name="image") if self.verbose and len(items) > 1 else None
-        if progress:
-            print(f"{title} {len(items)} images")
+        progress = Progress(len(items), title) if self.verbose and len(items) > 1 else None
         done = 0
         for batch in iter_batches(items, size, READ_BATCH_SIZE, self.n_jobs, skip_errors):
             done += len(batch.positions) + len(batch.skipped)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import math
+import sys
 from pathlib import Path
 
 import keras
@@ -15,9 +15,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._checks import check_fraction, check_int, check_random_state
 from ..augment import make_augment
+from ..progress import Progress
 from .base import Encoder, to_uint8, to_unit_float
-
-logger = logging.getLogger(__name__)
 
 MODEL_FILE = "autoencoder.keras"
 HISTORY_FILE = "history.json"
@@ -64,8 +63,8 @@ class ConvAutoencoder(Encoder):
         Seed of the weights, the shuffling, the split and the augmentation
         (no process-wide seed is set).
     verbose : int, default=0
-        0 silent, 1 a progress bar per epoch, 2 one line per epoch
-        (the epoch's losses are also logged at INFO level).
+        0 silent, 1 a progress bar per epoch, 2 one line per epoch (both on
+        standard error).
 
     Attributes
     ----------
@@ -149,20 +148,22 @@ class ConvAutoencoder(Encoder):
         monitor = "val_loss" if len(validation) else "loss"
         best, best_weights, waited = np.inf, None, 0
         for epoch in range(self.epochs):
-            progress = keras.utils.Progbar(math.ceil(len(train) / batch_size), verbose=self.verbose) if self.verbose else None
+            steps = math.ceil(len(train) / batch_size)
+            progress = Progress(steps, f"epoch {epoch + 1}/{self.epochs}", unit="batch") if self.verbose == 1 else None
             train = rng.permutation(train)
             losses, sizes = [], []
             for noisy, clean in _batches(images, train, batch_size, augment):
                 losses.append(float(model.train_on_batch(noisy, clean)))
                 sizes.append(len(clean))
                 if progress:
-                    progress.add(1, [("loss", losses[-1])])
+                    progress.add(1, loss=losses[-1])
             history["loss"].append(float(np.average(losses, weights=sizes)))
             if len(validation):
                 losses, sizes = zip(*[(float(model.test_on_batch(x, y)), len(y)) for x, y in _batches(images, validation, 256)])
                 history["val_loss"].append(float(np.average(losses, weights=sizes)))
-            if self.verbose:
-                logger.info("epoch %d/%d: %s", epoch + 1, self.epochs, ", ".join(f"{k} {v[-1]:.5f}" for k, v in history.items()))
+            if self.verbose == 2:
+                losses_now = ", ".join(f"{name} {values[-1]:.5f}" for name, values in history.items())
+                print(f"epoch {epoch + 1}/{self.epochs}: {losses_now}", file=sys.stderr, flush=True)
             if history[monitor][-1] < best:
                 best, best_weights, waited = history[monitor][-1], model.get_weights(), 0
             else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import tempfile
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._checks import check_int, check_random_state
 from ..augment import Augment, make_augment
 from ..index import l2_normalize
+from ..progress import Progress
 from .base import Encoder, to_uint8
 from .ensemble import Ensemble
 from .members import is_fitted, load_member, member_encoder, save_member
@@ -220,7 +222,7 @@ class ContrastiveEncoder(Encoder):
     def _cache_views(self, images: np.ndarray, augment: Augment | None, path: Path) -> np.ndarray:
         """Encode every view of every image into a float16 memmap (N, views, d); view 0 is the image itself."""
         features = None
-        progress = keras.utils.Progbar(self.views * len(images), unit_name="view") if self.verbose else None
+        progress = Progress(self.views * len(images), "encoding views", unit="view") if self.verbose else None
         for start in range(0, len(images), ENCODE_BATCH):
             batch = to_uint8(images[start : start + ENCODE_BATCH])
             for view in range(self.views):
@@ -269,7 +271,7 @@ class ContrastiveEncoder(Encoder):
                 losses.append(float(step(first, second)))
             history.append(float(np.mean(losses)))
             if self.verbose:
-                print(f"epoch {epoch + 1}/{self.epochs} - NT-Xent loss {history[-1]:.4f}", flush=True)
+                print(f"epoch {epoch + 1}/{self.epochs} - NT-Xent loss {history[-1]:.4f}", file=sys.stderr, flush=True)
         return history
 
     # ------------------------------------------------------------------ checks
