@@ -16,6 +16,7 @@ METHODS = {
     "cae_sim default": pipeline_method(),
     "autoencoder (encoder='cae')": pipeline_method(encoder="cae"),
     "efficientnet_lite0 + K-Means": pipeline_method(encoder="efficientnet_lite0", clustering="kmeans"),
+    "efficientnet_lite0 + UMAP + GMM": pipeline_method(encoder="efficientnet_lite0", clustering="manifold"),
 }
 
 

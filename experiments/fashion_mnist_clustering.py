@@ -19,6 +19,7 @@ METHODS = {
     "K-Means on raw pixels": kmeans_raw_pixels,
     "cae_sim default": pipeline_method(),
     "efficientnet_lite0 + K-Means": pipeline_method(encoder="efficientnet_lite0", clustering="kmeans"),
+    "efficientnet_lite0 + UMAP + GMM": pipeline_method(encoder="efficientnet_lite0", clustering="manifold"),
     "efficientnet_lite0 at 160 px + K-Means": pipeline_method(encoder="efficientnet_lite0", image_size=160, clustering="kmeans"),
 }
 

@@ -16,7 +16,8 @@ from cae_sim import tune_malloc
 METHODS = {
     "K-Means on raw pixels": kmeans_raw_pixels,
     "cae_sim default": pipeline_method(),
-    "pretrained efficientnet_lite0 encoder": pipeline_method(encoder="efficientnet_lite0"),
+    "efficientnet_lite0 + K-Means": pipeline_method(encoder="efficientnet_lite0", clustering="kmeans"),
+    "efficientnet_lite0 + UMAP + GMM": pipeline_method(encoder="efficientnet_lite0", clustering="manifold"),
 }
 
 PUBLISHED = [
