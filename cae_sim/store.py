@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -52,7 +51,9 @@ def save_pipeline(pipeline, directory: str | os.PathLike) -> None:
         raise ValueError(f"cannot save encoder {type(encoder).__name__}: it is not registered in cae_sim.encoders.ENCODERS")
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    # mkdir, not mkdtemp: the save gets the user's usual permissions (umask), not 0700
+    staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:12]}"
+    staging.mkdir()
     try:
         _write(pipeline, staging)
         _swap_into_place(staging, target)

@@ -106,3 +106,10 @@ def test_saving_an_unfitted_pipeline_fails(tmp_path):
 
     with pytest.raises(NotFittedError):
         Pipeline().save(tmp_path / "x")
+
+
+def test_a_save_gets_the_users_usual_permissions(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    reference = tmp_path / "made_by_mkdir"
+    reference.mkdir()  # what the umask gives a new directory
+    assert (tmp_path / "m").stat().st_mode & 0o777 == reference.stat().st_mode & 0o777
