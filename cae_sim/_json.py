@@ -7,7 +7,6 @@ import os
 import numpy as np
 
 from .augment import Augment
-from .encoders.base import Encoder
 
 
 def to_json(value):
@@ -18,6 +17,8 @@ def to_json(value):
     TypeError
         For any other object.
     """
+    from .encoders.base import Encoder  # imported here: the encoders package imports this module
+
     if isinstance(value, Encoder):
         return value.name
     if isinstance(value, Augment):  # its keywords rebuild it

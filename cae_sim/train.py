@@ -17,17 +17,25 @@ from .index import METRICS
 CLUSTERS_FILE = "clusters.csv"
 
 
+def positive_int(text: str) -> int:
+    """Parse an option that takes a positive int."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
+    return value
+
+
 def clusters_arg(text: str) -> int | str:
     """Parse ``--clusters``: a positive int or "auto"."""
     if text == "auto":
         return text
     try:
-        value = int(text)
-    except ValueError:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected a positive int or 'auto', got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int or 'auto', got {text!r}")
-    return value
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,13 +46,17 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--encoder", default="auto", help="encoder name (default: auto, the autoencoder for small gray images, efficientnet_lite0 for others)"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="most training epochs (default: the encoder's; 25 for cae)")
-    parser.add_argument("--image-size", type=int, default=None, help="side images are resized to (default for cae: their typical side rounded up to a multiple of 8, 16 to 64)")
-    parser.add_argument("--code-size", type=int, default=None, help="length of the code (default: the encoder's; 32 for cae)")
-    parser.add_argument("--batch-size", type=int, default=None, help="training batch size (default: about 64 steps an epoch)")
-    parser.add_argument("--clustering", choices=("auto", "kmeans", "manifold"), default="auto", help="default: manifold from 1,000 images on")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="most training epochs (default: the encoder's; 25 for cae)")
+    parser.add_argument("--image-size", type=positive_int, default=None, help="side images are resized to (default for cae: their typical side rounded up to a multiple of 8, 16 to 64)")
+    parser.add_argument("--code-size", type=positive_int, default=None, help="length of the code (default: the encoder's; 32 for cae)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="training batch size (default: about 64 steps an epoch)")
+    parser.add_argument(
+        "--clustering", choices=("auto", "kmeans", "manifold"), default="auto",
+        help="default: auto, UMAP + Gaussian mixture for autoencoder codes from 1,000 images on, else K-Means",
+    )
     parser.add_argument("--metric", choices=METRICS, default="cosine")
     parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier save in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -52,6 +64,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Fit, save, write clusters.csv and print a summary; return the exit status."""
     from .pipeline import Pipeline, SkippedImagesWarning  # after the command has quieted TensorFlow
 
+    check_out_folder(args.out, args.overwrite)  # before hours of training, not after
     started = time.perf_counter()
     pipeline = Pipeline(
         encoder=args.encoder,
@@ -72,6 +85,18 @@ def run_train(args: argparse.Namespace) -> int:
     write_clusters_csv(pipeline, os.path.join(args.out, CLUSTERS_FILE))
     print_summary(pipeline, args.out, time.perf_counter() - started)
     return 0
+
+
+def check_out_folder(out: str, overwrite: bool) -> None:
+    """Raise ValueError if ``out`` holds anything but an earlier save, or a save and ``overwrite`` is off."""
+    from .store import MANIFEST  # after the command has quieted TensorFlow
+
+    if not os.path.exists(out) or (os.path.isdir(out) and not os.listdir(out)):
+        return
+    if not os.path.isfile(os.path.join(out, MANIFEST)):
+        raise ValueError(f"{out!r} exists and is not a cae_sim save: choose another --out")
+    if not overwrite:
+        raise ValueError(f"{out!r} already holds a save: pass --overwrite to replace it")
 
 
 def write_clusters_csv(pipeline: Pipeline, path: str) -> None:
