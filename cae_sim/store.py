@@ -116,6 +116,7 @@ def load_pipeline(directory: str | os.PathLike, cls):
     if not root.is_dir():
         raise FileNotFoundError(f"no such save directory: {str(root)!r}")
     manifest = _read_manifest(root)
+    _check_fields(manifest, root)
     try:
         for name, digest in manifest["files"].items():
             path = root / name
@@ -133,7 +134,7 @@ def load_pipeline(directory: str | os.PathLike, cls):
         clustering = CLUSTERINGS[described["kind"]](**described["params"]).restore(arrays, scores)
         paths, skipped = manifest["paths"], [tuple(entry) for entry in manifest["skipped"]]
         pipeline = cls(**manifest["params"])
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"damaged save {str(root)!r}: manifest lacks or mangles {error}") from error
     if len(clustering.labels_) != len(codes) or (paths is not None and len(paths) != len(codes)):
         raise ValueError(f"damaged save {str(root)!r}: codes, labels and paths disagree in length")
@@ -156,6 +157,31 @@ def _read_manifest(root: Path) -> dict:
             f"save {str(root)!r} has format version {manifest.get('version')!r}; this cae_sim reads version {VERSION}"
         )
     return manifest
+
+
+def _check_fields(manifest: dict, root: Path) -> None:
+    """Raise ValueError naming the first field of the manifest that lacks or has the wrong JSON type."""
+
+    def strings(value, length=None) -> bool:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value) and length in (None, len(value))
+
+    checks = {
+        "params": lambda m: isinstance(m["params"], dict),
+        "encoder": lambda m: isinstance(m["encoder"], dict) and isinstance(m["encoder"]["name"], str)
+        and isinstance(m["encoder"]["params"], dict) and isinstance(m["encoder"].get("choice", ""), str),
+        "clustering": lambda m: isinstance(m["clustering"], dict) and isinstance(m["clustering"]["kind"], str)
+        and isinstance(m["clustering"]["params"], dict) and isinstance(m["clustering"]["scores"], dict),
+        "paths": lambda m: m["paths"] is None or strings(m["paths"]),
+        "skipped": lambda m: isinstance(m["skipped"], list) and all(strings(entry, 2) for entry in m["skipped"]),
+        "files": lambda m: isinstance(m["files"], dict) and all(isinstance(v, str) for v in m["files"].values()),
+    }
+    for field, valid in checks.items():
+        try:
+            ok = valid(manifest)
+        except (KeyError, TypeError, AttributeError):
+            ok = False
+        if not ok:
+            raise ValueError(f"damaged save {str(root)!r}: manifest lacks or mangles its {field!r} field")
 
 
 def _files_below(root: Path) -> list[str]:

@@ -1,8 +1,12 @@
 import json
 import os
+import shutil
+import uuid
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cae_sim import Pipeline
 from cae_sim.store import MANIFEST
@@ -57,7 +61,7 @@ def test_a_missing_file_is_refused(saved):
         ("{not json", "not valid JSON"),
         ('{"format": "something.else"}', "not a cae_sim save"),
         ('{"format": "cae_sim.pipeline", "version": 99}', "version 99"),
-        ('{"format": "cae_sim.pipeline", "version": 1}', "manifest lacks"),
+        ('{"format": "cae_sim.pipeline", "version": 1}', "manifest lacks or mangles its 'params' field"),
     ],
 )
 def test_a_foreign_or_damaged_manifest_is_refused(saved, manifest, message):
@@ -113,3 +117,41 @@ def test_a_save_gets_the_users_usual_permissions(fitted, tmp_path):
     reference = tmp_path / "made_by_mkdir"
     reference.mkdir()  # what the umask gives a new directory
     assert (tmp_path / "m").stat().st_mode & 0o777 == reference.stat().st_mode & 0o777
+
+
+FIELDS = [("params",), ("encoder",), ("encoder", "name"), ("encoder", "params"), ("encoder", "choice"), ("clustering",),
+          ("clustering", "kind"), ("clustering", "params"), ("clustering", "scores"), ("paths",), ("skipped",), ("files",)]
+JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=3),
+                        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+
+
+@pytest.fixture(scope="module")
+def pristine(fitted, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("pristine") / "model"
+    fitted.save(directory)
+    return directory
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(FIELDS), value=JSON_VALUES)
+def test_a_mangled_manifest_field_gives_a_value_error_or_loads_never_a_traceback(pristine, tmp_path, field, value):
+    copy = tmp_path / f"copy-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(pristine, copy)
+    manifest = json.loads((copy / MANIFEST).read_text())
+    parent = manifest
+    for key in field[:-1]:
+        parent = parent[key]
+    parent[field[-1]] = value
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    try:
+        Pipeline.load(copy)
+    except ValueError:
+        pass  # named the damage; any other exception fails the test
+
+
+def test_paths_that_are_a_number_name_the_field(saved):
+    manifest = json.loads((saved / MANIFEST).read_text())
+    manifest["paths"] = 42
+    (saved / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="'paths' field"):
+        Pipeline.load(saved)
