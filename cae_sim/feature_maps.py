@@ -43,7 +43,9 @@ def feature_maps(encoder: PretrainedEncoder, image, layers: list[str]) -> dict[s
         try:
             output = classifier.get_layer(name).output
         except ValueError:
-            raise ValueError(f"no layer {name!r} in {classifier.name}") from None
+            spatial = [layer.name for layer in classifier.layers if len(layer.output.shape) == 4]
+            shown = ", ".join(spatial[:20]) + (f", … ({len(spatial)} in all)" if len(spatial) > 20 else "")
+            raise ValueError(f"no layer {name!r} in {classifier.name}; its layers with feature maps: {shown}") from None
         if len(output.shape) != 4:
             raise ValueError(f"layer {name!r} has no spatial output (shape {output.shape})")
         outputs.append(output)
@@ -66,8 +68,10 @@ def save_feature_grid(maps: np.ndarray, path: str | os.PathLike, max_channels: i
     OSError
         If the image cannot be written.
     """
+    if isinstance(maps, dict):
+        raise ValueError(f"expected one layer's activations, got the dict of feature_maps: pass e.g. maps[{next(iter(maps), 'name')!r}]")
     if not isinstance(maps, np.ndarray) or maps.ndim != 3:
-        raise ValueError(f"expected activations of shape (height, width, channels), got {getattr(maps, 'shape', maps)}")
+        raise ValueError(f"expected activations of shape (height, width, channels), got {getattr(maps, 'shape', type(maps).__name__)}")
     channels = maps[..., :max_channels]
     low = channels.min(axis=(0, 1), keepdims=True)
     span = np.maximum(channels.max(axis=(0, 1), keepdims=True) - low, 1e-12)

@@ -38,7 +38,10 @@ def test_grid_has_one_tile_per_channel(tmp_path):
     assert grid.shape == (3 * 10, 4 * 10)  # 10 channels → 4 columns × 3 rows of (8 + 2)-px tiles
 
 
-@pytest.mark.parametrize("layers, message", [(["nope"], "no layer 'nope'"), (["fc"], "no spatial output"), ([], "non-empty")])
+@pytest.mark.parametrize(
+    "layers, message",
+    [(["nope"], "no layer 'nope' .*feature maps: .*conv_stem"), (["fc"], "no spatial output"), ([], "non-empty")],
+)
 def test_bad_layers_are_named(encoder, data_dir, layers, message):
     with pytest.raises(ValueError, match=message):
         feature_maps(encoder, data_dir / "coffee.jpg", layers)
@@ -47,3 +50,9 @@ def test_bad_layers_are_named(encoder, data_dir, layers, message):
 def test_grid_rejects_non_3d_input(tmp_path):
     with pytest.raises(ValueError, match="height, width, channels"):
         save_feature_grid(np.zeros((4, 4)), tmp_path / "g.png")
+
+
+def test_grid_given_the_whole_dict_says_which_entry_to_pass(tmp_path):
+    with pytest.raises(ValueError, match=r"pass e.g. maps\['block1_pool'\]") as error:
+        save_feature_grid({"block1_pool": np.zeros((4, 4, 2))}, tmp_path / "g.png")
+    assert "0." not in str(error.value)  # no array dumped into the message
