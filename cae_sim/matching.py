@@ -111,14 +111,14 @@ def match(source, target, *, pipeline: Pipeline | None = None, encoder=DEFAULT_E
     if hasattr(pipeline, "encoder_"):  # fitted
         codes, paths, skipped = pipeline.transform_readable(source)
         if codes is None:
-            raise ValueError(f"none of the source images could be read; first failure: {skipped[0]}")
+            raise ValueError(f"none of the source images could be read; first failure: {skipped[0][0]}: {skipped[0][1]}")
         index = SklearnIndex(pipeline.metric).fit(codes)
     else:
         pipeline.fit(source)
         index, paths, skipped = pipeline.index_, pipeline.paths_, list(pipeline.skipped_)
     target_codes, targets, target_skipped = pipeline.transform_readable(target)
     if target_codes is None:
-        raise ValueError(f"none of the target images could be read; first failure: {target_skipped[0]}")
+        raise ValueError(f"none of the target images could be read; first failure: {target_skipped[0][0]}: {target_skipped[0][1]}")
     distances, indices = index.kneighbors(target_codes, top)
     matches = [
         [Match(int(i), None if paths is None else paths[i], float(s)) for i, s in zip(row, index.score(d))]

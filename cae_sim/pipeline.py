@@ -261,7 +261,7 @@ class Pipeline(BaseEstimator):
 
     def _check_readable(self, items, kept, skipped) -> None:
         if not kept:
-            raise ValueError(f"none of the {len(items)} images could be read; first failure: {skipped[0]}")
+            raise ValueError(f"none of the {len(items)} images could be read; first failure: {skipped[0][0]}: {skipped[0][1]}")
         if self.n_clusters != "auto" and self.n_clusters > len(kept):
             raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of images read ({len(kept)})")
 

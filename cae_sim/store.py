@@ -27,7 +27,7 @@ import numpy as np
 from ._files import file_sha256
 from ._json import to_json
 from .clustering import CLUSTERINGS
-from .encoders import ENCODERS, encoder_class
+from .encoders import ENCODERS
 
 FORMAT = "cae_sim.pipeline"
 VERSION = 1
@@ -125,7 +125,7 @@ def load_pipeline(directory: str | os.PathLike, cls):
             if file_sha256(path) != digest:
                 raise ValueError(f"damaged save {str(root)!r}: {name} does not match its sha256 in the manifest")
         codes = np.load(root / "codes.npy", allow_pickle=False)
-        encoder = encoder_class(manifest["encoder"]["name"]).load(root / "encoder", manifest["encoder"]["params"])
+        encoder = ENCODERS[manifest["encoder"]["name"]].load(root / "encoder", manifest["encoder"]["params"])
         choice = manifest["encoder"].get("choice", "given")  # saves before encoder="auto" have none
         described = manifest["clustering"]
         listed = [name for name in manifest["files"] if name.startswith("clustering/")]  # hash-checked above

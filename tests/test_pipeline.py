@@ -246,3 +246,18 @@ def test_image_size_with_auto_is_ignored_with_a_warning_when_a_pretrained_cnn_is
     with pytest.warns(UserWarning, match="image_size=32 is ignored"):
         pipeline = Pipeline(n_clusters=2, image_size=32).fit([data_dir / "coffee.jpg", data_dir / "rocket.jpg"])
     assert pipeline.encoder_.name == "efficientnet_lite0"
+
+
+def test_ensemble_by_name_says_to_list_its_members_and_unknown_names_list_the_choices():
+    with pytest.raises(ValueError, match=r"encoder=\['efficientnet_lite0', 'mobilenet_v2'\]"):
+        Pipeline(encoder="ensemble").fit(np.zeros((4, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match="choose one of: auto, cae, contrastive, .*efficientnet_lite0, .*phash") as error:
+        Pipeline(encoder="nope").fit(np.zeros((4, 8, 8), np.uint8))
+    assert "ensemble" not in str(error.value) and "Encoder object" not in str(error.value)
+
+
+def test_no_readable_file_names_the_first_failure_without_python_tuples(tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"first failure: .*empty\.jpg: ") as error:
+        Pipeline(encoder="cae", **TINY).fit([str(tmp_path / "empty.jpg")])
+    assert "('" not in str(error.value)

@@ -29,10 +29,13 @@ def encoder_class(name: str) -> type[Encoder]:
     ValueError
         If no encoder has that name.
     """
+    if name == "ensemble":  # registered so that saves load; by name it would have no members
+        raise ValueError("an ensemble is given by its members' names, e.g. encoder=['efficientnet_lite0', 'mobilenet_v2']")
     try:
         return ENCODERS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)} or pass an Encoder object") from None
+        names = ", ".join(["auto", *sorted(n for n in ENCODERS if n != "ensemble")])
+        raise ValueError(f"unknown encoder {name!r}; choose one of: {names}") from None
 
 
 __all__ = [

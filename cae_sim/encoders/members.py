@@ -44,8 +44,10 @@ def save_member(encoder: Encoder, directory: Path) -> None:
 
 def load_member(directory: Path) -> Encoder:
     """Rebuild an encoder written by ``save_member``."""
-    from . import encoder_class
+    from . import ENCODERS  # the registry imports the encoders, which import this module
 
     described = json.loads((directory / MEMBER_FILE).read_text())
-    return encoder_class(described["name"]).load(directory, described["params"])
+    if described.get("name") not in ENCODERS:
+        raise ValueError(f"damaged save: {directory / MEMBER_FILE} names no registered encoder ({described.get('name')!r})")
+    return ENCODERS[described["name"]].load(directory, described["params"])
 
