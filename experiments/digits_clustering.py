@@ -1,12 +1,11 @@
-"""Clustering scikit-learn's 1,797 handwritten digits (8×8): raw-pixel K-Means against cae_sim.
+"""Clustering scikit-learn's 1,797 handwritten digits (8×8): raw-pixel K-Means, cae_sim's default, efficientnet_lite0.
 
-Fast enough for CI, where tests/test_experiments.py runs it as a smoke test of quality.
+Fast enough for CI, where tests/test_experiments.py runs its first two methods as a smoke test of quality.
 
     python experiments/digits_clustering.py
 """
 
 from __future__ import annotations
-
 
 from clustering_benchmark import kmeans_raw_pixels, pipeline_method, run, save_plots, write_results
 from datasets import load_digits
@@ -15,6 +14,7 @@ from cae_sim import tune_malloc
 METHODS = {
     "K-Means on raw pixels": kmeans_raw_pixels,
     "cae_sim default": pipeline_method(),
+    "efficientnet_lite0 + K-Means": pipeline_method(encoder="efficientnet_lite0", clustering="kmeans"),
 }
 
 
