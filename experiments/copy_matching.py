@@ -9,18 +9,20 @@ frozen pretrained encoders and their ensemble, and ``ContrastiveEncoder`` on eac
 backbone and the ensemble, plus ablations of its temperature, policy and output.
 
     python experiments/copy_matching.py [--seed 0] [--quick]
+    python experiments/copy_matching.py --methods "contrastive ensemble, degrade policy"   # other rows are kept
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from benchlib import write_results
+from benchlib import RESULTS, write_results
 from cae_sim import ContrastiveEncoder, Pipeline, match
 from copy_set import DEGRADATIONS, save_degradation_picture, write_copy_set
 from cae_sim import tune_malloc
@@ -38,7 +40,7 @@ def contrastive(**params) -> ContrastiveEncoder:
 METHODS = {
     "phash": "phash",
     "dhash": "dhash",
-    "cae (default)": "cae",
+    "cae": "cae",
     "efficientnet_lite0": "efficientnet_lite0",
     "mobilenet_v2": "mobilenet_v2",
     "ensemble (lite0 + mobilenet_v2)": ENSEMBLE,
@@ -91,15 +93,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="seed of the degradations")
     parser.add_argument("--quick", action="store_true", help="the main rows only, no ablations")
+    parser.add_argument("--methods", nargs="+", choices=[*METHODS, *ABLATIONS], help="run these rows only; keep the others' results")
     args = parser.parse_args()
+    chosen = {**METHODS, **({} if args.quick else ABLATIONS)}
+    if args.methods:
+        chosen = {name: encoder for name, encoder in {**METHODS, **ABLATIONS}.items() if name in args.methods}
 
     copy_set = write_copy_set(WORK, seed=args.seed)
     save_degradation_picture(seed=args.seed)
     source, target = WORK / "source", WORK / "target"
     print(f"{copy_set['n_originals']} originals + {copy_set['n_distractors']} distractors in the index, "
           f"{copy_set['n_targets']} copies to match")
-    rows = {}
-    for name, encoder in {**METHODS, **({} if args.quick else ABLATIONS)}.items():
+    previous = RESULTS / "copy_matching.json"
+    rows = json.loads(previous.read_text())["rows"] if args.methods and previous.exists() else {}
+    for name, encoder in chosen.items():
         rows[name] = score(encoder, source, target)
         print_table({name: rows[name]})
     print()
