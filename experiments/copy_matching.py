@@ -105,7 +105,7 @@ def main() -> None:
     print(f"{copy_set['n_originals']} originals + {copy_set['n_distractors']} distractors in the index, "
           f"{copy_set['n_targets']} copies to match")
     previous = RESULTS / "copy_matching.json"
-    rows = json.loads(previous.read_text())["rows"] if args.methods and previous.exists() else {}
+    rows = json.loads(previous.read_text())["results"]["rows"] if args.methods and previous.exists() else {}
     for name, encoder in chosen.items():
         rows[name] = score(encoder, source, target)
         print_table({name: rows[name]})
