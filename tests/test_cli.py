@@ -78,6 +78,7 @@ def test_train_by_default_chooses_the_pretrained_encoder_for_photos_and_prints_w
     assert "clusters:      2" in printed
 
 
+@pytest.mark.slow
 def test_the_train_command_prints_only_its_summary(tmp_path, data_dir):
     photos = [str(data_dir / name) for name in ("coffee.jpg", "rocket.jpg", "chelsea.jpg")]
     folder = tmp_path / "photos"

@@ -76,6 +76,7 @@ def manifold_blobs():
     return codes, ManifoldClustering(random_state=0).fit(codes)
 
 
+@pytest.mark.slow
 def test_manifold_clustering_finds_the_blobs(manifold_blobs):
     codes, clustering = manifold_blobs
     truth = np.repeat(np.arange(4), 60)
@@ -84,6 +85,7 @@ def test_manifold_clustering_finds_the_blobs(manifold_blobs):
     assert clustering.embedding_.shape == (240, 10) and clustering.cluster_centers_.shape == (4, 10)
 
 
+@pytest.mark.slow
 def test_manifold_predicts_fitted_codes_as_fitted_and_new_codes_near_their_blob(manifold_blobs):
     codes, clustering = manifold_blobs
     np.testing.assert_array_equal(clustering.predict(codes), clustering.labels_)
@@ -92,6 +94,7 @@ def test_manifold_predicts_fitted_codes_as_fitted_and_new_codes_near_their_blob(
     assert clustering.transform(codes[:3]).shape == (3, 4)
 
 
+@pytest.mark.slow
 def test_manifold_state_restores_the_same_estimator(manifold_blobs):
     codes, clustering = manifold_blobs
     restored = ManifoldClustering(**clustering.get_params()).restore(clustering.state(), clustering.scores_)

@@ -14,6 +14,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_train_then_query_from_the_command_line(tmp_path, data_dir):
     out = tmp_path / "model"
     trained = run("cae_sim.train", str(data_dir), "--out", str(out), "--epochs", "2", "--image-size", "16", "--seed", "0", "--quiet")

@@ -30,6 +30,7 @@ def test_each_member_sees_images_at_its_own_size(ensemble, images):
     np.testing.assert_allclose(ensemble.encode(images)[:, :1000], logits / np.linalg.norm(logits, axis=1, keepdims=True), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_pipeline_takes_a_list_of_names_and_saves_it(data_dir, tmp_path):
     pipeline = Pipeline(encoder=["efficientnet_lite0", "efficientnet_lite0"], n_clusters=2).fit(
         [data_dir / "coffee.jpg", data_dir / "chelsea.jpg", data_dir / "rocket.jpg"]
