@@ -77,8 +77,11 @@ class ContrastiveEncoder(Encoder):
         (e.g. a trained ``ConvAutoencoder``), else cloned and fitted on the images.
     views : int, default=8
         Views cached per image: the image itself and ``views - 1`` augmented copies.
-    augment : str, dict, Augment or None, default="simclr"
+    augment : str, dict, Augment or None, default="degrade"
         The augmentation policy of the views: a preset name, ``Augment`` keywords, or a policy.
+        ``"degrade"`` (SimCLR's transforms plus rotation, down-scaling, JPEG and
+        noise) matches degraded copies better than ``"simclr"``: Top-1 0.955
+        against 0.925 on efficientnet_lite0 (``experiments/copy_matching.py``).
     width : int, default=512
         Units of the head's hidden layer.
     code_size : int, default=128
@@ -118,7 +121,7 @@ class ContrastiveEncoder(Encoder):
         *,
         backbone="efficientnet_lite0",
         views: int = 8,
-        augment="simclr",
+        augment="degrade",
         width: int = 512,
         code_size: int = 128,
         temperature: float = 0.1,
