@@ -170,6 +170,11 @@ def check_image_array(images: np.ndarray) -> None:
             raise ValueError(f"float images must lie in [0, 1]; got values in [{low}, {high}]")
 
 
+def _evenly(items: Sequence | np.ndarray, sample: int):
+    """At most ``sample`` items, spread evenly over the sequence."""
+    return items[:: max(1, len(items) // sample)][:sample]
+
+
 def typical_side(items: Sequence | np.ndarray, sample: int = 16) -> int:
     """Median of the shorter side over (a sample of) the images; 0 if none can be read.
 
@@ -179,7 +184,7 @@ def typical_side(items: Sequence | np.ndarray, sample: int = 16) -> int:
     if isinstance(items, np.ndarray):
         return int(min(items.shape[1:3]))
     sides = []
-    for path in items[:: max(1, len(items) // sample)][:sample]:
+    for path in _evenly(items, sample):
         try:
             data = np.fromfile(path, dtype=np.uint8)
             dimensions = _jpeg_dimensions(data) or cv2.imdecode(data, cv2.IMREAD_UNCHANGED).shape[:2]
@@ -201,7 +206,7 @@ def is_colour(items: Sequence | np.ndarray, sample: int = 16) -> bool:
     measures 2.7); gray images stored as RGB are not.
     """
     votes = []
-    for item in items[:: max(1, len(items) // sample)][:sample]:
+    for item in _evenly(items, sample):
         try:
             rgb = to_rgb_uint8(item) if isinstance(items, np.ndarray) else read_file(item, 64)
         except (OSError, ValueError):  # unreadable: fit will skip and report it

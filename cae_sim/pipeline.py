@@ -43,8 +43,10 @@ AUTO_CAE_MAX_SIDE = 64
 AUTO_PRETRAINED = "efficientnet_lite0"
 
 
-def choose_encoder(items) -> tuple[str, str]:
+def choose_encoder(items, side: int | None = None) -> tuple[str, str]:
     """The rule of ``encoder="auto"``: return (encoder name, why) for a folder's files or an image array.
+
+    ``side`` is the images' ``typical_side`` where the caller has it already.
 
     Small gray images (shorter side under 64 px: digits, glyphs, sketches,
     small scans) train the convolutional autoencoder, whose codes group them
@@ -52,7 +54,7 @@ def choose_encoder(items) -> tuple[str, str]:
     ImageNet features, which know objects and textures where an autoencoder
     learns colour and layout. Measured on both kinds in ``experiments/``.
     """
-    side, colour = typical_side(items), is_colour(items)
+    side, colour = typical_side(items) if side is None else side, is_colour(items)
     described = f"{'colour' if colour else 'gray'} images, typical side {side} px"
     if colour or side >= AUTO_CAE_MAX_SIDE:
         return AUTO_PRETRAINED, f"{described}: ImageNet features"
@@ -309,15 +311,17 @@ class Pipeline(BaseEstimator):
         if isinstance(self.encoder, (list, tuple)):
             return Ensemble(encoders=list(self.encoder)), "given"
         name, choice = self.encoder, "given"
+        side = None  # the images' typical side, read from the files once if needed
         if name == "auto":
-            name, why = choose_encoder(items)
+            side = typical_side(items)
+            name, why = choose_encoder(items, side)
             choice = f"{name} ({why})"
             logger.info("encoder: %s", choice)
         cls = encoder_class(name)
         accepted = cls._get_param_names()
         image_size = input_size = None
         if "image_size" in accepted:
-            image_size = self.image_size or auto_image_size(typical_side(items))
+            image_size = self.image_size or auto_image_size(typical_side(items) if side is None else side)
         elif self.image_size is not None and self.encoder == "auto":
             warnings.warn(f"image_size={self.image_size} is ignored: encoder='auto' chose {name!r}, which takes images of its own size", UserWarning, stacklevel=3)
         elif "input_size" in accepted:

@@ -146,9 +146,9 @@ class ConvAutoencoder(Encoder):
         model, batch_size = self.autoencoder_, self.batch_size or auto_batch_size(len(images))
         history = {"loss": []} | ({"val_loss": []} if len(validation) else {})
         monitor = "val_loss" if len(validation) else "loss"
+        steps = math.ceil(len(train) / batch_size)
         best, best_weights, waited = np.inf, None, 0
         for epoch in range(self.epochs):
-            steps = math.ceil(len(train) / batch_size)
             progress = Progress(steps, f"epoch {epoch + 1}/{self.epochs}", unit="batch") if self.verbose == 1 else None
             train = rng.permutation(train)
             losses, sizes = [], []
@@ -170,7 +170,8 @@ class ConvAutoencoder(Encoder):
                 waited += 1
                 if waited >= self.patience:
                     break
-        model.set_weights(best_weights)
+        if best_weights is not None:  # None only if every epoch's loss was NaN: keep the last weights
+            model.set_weights(best_weights)
         return history
 
     def _center_codes(self, images: np.ndarray, train: np.ndarray) -> None:
