@@ -23,7 +23,9 @@ _MODULES = {
     "Encoder": ".encoders",
     "Ensemble": ".encoders",
     "ImageReadError": ".images",
+    "Clustering": ".clustering",
     "KMeansClustering": ".clustering",
+    "ManifoldClustering": ".clustering",
     "Match": ".pipeline",
     "MatchReport": ".matching",
     "NeighborIndex": ".index",
@@ -40,7 +42,7 @@ _MODULES = {
 
 #: Submodules reachable as attributes (``cae_sim.index.SklearnIndex``) after a bare ``import cae_sim``.
 _SUBMODULES = {
-    "augment", "clustering", "encoders", "feature_maps", "images", "index", "matching", "memory", "metrics", "pipeline", "store"
+    "augment", "clustering", "codes", "encoders", "feature_maps", "images", "index", "matching", "memory", "metrics", "pipeline", "plots", "store"
 }
 
 __all__ = sorted(_MODULES)

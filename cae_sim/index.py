@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
 from ._checks import check_choice, check_codes, check_int
+from .codes import l2_normalize
 
 METRICS = ("cosine", "euclidean", "hamming")
 
@@ -118,12 +119,6 @@ class SklearnIndex(NeighborIndex):
         elif self.metric == "hamming":
             distances = np.rint(distances**2)
         return distances, indices
-
-
-def l2_normalize(codes: np.ndarray) -> np.ndarray:
-    """Scale each row to unit length; an all-zero row stays zero."""
-    norms = np.linalg.norm(codes, axis=1, keepdims=True)
-    return (codes / np.maximum(norms, np.finfo(np.float32).tiny)).astype(np.float32)
 
 
 def _squared_to_cosine(squared: np.ndarray) -> np.ndarray:

@@ -13,10 +13,10 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_choice, check_int, check_n_clusters, check_random_state
-from .clustering import CLUSTERINGS, KMeansClustering
+from .clustering import CLUSTERINGS, Clustering
 from .encoders import Encoder, Ensemble, encoder_class
 from .images import is_colour, iter_batches, resolve_source, typical_side
-from .index import METRICS, SklearnIndex, l2_normalize
+from .index import METRICS, SklearnIndex
 from .progress import Progress
 from .store import load_pipeline, save_pipeline
 
@@ -156,15 +156,18 @@ class Pipeline(BaseEstimator):
         Code of each fitted image.
     labels_ : ndarray of shape (n_images,), int
         Cluster of each fitted image.
-    cluster_centers_ : ndarray of shape (n_clusters_, d), float32
-        K-Means centres (in the clustering space: unit-normalised codes with cosine).
+    cluster_centers_ : ndarray of shape (n_clusters_, d'), float32
+        Cluster centres in the clustering's own space: K-Means centres of the
+        codes (unit-normalised with cosine), or, for manifold clustering, the
+        Gaussian mixture's means in the UMAP embedding (d' = its dimensions).
     n_clusters_ : int
         The number of clusters used.
     paths_ : list of str or None
         File of each fitted image; None for array input.
     skipped_ : list of (str, str)
         Files that could not be read, with the reason.
-    clustering_ : KMeansClustering
+    clustering_ : Clustering
+        The fitted clustering (``KMeansClustering`` or ``ManifoldClustering``).
     index_ : NeighborIndex
     """
 
@@ -236,7 +239,7 @@ class Pipeline(BaseEstimator):
             warnings.warn(f"skipped {len(skipped)} unreadable file(s):\n{listing}", SkippedImagesWarning, stacklevel=2)
 
         clustering = self._make_clustering(len(codes), encoder)
-        clustering.fit(self._clustering_space(codes, clustering))
+        clustering.fit(clustering.prepare(codes, self.metric))
         kept_paths = None if paths is None else [paths[i] for i in kept]
         return self._set_fitted(encoder, codes, kept_paths, skipped, clustering, choice)
 
@@ -396,7 +399,7 @@ class Pipeline(BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Return the cluster of each image, shape (n_images,)."""
         codes = self.transform(X)
-        return self.clustering_.predict(self._clustering_space(codes, self.clustering_))
+        return self.clustering_.predict(self.clustering_.prepare(codes, self.metric))
 
     def kneighbors(self, X, n_neighbors: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Return (distances, indices) into the fitted set, each (n_images, k), nearest first.
@@ -444,7 +447,7 @@ class Pipeline(BaseEstimator):
         the UMAP embedding for manifold clustering).
         """
         check_is_fitted(self, "clustering_")
-        distances = self.clustering_.transform(self._clustering_space(self.codes_, self.clustering_))
+        distances = self.clustering_.transform(self.clustering_.prepare(self.codes_, self.metric))
         return distances[np.arange(len(distances)), self.labels_]
 
     def similarity(self, a, b) -> float:
@@ -464,17 +467,11 @@ class Pipeline(BaseEstimator):
             return self.transform([image])
         raise ValueError(f"expected one image (a path or an array), got {type(image).__name__}")
 
-    def _make_clustering(self, n_images: int, encoder: Encoder):
+    def _make_clustering(self, n_images: int, encoder: Encoder) -> Clustering:
         kind = self.clustering
         if kind == "auto":
             kind = "manifold" if encoder.cluster_on_manifold and n_images >= MANIFOLD_MIN_IMAGES else "kmeans"
         return CLUSTERINGS[kind](n_clusters=self.n_clusters, random_state=self.random_state)
-
-    def _clustering_space(self, codes: np.ndarray, clustering) -> np.ndarray:
-        # K-Means compares codes as the index does; UMAP learns the codes' own geometry
-        if isinstance(clustering, KMeansClustering) and self.metric == "cosine":
-            return l2_normalize(codes)
-        return codes
 
     def _fitted_encoder(self) -> Encoder:
         check_is_fitted(self, "encoder_")
@@ -494,4 +491,6 @@ class Pipeline(BaseEstimator):
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "Pipeline":
         """Load a pipeline saved with ``save``; raises ValueError if the directory is damaged or foreign."""
-        return load_pipeline(directory, cls)
+        saved = load_pipeline(directory)
+        pipeline = cls(**saved.params)
+        return pipeline._set_fitted(saved.encoder, saved.codes, saved.paths, saved.skipped, saved.clustering, saved.choice)

@@ -4,8 +4,8 @@
 
     DIR/manifest.json          format name and version, parameters, paths, sha256 of every other file
     DIR/codes.npy              (N, d) float32 codes
-    DIR/clustering/NAME.npy    the clustering's fitted arrays (labels and centres; for manifold
-                               clustering also its embedding and mixture)
+    DIR/clustering/NAME.npy    the clustering's fitted arrays (K-Means: labels and centres;
+                               manifold clustering: the codes' embedding and the mixture)
     DIR/encoder/...            the encoder's own files (the autoencoder: a .keras model)
 
 A save is written into a temporary sibling directory and renamed into place
@@ -21,13 +21,14 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from ._files import file_sha256
 from ._json import to_json
-from .clustering import CLUSTERINGS
-from .encoders import ENCODERS
+from .clustering import CLUSTERINGS, Clustering
+from .encoders import ENCODERS, Encoder
 
 FORMAT = "cae_sim.pipeline"
 VERSION = 1
@@ -101,8 +102,20 @@ def _swap_into_place(staging: Path, target: Path) -> None:
     shutil.rmtree(retired)
 
 
-def load_pipeline(directory: str | os.PathLike, cls):
-    """Read a save written by ``save_pipeline`` and return a fitted ``cls`` (a Pipeline).
+class SavedPipeline(NamedTuple):
+    """What a save holds: the pipeline's parameters and its fitted parts."""
+
+    params: dict
+    encoder: Encoder
+    choice: str
+    codes: np.ndarray
+    paths: list[str] | None
+    skipped: list[tuple[str, str]]
+    clustering: Clustering
+
+
+def load_pipeline(directory: str | os.PathLike) -> SavedPipeline:
+    """Read a save written by ``save_pipeline``.
 
     Raises
     ------
@@ -131,15 +144,18 @@ def load_pipeline(directory: str | os.PathLike, cls):
         listed = [name for name in manifest["files"] if name.startswith("clustering/")]  # hash-checked above
         arrays = {Path(name).stem: np.load(root / name, allow_pickle=False) for name in listed}
         scores = {int(k): float(v) for k, v in described["scores"].items()}
-        clustering = CLUSTERINGS[described["kind"]](**described["params"]).restore(arrays, scores)
+        clustering = CLUSTERINGS[described["kind"]](**described["params"])
+        fitted_on = clustering.prepare(codes, manifest["params"]["metric"])
         paths, skipped = manifest["paths"], [tuple(entry) for entry in manifest["skipped"]]
-        pipeline = cls(**manifest["params"])
     except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"damaged save {str(root)!r}: manifest lacks or mangles {error}") from error
+    try:
+        clustering.restore(arrays, scores, fitted_on)
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"damaged save {str(root)!r}: the clustering's arrays do not fit ({error})") from error
     if len(clustering.labels_) != len(codes) or (paths is not None and len(paths) != len(codes)):
         raise ValueError(f"damaged save {str(root)!r}: codes, labels and paths disagree in length")
-    pipeline._set_fitted(encoder, codes, paths, skipped, clustering, choice)
-    return pipeline
+    return SavedPipeline(manifest["params"], encoder, choice, codes, paths, skipped, clustering)
 
 
 def _read_manifest(root: Path) -> dict:

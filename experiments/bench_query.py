@@ -26,7 +26,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from cae_sim import Pipeline
-from cae_sim.index import SklearnIndex, l2_normalize
+from cae_sim.codes import l2_normalize
+from cae_sim.index import SklearnIndex
 from cae_sim import tune_malloc
 
 
@@ -163,7 +164,7 @@ def main() -> None:
     print(f"  same as the numpy top {args.k} of the query's code: {query['query_matches_numpy_top_k_of_its_code']}")
 
     results = {"search": search, "pipeline_query": query}
-    print(f"wrote {benchlib.write_results('bench_query', args, results)}")
+    print(f"wrote {benchlib.write_results('bench_query', args, results=results)}")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from cae_sim import KMeansClustering
-from cae_sim.clustering import ManifoldClustering
+from cae_sim.clustering import CLUSTERINGS, Clustering, ManifoldClustering
 from cae_sim.metrics import clustering_accuracy
 
 
@@ -54,7 +55,7 @@ def test_auto_with_two_codes_uses_one_cluster():
         ({"k_range": (5, 3)}, blobs(2), "k_range"),
         ({"k_range": (1, 3)}, blobs(2), "k_range"),
         ({}, np.full((4, 2), np.nan), "NaN"),
-        ({}, np.zeros(4), "2-d"),
+        ({}, np.zeros(4), "2D array"),
     ],
 )
 def test_bad_input_is_named(params, codes, message):
@@ -66,7 +67,7 @@ def test_predict_before_fit_and_wrong_width():
     with pytest.raises(NotFittedError):
         KMeansClustering().predict(blobs(2))
     clustering = KMeansClustering(n_clusters=2, random_state=0).fit(blobs(2))
-    with pytest.raises(ValueError, match="5 features"):
+    with pytest.raises(ValueError, match="3 features, but KMeansClustering is expecting 5"):
         clustering.predict(np.zeros((1, 3)))
 
 
@@ -97,7 +98,8 @@ def test_manifold_predicts_fitted_codes_as_fitted_and_new_codes_near_their_blob(
 @pytest.mark.slow
 def test_manifold_state_restores_the_same_estimator(manifold_blobs):
     codes, clustering = manifold_blobs
-    restored = ManifoldClustering(**clustering.get_params()).restore(clustering.state(), clustering.scores_)
+    restored = ManifoldClustering(**clustering.get_params()).restore(clustering.state(), clustering.scores_, codes)
+    assert "codes" not in " ".join(clustering.state())  # the caller keeps the codes; a save holds them once
     np.testing.assert_array_equal(restored.labels_, clustering.labels_)
     np.testing.assert_array_equal(restored.predict(codes[:20] + 0.01), clustering.predict(codes[:20] + 0.01))
 
@@ -105,3 +107,44 @@ def test_manifold_state_restores_the_same_estimator(manifold_blobs):
 def test_manifold_rejects_too_few_codes():
     with pytest.raises(ValueError, match="at least 4"):
         ManifoldClustering().fit(np.eye(3))
+
+
+def test_manifold_restore_refuses_codes_that_are_not_the_fitted_ones(manifold_blobs):
+    codes, clustering = manifold_blobs
+    with pytest.raises(ValueError, match="239 codes for an embedding of 240"):
+        ManifoldClustering().restore(clustering.state(), clustering.scores_, codes[1:])
+
+
+def test_kmeans_state_restores_the_same_estimator():
+    codes = blobs(3)
+    clustering = KMeansClustering(n_clusters=3, random_state=0).fit(codes)
+    restored = KMeansClustering().restore(clustering.state(), clustering.scores_, codes)
+    np.testing.assert_array_equal(restored.predict(codes), clustering.predict(codes))
+    assert restored.n_features_in_ == 5 and restored.n_clusters_ == 3
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "manifold" else n for n in sorted(CLUSTERINGS)])
+def test_every_registered_clustering_implements_the_interface(name):
+    cls = CLUSTERINGS[name]
+    assert issubclass(cls, Clustering)
+    codes = blobs(3, per_blob=10)
+    clustering = cls(n_clusters=3, random_state=0)
+    assert clustering.fit(codes, y=None) is clustering
+    assert clustering.labels_.dtype == np.int64 and clustering.labels_.shape == (30,)
+    distances = clustering.transform(codes)
+    assert distances.dtype == np.float32 and distances.shape == (30, clustering.n_clusters_)
+    np.testing.assert_array_equal(clustering.predict(codes), distances.argmin(axis=1))
+    restored = cls(**clustering.get_params()).restore(clustering.state(), clustering.scores_, codes)
+    np.testing.assert_array_equal(restored.predict(codes), clustering.predict(codes))
+    prepared = clustering.prepare(codes, "cosine")
+    unit = np.allclose(np.linalg.norm(prepared, axis=1), 1, atol=1e-5)
+    assert unit == cls.wants_unit_codes
+    np.testing.assert_array_equal(clustering.prepare(codes, "euclidean"), codes)
+
+
+@pytest.mark.slow
+@parametrize_with_checks(
+    [KMeansClustering(n_clusters=3, n_init=2, random_state=0), ManifoldClustering(n_clusters=3, n_init=1, random_state=0)]
+)
+def test_scikit_learn_conventions(estimator, check):
+    check(estimator)

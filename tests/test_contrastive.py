@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from cae_sim import Augment, ContrastiveEncoder, ConvAutoencoder, Pipeline, read_image
 from cae_sim.encoders.contrastive import nt_xent
-from cae_sim.index import l2_normalize
+from cae_sim.codes import l2_normalize
 from conftest import DATA, TINY, smooth_image
 
 PHOTOS = sorted(DATA.glob("*.jpg"))

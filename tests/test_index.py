@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from cae_sim import SklearnIndex
-from cae_sim.index import l2_normalize
+from cae_sim.codes import l2_normalize
 
 
 def distinct_codes():

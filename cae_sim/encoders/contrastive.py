@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._checks import check_int, check_random_state
 from ..augment import Augment, make_augment
-from ..index import l2_normalize
+from ..codes import l2_normalize
 from ..progress import Progress
 from .base import Encoder, to_uint8
 from .ensemble import Ensemble

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ..images import resize
-from ..index import l2_normalize
+from ..codes import l2_normalize
 from .base import Encoder
 from .members import load_member, member_encoder, save_member
 
