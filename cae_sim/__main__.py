@@ -3,24 +3,121 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from .train import add_train_arguments, guarded, run_train
+from .train import add_train_arguments, guarded, positive_int, run_train
+
+if TYPE_CHECKING:
+    from .pipeline import Match, Pipeline
 
 #: Top-n rows printed by ``match`` (and every n up to --top in the accuracy CSV).
 SHOWN_TOP_N = (1, 2, 3, 5, 10, 15, 20, 50)
+#: Columns of the json and csv output of ``query``.
+QUERY_FIELDS = ("rank", "index", "path", "score")
+#: One match as ``query`` prints it: the ``QUERY_FIELDS``.
+Row = dict[str, int | str | float | None]
 
 
 def run_query(args: argparse.Namespace) -> int:
-    """Print the saved pipeline's images nearest to an image, best first."""
+    """Print the saved pipeline's images nearest to an image, best first, in ``args.format``."""
     from .pipeline import Pipeline  # after the command has quieted TensorFlow
 
     pipeline = Pipeline.load(args.model)
-    for rank, match_ in enumerate(pipeline.query(args.image, n=args.n), start=1):
-        where = match_.path if match_.path is not None else f"#{match_.index}"
-        print(f"{rank:3d}  {match_.score:.4f}  {where}")
+    matches = query_matches(pipeline, args.image, args.n, args.exclude_self)
+    print_matches(query_rows(matches), args.format)
     return 0
+
+
+def query_matches(pipeline: Pipeline, image: str, n: int, exclude_self: bool) -> list[Match]:
+    """Return the ``n`` fitted images most like the file ``image``, best first.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        A fitted pipeline.
+    image : str
+        Path of the image to look up.
+    n : int
+        How many matches; fewer if the pipeline holds fewer images.
+    exclude_self : bool
+        Leave out the fitted images that are the file ``image`` itself (same
+        resolved path); still ``n`` matches when enough others exist.
+
+    Returns
+    -------
+    list of Match
+    """
+    if not exclude_self:
+        return pipeline.query(image, n=n)
+    itself = os.path.realpath(image)
+    others = [m for m in pipeline.query(image, n=n + 1) if m.path is None or os.path.realpath(m.path) != itself]
+    return others[:n]
+
+
+def query_rows(matches: list[Match]) -> list[Row]:
+    """Return one ``{"rank", "index", "path", "score"}`` dict per match; paths made absolute, None kept."""
+    return [
+        {"rank": rank, "index": m.index, "path": None if m.path is None else os.path.abspath(m.path), "score": m.score}
+        for rank, m in enumerate(matches, start=1)
+    ]
+
+
+def print_matches(rows: list[Row], output_format: str) -> None:
+    """Write the rows of ``query_rows`` to standard output in one of ``QUERY_FORMATS``.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The rows of ``query_rows``.
+    output_format : {"text", "json", "csv"}
+        ``"text"``: an aligned ``rank score path`` table (``#index`` for an
+        image without a path); ``"json"``: a list of objects; ``"csv"``: a
+        ``rank,index,path,score`` header, then one line per row.
+
+    Raises
+    ------
+    ValueError
+        If ``output_format`` is not one of ``QUERY_FORMATS``.
+    """
+    try:
+        write = _QUERY_WRITERS[output_format]
+    except KeyError:
+        raise ValueError(f"unknown output format {output_format!r}; choose one of: {', '.join(QUERY_FORMATS)}") from None
+    write(rows)
+
+
+def _write_text(rows: list[Row]) -> None:
+    for row in rows:
+        where = row["path"] if row["path"] is not None else f"#{row['index']}"
+        print(f"{row['rank']:3d}  {row['score']:.4f}  {where}")
+
+
+def _write_json(rows: list[Row]) -> None:
+    print(json.dumps(rows, indent=2))
+
+
+def _write_csv(rows: list[Row]) -> None:
+    writer = csv.DictWriter(sys.stdout, fieldnames=QUERY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+_QUERY_WRITERS = {"text": _write_text, "json": _write_json, "csv": _write_csv}
+#: Output formats of ``query``.
+QUERY_FORMATS = tuple(_QUERY_WRITERS)
+
+
+def add_query_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of the query command to ``parser``."""
+    parser.add_argument("model", help="directory written by train")
+    parser.add_argument("image", help="image file to look up")
+    parser.add_argument("-n", type=positive_int, default=10, help="how many matches (default: 10)")
+    parser.add_argument("--format", choices=QUERY_FORMATS, default="text", help="output: aligned table (default), JSON list or CSV")
+    parser.add_argument("--exclude-self", action="store_true", help="leave out the query file itself if the pipeline holds it")
 
 
 def run_match(args: argparse.Namespace) -> int:
@@ -57,7 +154,7 @@ def add_match_arguments(parser: argparse.ArgumentParser) -> None:
     chosen = parser.add_mutually_exclusive_group()
     chosen.add_argument("--model", help="a saved pipeline whose encoder encodes the source (no training)")
     chosen.add_argument("--encoder", help="encoder fitted on the source (default: contrastive, match()'s own)")
-    parser.add_argument("--top", type=int, default=15, help="matches per target (default: 15)")
+    parser.add_argument("--top", type=positive_int, default=15, help="matches per target (default: 15)")
     parser.add_argument("--out", default="matches.csv", help="CSV of the matches (default: matches.csv)")
     parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
 
@@ -70,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     add_train_arguments(train)
     train.set_defaults(run=run_train)
     query = commands.add_parser("query", help="print the images of a saved pipeline most like an image")
-    query.add_argument("model", help="directory written by train")
-    query.add_argument("image", help="image file to look up")
-    query.add_argument("-n", type=int, default=10, help="how many matches (default: 10)")
+    add_query_arguments(query)
     query.set_defaults(run=run_query, quiet=True)
     matcher = commands.add_parser("match", help="find the closest source images of every target image")
     add_match_arguments(matcher)

@@ -12,9 +12,12 @@ import warnings
 from collections import Counter
 
 from ._startup import prepare_command_process
+from .clustering import CLUSTERINGS
 from .index import METRICS
 
 CLUSTERS_FILE = "clusters.csv"
+#: What ``--encoder auto`` picks.
+AUTO_ENCODER = "the autoencoder for small gray images, efficientnet_lite0 for others"
 
 
 def positive_int(text: str) -> int:
@@ -38,24 +41,67 @@ def clusters_arg(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected a positive int or 'auto', got {text!r}") from None
 
 
+def n_jobs_arg(text: str) -> int:
+    """Parse ``--n-jobs``: -1 (one thread per core) or a positive int."""
+    if text.strip() == "-1":
+        return -1
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected -1 or a positive int, got {text!r}") from None
+
+
+def encoder_listing() -> list[tuple[str, str]]:
+    """Return the name and a one-line description of every encoder ``--encoder`` takes, "auto" first.
+
+    The names are those of ``cae_sim.encoders.ENCODERS`` but "ensemble" (given by
+    its members, not by name); importing the registry loads TensorFlow.
+
+    Returns
+    -------
+    list of (str, str)
+        ``(name, description)``, in the registry's order after "auto"; the
+        description is the first line of the encoder class's docstring.
+    """
+    from .encoders import ENCODERS
+
+    named = [(name, (cls.__doc__ or "").strip().partition("\n")[0]) for name, cls in ENCODERS.items() if name != "ensemble"]
+    return [("auto", f"{AUTO_ENCODER} (the default)"), *named]
+
+
+class ListEncodersAction(argparse.Action):
+    """``--list-encoders``: print ``encoder_listing()``, one name a line, and exit 0; other arguments need not be given."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values, option_string: str | None = None) -> None:
+        prepare_command_process()  # the registry loads TensorFlow: quietly
+        listing = encoder_listing()
+        width = max(len(name) for name, _ in listing)
+        for name, description in listing:
+            print(f"{name:<{width}}  {description}")
+        parser.exit(0)
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of the train command to ``parser``."""
     parser.add_argument("data", help="folder of images (scanned recursively)")
     parser.add_argument("--out", required=True, help="directory to save the fitted pipeline into")
+    parser.add_argument("--list-encoders", action=ListEncodersAction, help="print the encoder names --encoder takes, and exit")
     parser.add_argument("--clusters", type=clusters_arg, default="auto", help="number of clusters, or 'auto' (default)")
-    parser.add_argument(
-        "--encoder", default="auto", help="encoder name (default: auto, the autoencoder for small gray images, efficientnet_lite0 for others)"
-    )
+    parser.add_argument("--encoder", default="auto", help=f"encoder name, see --list-encoders (default: auto, {AUTO_ENCODER})")
     parser.add_argument("--epochs", type=positive_int, default=None, help="most training epochs (default: the encoder's; 25 for cae)")
     parser.add_argument("--image-size", type=positive_int, default=None, help="side images are resized to (default for cae: their typical side rounded up to a multiple of 8, 16 to 64)")
     parser.add_argument("--code-size", type=positive_int, default=None, help="length of the code (default: the encoder's; 32 for cae)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="training batch size (default: about 64 steps an epoch)")
     parser.add_argument(
-        "--clustering", choices=("auto", "kmeans", "manifold"), default="auto",
+        "--clustering", choices=("auto", *CLUSTERINGS), default="auto",
         help="default: auto, UMAP + Gaussian mixture for autoencoder codes from 1,000 images on, else K-Means",
     )
     parser.add_argument("--metric", choices=METRICS, default="cosine")
     parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
+    parser.add_argument("--n-jobs", type=n_jobs_arg, default=-1, metavar="N", help="threads decoding images (default: -1, one per core)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier save in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -76,6 +122,7 @@ def run_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         metric=args.metric,
         random_state=args.seed,
+        n_jobs=args.n_jobs,
         verbose=0 if args.quiet else 1,
     )
     with warnings.catch_warnings():

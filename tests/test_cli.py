@@ -1,13 +1,20 @@
 import csv
+import io
+import json
+import os
 import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from cae_sim import Pipeline
 from cae_sim.__main__ import main as cae_sim_main
+from cae_sim.clustering import CLUSTERINGS
 from cae_sim.train import main as train_main
+from cae_sim.train import n_jobs_arg
+from conftest import smooth_image, write_image
 
 TINY_ARGS = ["--encoder", "cae", "--epochs", "2", "--image-size", "16", "--code-size", "8", "--seed", "0", "--quiet"]
 
@@ -15,8 +22,26 @@ TINY_ARGS = ["--encoder", "cae", "--epochs", "2", "--image-size", "16", "--code-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("cli") / "model"
-    assert train_main([str(data_dir), "--out", str(out), "--clusters", "3", *TINY_ARGS]) == 0
+    assert train_main([str(data_dir), "--out", str(out), "--clusters", "3", "--n-jobs", "2", *TINY_ARGS]) == 0
     return out
+
+
+def query_output(capsys, *args: str) -> str:
+    assert cae_sim_main(["query", *map(str, args)]) == 0
+    return capsys.readouterr().out
+
+
+def parse_query_output(text: str, output_format: str) -> list[tuple[int, str, float]]:
+    """(rank, path, score) of each printed match, whatever the format."""
+    if output_format == "text":
+        return [(int(rank), path, float(score)) for rank, score, path in (line.split(None, 2) for line in text.splitlines())]
+    if output_format == "json":
+        rows = json.loads(text)
+    else:
+        reader = csv.DictReader(io.StringIO(text))
+        assert reader.fieldnames == ["rank", "index", "path", "score"]
+        rows = list(reader)
+    return [(int(row["rank"]), row["path"], float(row["score"])) for row in rows]
 
 
 def test_train_saves_a_pipeline_and_clusters_csv(trained, data_dir):
@@ -42,6 +67,97 @@ def test_query_prints_the_image_itself_first(trained, data_dir, capsys):
     assert len(lines) == 3
     assert lines[0].split()[0] == "1" and lines[0].endswith("rocket.jpg")
     assert float(lines[0].split()[1]) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_query_json_and_csv_agree_with_the_text_table_and_pipeline_query(trained, data_dir, capsys):
+    image = data_dir / "rocket.jpg"
+    expected = Pipeline.load(trained).query(str(image), n=4)
+    rows = json.loads(query_output(capsys, trained, image, "-n", "4", "--format", "json"))
+    assert [set(row) for row in rows] == [{"rank", "index", "path", "score"}] * 4
+    assert [(row["rank"], row["index"], row["path"]) for row in rows] == [(r, m.index, m.path) for r, m in enumerate(expected, 1)]
+    assert [row["score"] for row in rows] == pytest.approx([m.score for m in expected])
+    by_format = {f: parse_query_output(query_output(capsys, trained, image, "-n", "4", "--format", f), f) for f in ("text", "json", "csv")}
+    assert [path for _, path, _ in by_format["text"]] == [path for _, path, _ in by_format["json"]] == [m.path for m in expected]
+    assert by_format["csv"] == by_format["json"]  # the csv module round-trips the full scores
+    assert [score for _, _, score in by_format["text"]] == pytest.approx([m.score for m in expected], abs=1e-4)
+
+
+def test_query_exclude_self_drops_the_query_file_and_still_gives_n(trained, data_dir, capsys):
+    image = data_dir / "rocket.jpg"
+    nearest = Pipeline.load(trained).query(str(image), n=4)
+    assert nearest[0].path == str(image)
+    rows = json.loads(query_output(capsys, trained, image, "-n", "3", "--exclude-self", "--format", "json"))
+    assert [row["path"] for row in rows] == [m.path for m in nearest[1:]]
+    assert [row["rank"] for row in rows] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("output_format", ["text", "json", "csv"])
+def test_query_prints_absolute_paths_for_a_pipeline_fitted_on_a_relative_folder(data_dir, tmp_path, monkeypatch, capsys, output_format):
+    monkeypatch.chdir(data_dir.parent)
+    pipeline = Pipeline(encoder="phash", n_clusters=2, random_state=0).fit(data_dir.name)
+    assert not os.path.isabs(pipeline.paths_[0])  # else the test proves nothing
+    pipeline.save(tmp_path / "m")
+    image = os.path.join(data_dir.name, "rocket.jpg")
+    printed = query_output(capsys, tmp_path / "m", image, "-n", "3", "--exclude-self", "--format", output_format)
+    paths = [path for _, path, _ in parse_query_output(printed, output_format)]
+    expected = [os.path.abspath(m.path) for m in pipeline.query(image, n=4) if m.path != image]
+    assert paths == expected[:3]
+    assert all(os.path.isabs(path) and os.path.isfile(path) for path in paths)
+
+
+def test_query_exclude_self_drops_nothing_from_a_pipeline_fitted_on_an_array(tmp_path, capsys):
+    images = np.stack([smooth_image(seed) for seed in range(6)])
+    pipeline = Pipeline(encoder="phash", n_clusters=2, random_state=0).fit(images)
+    pipeline.save(tmp_path / "m")
+    image = write_image(tmp_path / "first.png", images[0])
+    rows = json.loads(query_output(capsys, tmp_path / "m", image, "-n", "3", "--exclude-self", "--format", "json"))
+    assert [(row["index"], row["path"]) for row in rows] == [(m.index, None) for m in pipeline.query(str(image), n=3)]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["query", "no-model", "no-image", "-n", "0"], "argument -n: expected a positive int, got '0'"),
+        (["train", "data", "--out", "x", "--n-jobs", "0"], "argument --n-jobs: expected -1 or a positive int, got '0'"),
+        (["train", "data", "--out", "x", "--n-jobs", "-2"], "argument --n-jobs: expected -1 or a positive int, got '-2'"),
+        (["match", "source", "target", "--top", "0"], "argument --top: expected a positive int, got '0'"),
+    ],
+)
+def test_counts_below_one_are_argparse_errors_before_anything_is_read(capsys, args, message):
+    with pytest.raises(SystemExit) as exited:
+        cae_sim_main(args)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, value", [("-1", -1), ("1", 1), ("8", 8)])
+def test_n_jobs_takes_minus_one_or_a_positive_int(text, value):
+    assert n_jobs_arg(text) == value
+
+
+def test_train_passes_n_jobs_to_the_saved_pipeline(trained):
+    manifest = json.loads((trained / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["params"]["n_jobs"] == 2
+
+
+def test_list_encoders_prints_the_registry_names_and_auto_without_data_or_out(capsys):
+    from cae_sim.encoders import ENCODERS
+
+    with pytest.raises(SystemExit) as exited:
+        cae_sim_main(["train", "--list-encoders"])
+    assert exited.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["auto", *(name for name in ENCODERS if name != "ensemble")]
+    assert all(len(line.split(None, 1)) == 2 for line in lines)  # each with a description
+
+
+def test_train_help_points_to_list_encoders_and_lists_the_clusterings(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cae_sim_main(["train", "--help"])
+    assert exited.value.code == 0
+    printed = " ".join(capsys.readouterr().out.split())  # unwrapped
+    assert "encoder name, see --list-encoders" in printed
+    assert "--clustering {" + ",".join(["auto", *CLUSTERINGS]) + "}" in printed
 
 
 def test_bad_input_gives_one_line_and_status_2(tmp_path, data_dir, capsys):
