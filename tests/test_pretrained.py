@@ -5,7 +5,8 @@ import pytest
 import skimage.data
 
 from cae_sim import Pipeline
-from cae_sim.encoders.pretrained import BACKBONES, PretrainedEncoder, imagenet_class_names
+from cae_sim.encoders.backbones import BACKBONES
+from cae_sim.encoders.pretrained import PretrainedEncoder, imagenet_class_names
 from cae_sim.images import read_image
 from conftest import smooth_image
 

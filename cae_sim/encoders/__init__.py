@@ -7,7 +7,8 @@ from .base import Encoder
 from .contrastive import ContrastiveEncoder
 from .ensemble import Ensemble
 from .hashing import DHash, PHash
-from .pretrained import BACKBONES, PretrainedEncoder
+from .backbones import BACKBONES
+from .pretrained import PretrainedEncoder
 
 #: Encoder classes by registered name; a new encoder is one file plus one line here.
 #: Every ImageNet backbone is a name of PretrainedEncoder (its ``model`` parameter).

@@ -9,7 +9,8 @@ from sklearn.base import clone
 
 from .._json import to_json
 from .base import Encoder
-from .pretrained import BACKBONES, PretrainedEncoder
+from .backbones import BACKBONES
+from .pretrained import PretrainedEncoder
 
 MEMBER_FILE = "member.json"
 
