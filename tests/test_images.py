@@ -154,7 +154,7 @@ def test_resolve_source_rejects_empty_folder_and_missing_path(tmp_path):
 
 @given(st.integers(1, 300), st.integers(1, 300))
 def test_jpeg_dimensions_come_from_the_frame_header(height, width):
-    from cae_sim.images import _jpeg_dimensions
+    from cae_sim.images.decoding import jpeg_dimensions as _jpeg_dimensions
 
     ok, encoded = cv2.imencode(".jpg", np.zeros((height, width, 3), np.uint8))
     assert _jpeg_dimensions(encoded) == (height, width)

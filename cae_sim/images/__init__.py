@@ -1,0 +1,15 @@
+"""Images in: find files, decode them into RGB uint8 arrays, read them in batches.
+
+- ``sources``: a folder, a list of files or an array, and what the images are like (size, colour);
+- ``decoding``: one file, its bytes or an array into an RGB uint8 square of a given side;
+- ``batches``: many images in parallel threads, decoded ahead of the caller.
+"""
+
+from .batches import PREFETCH_BATCHES, ImageBatch, iter_batches
+from .decoding import ImageReadError, check_image_array, decode_image, read_file, read_image, resize, to_rgb_uint8
+from .sources import IMAGE_EXTENSIONS, find_images, is_colour, resolve_source, typical_side
+
+__all__ = [
+    "IMAGE_EXTENSIONS", "PREFETCH_BATCHES", "ImageBatch", "ImageReadError", "check_image_array", "decode_image", "find_images",
+    "is_colour", "iter_batches", "read_file", "read_image", "resize", "resolve_source", "to_rgb_uint8", "typical_side",
+]

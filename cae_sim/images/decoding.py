@@ -1,0 +1,213 @@
+"""Decode one image (a file, its bytes, or an array) into an RGB uint8 array of a given side.
+
+Files are decoded with OpenCV from their bytes (so non-ASCII paths work), turned
+from BGR into RGB, reduced to 8 bits and 3 channels, and resized to a square of
+the requested side. Large JPEGs are decoded at a reduced scale straight away.
+"""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+from .._checks import check_int
+
+
+class ImageReadError(ValueError):
+    """An image file or array that cannot be read; the message names it."""
+
+
+def check_image_array(images: np.ndarray) -> None:
+    """Check that an array holds a batch of images.
+
+    Raises
+    ------
+    ValueError
+        If the array is not (N, H, W) or (N, H, W, C) with C in 1, 3, 4, is
+        empty, has a dtype other than uint8, uint16 or float, or holds NaN or
+        floats outside [0, 1].
+    """
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] not in (1, 3, 4)):
+        raise ValueError(f"expected an image array of shape (N, H, W) or (N, H, W, C) with C in 1, 3, 4; got shape {images.shape}")
+    if 0 in images.shape:
+        raise ValueError(f"the image array is empty: shape {images.shape}")
+    if images.dtype not in (np.uint8, np.uint16) and not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(f"expected image dtype uint8, uint16 or float in [0, 1]; got {images.dtype}")
+    if np.issubdtype(images.dtype, np.floating):
+        if np.isnan(images).any():
+            raise ValueError("the image array holds NaN values")
+        low, high = images.min(), images.max()
+        if low < 0 or high > 1:
+            raise ValueError(f"float images must lie in [0, 1]; got values in [{low}, {high}]")
+
+
+def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Bring one RGB(A) or gray image array to 8-bit, 3-channel RGB.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W) or (H, W, C), C in 1, 3, 4
+        uint8, uint16, or float in [0, 1]. Alpha is dropped.
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3), uint8
+    """
+    if image.ndim == 3 and image.shape[-1] == 4:
+        image = image[..., :3]
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    if image.ndim == 2 or image.shape[-1] == 1:
+        image = np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=-1)
+    return np.ascontiguousarray(image)
+
+
+def resize(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize an image to ``size`` × ``size`` (area averaging when shrinking)."""
+    height, width = image.shape[:2]
+    if (height, width) == (size, size):
+        return image
+    shrinking = height * width > size * size
+    out = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return out.reshape(size, size, -1) if out.ndim == 2 else out
+
+
+def decode_image(data: bytes | np.ndarray, size: int | None, name: str = "<bytes>") -> np.ndarray:
+    """Decode an encoded image (JPEG, PNG, ...) into a resized RGB uint8 array.
+
+    Parameters
+    ----------
+    data : bytes or 1-d uint8 ndarray
+        The file's content.
+    size : int or None
+        Side of the square output; None keeps the image's own size.
+    name : str
+        Used in error messages.
+
+    Returns
+    -------
+    ndarray of shape (size, size, 3), uint8
+
+    Raises
+    ------
+    ImageReadError
+        If the data is empty, not an image, or a truncated JPEG.
+    """
+    buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
+    if buffer.size == 0:
+        raise ImageReadError(f"{name}: empty file")
+    if _is_truncated_jpeg(buffer):
+        raise ImageReadError(f"{name}: truncated JPEG (no end-of-image marker after the last scan)")
+    # IMREAD_COLOR (and its REDUCED variants) applies the EXIF orientation and gives
+    # 8-bit BGR whatever the file holds: gray, alpha and 16-bit are converted by OpenCV.
+    bgr = cv2.imdecode(buffer, _decode_flag(buffer, size))
+    if bgr is None:
+        raise ImageReadError(f"{name}: not a decodable image")
+    return cv2.cvtColor(bgr if size is None else resize(bgr, size), cv2.COLOR_BGR2RGB)
+
+
+_REDUCED_FLAGS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+# Start-of-frame markers carry the image size; C4 (Huffman tables), C8 and CC (arithmetic tables) do not.
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _decode_flag(buffer: np.ndarray, size: int | None) -> int:
+    """Decode a large JPEG at 1/2, 1/4 or 1/8 scale when it stays at least ``size`` on each side.
+
+    libjpeg then skips most of the inverse DCT: several times faster, and the
+    area resize that follows sees the same image content.
+    """
+    dimensions = jpeg_dimensions(buffer) if size is not None else None
+    if dimensions:
+        for factor, flag in _REDUCED_FLAGS:
+            if min(dimensions) // factor >= size:
+                return flag
+    return cv2.IMREAD_COLOR
+
+
+def jpeg_dimensions(buffer: np.ndarray) -> tuple[int, int] | None:
+    """Return (height, width) from a JPEG's start-of-frame segment, or None if not a JPEG."""
+    data = buffer[:65536].tobytes()  # the frame header comes before any image data
+    if data[:2] != b"\xff\xd8":
+        return None
+    position = 2
+    while position + 9 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in _SOF_MARKERS:
+            return int.from_bytes(data[position + 5 : position + 7], "big"), int.from_bytes(data[position + 7 : position + 9], "big")
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+    return None
+
+
+def _is_truncated_jpeg(buffer: np.ndarray) -> bool:
+    if buffer[:2].tobytes() != b"\xff\xd8":
+        return False
+    data = buffer.tobytes()
+    # Entropy-coded data escapes 0xFF bytes, so these two markers are real ones.
+    return data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")
+
+
+def read_file(path: str, size: int | None) -> np.ndarray:
+    """Read one image file into an RGB uint8 array, resized unless ``size`` is None.
+
+    Raises
+    ------
+    OSError
+        If the file does not exist.
+    ImageReadError
+        If it exists but cannot be decoded (the message says why).
+    """
+    if not os.path.exists(path):
+        if os.path.islink(path):
+            raise ImageReadError(f"{path}: broken symbolic link")
+        raise FileNotFoundError(f"no such image file: {path!r}")
+    if os.path.isdir(path):
+        raise ImageReadError(f"{path}: is a directory")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise ImageReadError(f"{path}: cannot be read ({error.strerror or error})") from error
+    return decode_image(data, size, name=path)
+
+
+def read_image(image, size: int | None = None) -> np.ndarray:
+    """Read one image into a float32 RGB array in [0, 1].
+
+    Parameters
+    ----------
+    image : str, path-like or ndarray
+        An image file, or an array of shape (H, W) or (H, W, C) with C in 1, 3, 4
+        (uint8, uint16, or float in [0, 1]), taken as RGB(A).
+    size : int, optional
+        Resize to ``size`` × ``size``; keep the image's own size when None.
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3), float32, values in [0, 1]
+
+    Raises
+    ------
+    ValueError
+        If the image cannot be read or the array has a wrong shape or dtype.
+    OSError
+        If the file does not exist.
+    """
+    if size is not None:
+        check_int("size", size)
+    if isinstance(image, np.ndarray):
+        check_image_array(image[np.newaxis])
+        rgb = to_rgb_uint8(image)
+        pixels = rgb if size is None else resize(rgb, size)
+    elif isinstance(image, (str, os.PathLike)):
+        path = os.fspath(image)
+        pixels = read_file(path, size)
+    else:
+        raise ValueError(f"expected an image path or array, got {type(image).__name__}")
+    return pixels.astype(np.float32) / np.float32(255.0)
