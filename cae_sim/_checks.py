@@ -12,12 +12,11 @@ def check_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_fraction(name: str, value, *, high_inclusive: bool = False) -> float:
-    """Return ``value`` as a float if it lies in [0, 1) (or [0, 1]); raise ValueError otherwise."""
+def check_fraction(name: str, value) -> float:
+    """Return ``value`` as a float if it lies in [0, 1); raise ValueError otherwise."""
     ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
-    if not ok or not (0 <= value < 1 or (high_inclusive and value == 1)):
-        interval = "[0, 1]" if high_inclusive else "[0, 1)"
-        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+    if not ok or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
     return float(value)
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 import os
 
-import cv2
 import keras
 import numpy as np
 
 from .encoders.base import to_unit_float
 from .encoders.pretrained import PretrainedEncoder
 from .images import read_image
+from .plots import tile_grid, write_image
 
 
 def feature_maps(encoder: PretrainedEncoder, image, layers: list[str]) -> dict[str, np.ndarray]:
@@ -57,9 +57,20 @@ def feature_maps(encoder: PretrainedEncoder, image, layers: list[str]) -> dict[s
 
 
 def save_feature_grid(maps: np.ndarray, path: str | os.PathLike, max_channels: int = 64, tile: int = 64) -> None:
-    """Write the channels of one layer's activations (height, width, channels) as a grid of gray tiles.
+    """Write the channels of one layer's activations as a grid of gray tiles.
 
     Each channel is scaled to its own 0–255 range; the grid is about square.
+
+    Parameters
+    ----------
+    maps : ndarray of shape (height, width, channels)
+        One layer's activations, e.g. an entry of the dict ``feature_maps`` returns.
+    path : str or path-like
+        The image file to write; its extension names the format (PNG if it has none).
+    max_channels : int
+        How many channels to draw, the first ones.
+    tile : int
+        Side of a tile in pixels.
 
     Raises
     ------
@@ -75,16 +86,7 @@ def save_feature_grid(maps: np.ndarray, path: str | os.PathLike, max_channels: i
     channels = maps[..., :max_channels]
     low = channels.min(axis=(0, 1), keepdims=True)
     span = np.maximum(channels.max(axis=(0, 1), keepdims=True) - low, 1e-12)
-    scaled = ((channels - low) / span * 255).astype(np.uint8)
-    columns = math.ceil(math.sqrt(scaled.shape[-1]))
-    rows = math.ceil(scaled.shape[-1] / columns)
-    grid = np.full((rows * (tile + 2), columns * (tile + 2)), 255, np.uint8)
-    for i in range(scaled.shape[-1]):
-        r, c = divmod(i, columns)
-        resized = cv2.resize(scaled[..., i], (tile, tile), interpolation=cv2.INTER_NEAREST)
-        grid[r * (tile + 2) + 1 : r * (tile + 2) + 1 + tile, c * (tile + 2) + 1 : c * (tile + 2) + 1 + tile] = resized
-    extension = os.path.splitext(os.fspath(path))[1] or ".png"
-    ok, encoded = cv2.imencode(extension, grid)
-    if not ok:
-        raise OSError(f"cannot encode an image as {extension!r} for {os.fspath(path)!r}")
-    encoded.tofile(os.fspath(path))
+    tiles = list(np.moveaxis((channels - low) / span, -1, 0))  # each in [0, 1]
+    columns = math.ceil(math.sqrt(len(tiles)))
+    rows = [tiles[start : start + columns] for start in range(0, len(tiles), columns)]
+    write_image(path, tile_grid(rows, columns, tile=tile, gap=2))

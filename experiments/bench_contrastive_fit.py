@@ -49,7 +49,7 @@ def main() -> None:
     print(f"ratio {ratio:.2f}; target at most views + 2 = {args.views + 2}")
     results = {"folder": folder_info(folder), "views": args.views, "plain_fit": plain, "contrastive_fit": learned,
                "phases_s": phases, "ratio": ratio, "target_ratio": args.views + 2}
-    print("wrote", write_results("bench_contrastive_fit", args, results))
+    print("wrote", write_results("bench_contrastive_fit", args, results=results))
 
 
 if __name__ == "__main__":

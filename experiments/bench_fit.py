@@ -249,7 +249,7 @@ def main() -> None:
         "read_one_file_ms_per_step": breakdown,
         "mean_abs_pixel_difference_by_jpeg_scale": difference,
     }
-    print(f"wrote {benchlib.write_results('bench_fit', args, results)}")
+    print(f"wrote {benchlib.write_results('bench_fit', args, results=results)}")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ def main() -> None:
     for name, phase in results["phases"].items():
         print(f"  {name:20s} {phase['seconds']:7.2f} s  peak VmRSS {phase['peak_vmrss_mb'] or float('nan'):.0f} MB")
     print(f"peak {peak_mb:.0f} MB {'<' if results['under_target'] else '>='} target {TARGET_MB} MB")
-    print(f"wrote {benchlib.write_results('bench_memory', args, results)}")
+    print(f"wrote {benchlib.write_results('bench_memory', args, results=results)}")
 
 
 if __name__ == "__main__":

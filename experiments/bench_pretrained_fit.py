@@ -93,7 +93,7 @@ def main() -> None:
     print(f"{'Pipeline.fit minus network build':34}{args.n / fit_rate_no_build:9.2f}{fit_rate_no_build:10.1f}"
           f"{results['ratio_without_network_build']:7.2f}")
     print("fit phases (median s):", {k: round(v, 2) for k, v in fit["phases_median_s"].items()})
-    print("wrote", write_results("bench_pretrained_fit", args, results))
+    print("wrote", write_results("bench_pretrained_fit", args, results=results))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmarks: synthetic JPEG folders, timing, results files.
+"""Shared helpers of the benchmarks: synthetic JPEG folders, timing, results files (of the clustering experiments too).
 
 The JPEGs are tiles cut from the sample photos in ``data/`` (random crop, scale,
 flip and colour shift) with a smooth random light field and sensor-like noise
@@ -8,6 +8,7 @@ costs on photos, unlike flat colours or pure noise.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import json
@@ -200,16 +201,21 @@ def machine_info() -> dict:
     }
 
 
-def write_results(name: str, args, results: dict) -> Path:
-    """Write ``experiments/results/NAME.json`` with the command, options, machine and results."""
+def write_results(name: str, args: argparse.Namespace | None = None, **content) -> Path:
+    """Write ``experiments/results/NAME.json``: the command, options, machine and source, then ``content``.
+
+    ``content``'s keys are the file's other top-level keys: the benchmarks put
+    theirs under ``results``; the clustering experiments write ``measured``,
+    ``published`` and ``figures``, as ``render_results.py`` reads them.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     record = {
         "command": shlex.join(["python", *sys.argv]),
-        "options": vars(args),
+        "options": {} if args is None else vars(args),
         "machine": machine_info(),
         "source_when_imported": SOURCE,
-        "results": results,
+        **content,
     }
     path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return path

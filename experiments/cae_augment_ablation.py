@@ -12,7 +12,8 @@ Same epochs (25, early stopping) and image size as the plain CAE; seconds in the
 
 from __future__ import annotations
 
-from clustering_benchmark import kmeans_raw_pixels, pipeline_method, run, write_results
+from benchlib import write_results
+from clustering_benchmark import kmeans_raw_pixels, pipeline_method, run
 from datasets import load_digits, load_dogs_cats
 from cae_sim import ConvAutoencoder
 from cae_sim.pipeline import auto_image_size
@@ -37,7 +38,7 @@ def main() -> dict:
     for name, (images, labels) in {"digits": load_digits(), "dogs_cats": load_dogs_cats()}.items():
         rows += run(methods(images.shape[1]), images, labels, split=name)[0]
     payload = {"measured": rows, "mild_policy": MILD}
-    print("wrote", write_results("cae_augment_ablation", payload, "python experiments/cae_augment_ablation.py"))
+    print("wrote", write_results("cae_augment_ablation", **payload))
     return payload
 
 

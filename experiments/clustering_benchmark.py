@@ -6,17 +6,14 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from sklearn.cluster import KMeans
 
 import plots
-from benchlib import machine_info
+from benchlib import RESULTS, write_results
 from cae_sim import Pipeline
 from cae_sim.metrics import clustering_scores
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def kmeans_raw_pixels(images: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, None]:
@@ -67,13 +64,6 @@ def save_plots(name: str, pipeline: Pipeline, images: np.ndarray) -> list[str]:
     return written
 
 
-def write_results(name: str, payload: dict, command: str) -> Path:
-    """Write experiments/results/NAME.json: the payload, the command and the machine."""
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({**payload, "command": command, "machine": machine_info()}, indent=1))
-    return path
-
-
 def experiment_main(name: str, doc: str, load: Callable, methods: dict, splits: tuple[str, ...], published=()) -> None:
     """The command line of a clustering experiment: ``--splits`` and ``--methods`` pick what runs.
 
@@ -97,5 +87,4 @@ def experiment_main(name: str, doc: str, load: Callable, methods: dict, splits: 
     run_now = {(row["method"], row["split"]) for row in measured}
     kept = [row for row in previous["measured"] if (row["method"], row["split"]) not in run_now]
     figures = sorted(set(previous.get("figures", [])) | set(figures))
-    payload = {"measured": kept + measured, "published": list(published), "figures": figures}
-    write_results(name, payload, f"python experiments/{name}.py")
+    write_results(name, args, measured=kept + measured, published=list(published), figures=figures)

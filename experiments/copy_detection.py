@@ -29,6 +29,8 @@ import skimage.data
 from benchlib import write_results
 from cae_sim import Pipeline
 from cae_sim.images import to_rgb_uint8
+from cae_sim.metrics import top_n_accuracy
+from cae_sim.plots import write_image
 from cae_sim import tune_malloc
 
 PHOTOS = [
@@ -90,22 +92,20 @@ DEGRADATIONS = {f.__name__: f for f in (jpeg_q10, crop_70, rotate_15, down_up_4,
 # --------------------------------------------------------------------------- data
 
 
-def write_rgb(path: Path, image: np.ndarray) -> str:
-    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    return str(path)
-
-
 def make_files(seed: int) -> tuple[list[str], list[str], list[int], list[str]]:
     """Write index and query PNGs under /tmp; return index paths, query paths, each query's true index and degradation."""
     (WORK / "index").mkdir(parents=True, exist_ok=True)
     (WORK / "queries").mkdir(exist_ok=True)
     originals = [to_rgb_uint8(getattr(skimage.data, name)()) for name in PHOTOS]
-    index = [write_rgb(WORK / "index" / f"{name}.png", image) for name, image in zip(PHOTOS, originals)]
+    index = [str(WORK / "index" / f"{name}.png") for name in PHOTOS]
+    for path, image in zip(index, originals):
+        write_image(path, image)
     rng = np.random.default_rng(seed)
     queries, truth, kinds = [], [], []
     for kind, degrade in DEGRADATIONS.items():
         for i, (name, image) in enumerate(zip(PHOTOS, originals)):
-            queries.append(write_rgb(WORK / "queries" / f"{kind}_{name}.png", degrade(image, rng)))
+            queries.append(str(WORK / "queries" / f"{kind}_{name}.png"))
+            write_image(queries[-1], degrade(image, rng))
             truth.append(i)
             kinds.append(kind)
     return index, queries, truth, kinds
@@ -136,12 +136,8 @@ def pipeline_ranking(params: dict, index: list[str], queries: list[str], k: int)
 def scores(ranking: np.ndarray, truth: list[int], kinds: list[str]) -> dict:
     """Top-1 and top-5 accuracy overall and per degradation."""
     truth, kinds = np.asarray(truth), np.asarray(kinds)
-    top1, top5 = ranking[:, 0] == truth, (ranking[:, :5] == truth[:, None]).any(axis=1)
-    result = {"overall": {"top1": float(top1.mean()), "top5": float(top5.mean())}}
-    for kind in DEGRADATIONS:
-        mask = kinds == kind
-        result[kind] = {"top1": float(top1[mask].mean()), "top5": float(top5[mask].mean())}
-    return result
+    groups = {"overall": np.ones(len(truth), bool)} | {kind: kinds == kind for kind in DEGRADATIONS}
+    return {group: {f"top{n}": top_n_accuracy(truth[mask], ranking[mask], n) for n in (1, 5)} for group, mask in groups.items()}
 
 
 def print_table(results: dict) -> None:
@@ -174,7 +170,7 @@ def main() -> None:
         "seconds_fit_and_query": seconds,
         "target_top1_efficientnet_lite0": 0.95,
     }
-    print("wrote", write_results("copy_detection", args, results))
+    print("wrote", write_results("copy_detection", args, results=results))
 
 
 if __name__ == "__main__":

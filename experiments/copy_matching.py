@@ -120,7 +120,7 @@ def main() -> None:
         "rows": rows,
         "targets": {"best_top1": 0.95, "contrastive_over_its_backbone_top1": 0.05},
     }
-    print("wrote", write_results("copy_matching", args, results))
+    print("wrote", write_results("copy_matching", args, results=results))
 
 
 if __name__ == "__main__":

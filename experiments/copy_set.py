@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import plots
+from cae_sim.plots import tile_grid, write_image
 from datasets import load_dogs_cats, load_lfw_subset, load_real_photos
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -184,11 +184,6 @@ def degrade(image: np.ndarray, degradation: str, name: str, seed: int = 0) -> np
 # --------------------------------------------------------------------------- the set on disk
 
 
-def _write_rgb(path: Path, image: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"cannot write {path}")
-
-
 def distractors(n: int, seed: int = 0) -> list[np.ndarray]:
     """``n`` photos with no copy, RGB uint8 at their native size, in a seeded random order.
 
@@ -239,11 +234,11 @@ def write_copy_set(root: Path, seed: int = 0, n_distractors: int = 200) -> dict:
     for degradation in DEGRADATIONS:
         (target / degradation).mkdir(parents=True)
     for name, image in photos.items():
-        _write_rgb(source / f"{name}.png", image)
+        write_image(source / f"{name}.png", image)
         for degradation in DEGRADATIONS:
-            _write_rgb(target / degradation / f"{name}.png", degrade(image, degradation, name, seed))
+            write_image(target / degradation / f"{name}.png", degrade(image, degradation, name, seed))
     for i, image in enumerate(distractors(n_distractors, seed), start=1):
-        _write_rgb(source / f"distractor_{i:04d}.png", image)
+        write_image(source / f"distractor_{i:04d}.png", image)
     marker.write_text(json.dumps(info, indent=1))
     return info
 
@@ -275,6 +270,5 @@ def save_degradation_picture(
     panels = [_panel(image, f"original: {name}", size)]
     panels += [_panel(degrade(image, d, name, seed), d, size) for d in DEGRADATIONS]
     columns = (len(panels) + 1) // 2
-    canvas = plots._grid([panels[:columns], panels[columns:]], columns, tile=size)  # the panels are already square
-    plots._write(Path(path), canvas)
+    write_image(path, tile_grid([panels[:columns], panels[columns:]], columns, tile=size))  # the panels are already square
     return Path(path)

@@ -7,7 +7,8 @@ Fast enough for CI, where tests/test_experiments.py runs its first two methods a
 
 from __future__ import annotations
 
-from clustering_benchmark import kmeans_raw_pixels, pipeline_method, run, save_plots, write_results
+from benchlib import write_results
+from clustering_benchmark import kmeans_raw_pixels, pipeline_method, run, save_plots
 from datasets import load_digits
 from cae_sim import tune_malloc
 
@@ -23,7 +24,7 @@ def main() -> dict:
     rows, fitted = run(METHODS, images, labels, split="all")
     figures = save_plots("digits", fitted["cae_sim default"], images)
     payload = {"measured": rows, "figures": figures}
-    write_results("digits_clustering", payload, "python experiments/digits_clustering.py")
+    write_results("digits_clustering", **payload)
     return payload
 
 

@@ -3,6 +3,8 @@
 - ``cluster_grid``: for each cluster, its most central images in a row.
 - ``reconstruction_pairs``: originals above the autoencoder's reconstructions.
 - ``code_map``: a 2-D PCA map of the codes, one colour per cluster.
+
+The grids are drawn and every picture is written by ``cae_sim.plots``; the folder must exist.
 """
 
 from __future__ import annotations
@@ -13,28 +15,7 @@ import cv2
 import numpy as np
 from sklearn.decomposition import PCA
 
-TILE = 40
-
-
-def _tile(image: np.ndarray, tile: int) -> np.ndarray:
-    image = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)
-    if image.dtype != np.uint8:
-        image = np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8)
-    return cv2.resize(image[..., :3], (tile, tile), interpolation=cv2.INTER_NEAREST)
-
-
-def _grid(rows: list[list[np.ndarray]], columns: int, tile: int = TILE) -> np.ndarray:
-    canvas = np.full((len(rows) * (tile + 4), columns * (tile + 4), 3), 255, np.uint8)
-    for r, row in enumerate(rows):
-        for c, image in enumerate(row[:columns]):
-            y, x = r * (tile + 4) + 2, c * (tile + 4) + 2
-            canvas[y : y + tile, x : x + tile] = _tile(image, tile)
-    return canvas
-
-
-def _write(path: Path, rgb: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+from cae_sim.plots import tile_grid, write_image
 
 
 def cluster_grid(images: np.ndarray, labels: np.ndarray, distances: np.ndarray, path: Path, per_cluster: int = 12) -> None:
@@ -43,12 +24,12 @@ def cluster_grid(images: np.ndarray, labels: np.ndarray, distances: np.ndarray, 
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         rows.append([images[i] for i in members[np.argsort(distances[members])][:per_cluster]])
-    _write(path, _grid(rows, per_cluster))
+    write_image(path, tile_grid(rows, per_cluster))
 
 
 def reconstruction_pairs(originals: np.ndarray, reconstructions: np.ndarray, path: Path) -> None:
     """Originals in the first row, their reconstructions below."""
-    _write(path, _grid([list(originals), list(reconstructions)], len(originals)))
+    write_image(path, tile_grid([list(originals), list(reconstructions)]))
 
 
 def code_map(codes: np.ndarray, labels: np.ndarray, path: Path, size: int = 600, max_points: int = 5000) -> None:
@@ -62,4 +43,4 @@ def code_map(codes: np.ndarray, labels: np.ndarray, path: Path, size: int = 600,
     canvas = np.full((size, size, 3), 255, np.uint8)
     for (x, y), colour in zip(xy.astype(int), colours):
         cv2.circle(canvas, (int(x), int(y)), 2, tuple(int(c) for c in colour), -1)
-    _write(path, canvas)
+    write_image(path, canvas)

@@ -1,14 +1,20 @@
-"""Smoke test of quality: on scikit-learn's digits the default pipeline must beat K-Means on raw pixels by far."""
+"""The experiments' shared code: the digits smoke test of quality, the results files, scores and pictures."""
 
+import argparse
+import json
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
-
-pytestmark = pytest.mark.slow
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 
+import benchlib  # noqa: E402
+import copy_detection  # noqa: E402
+import plots  # noqa: E402
+import render_results  # noqa: E402
 from clustering_benchmark import run  # noqa: E402
 from datasets import load_digits  # noqa: E402
 from digits_clustering import METHODS  # noqa: E402
@@ -21,7 +27,62 @@ def rows():
     return {row["method"]: row for row in run(quick, images, labels, split="all")[0]}
 
 
+@pytest.mark.slow
 def test_default_pipeline_beats_raw_pixel_kmeans_on_digits(rows):
     raw, ours = rows["K-Means on raw pixels"], rows["cae_sim default"]
     assert ours["acc"] >= raw["acc"] + 0.05
     assert ours["nmi"] > raw["nmi"]
+
+
+def test_a_benchmark_file_keeps_its_results_under_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(benchlib, "RESULTS", tmp_path)
+    results = {"ratio": 1.5, "folder": {"n": 8}}
+    record = json.loads(benchlib.write_results("bench_demo", argparse.Namespace(seed=3), results=results).read_text())
+    assert record["results"] == results and record["options"] == {"seed": 3}
+    assert {"command", "machine", "source_when_imported"} <= set(record)
+
+
+def test_a_clustering_file_renders_in_the_readme_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(benchlib, "RESULTS", tmp_path)
+    measured = {"method": "demo method", "split": "test", "acc": 0.5, "nmi": 0.25, "ari": 0.125, "seconds": 7.0}
+    published = {"method": "paper method", "source": "a paper", "acc": 0.75}
+    path = benchlib.write_results("demo_clustering", measured=[measured], published=[published], figures=[])
+    lines = render_results.table(json.loads(path.read_text()))
+    assert lines[2].startswith(f"| {measured['method']} | {measured['split']} | {measured['acc']:.3f} |")
+    assert lines[3].startswith(f"| {published['method']} (published: {published['source']}) |")
+
+
+def test_the_committed_clustering_results_still_render():
+    text = render_results.render()
+    for name in render_results.EXPERIMENTS:
+        path = benchlib.RESULTS / f"{name}.json"
+        if path.exists():
+            assert all(f"| {row['method']} | {row['split']} |" in text for row in json.loads(path.read_text())["measured"])
+
+
+def test_copy_detection_scores_count_the_rank_of_each_original():
+    rng = np.random.default_rng(0)
+    kinds = [kind for kind in copy_detection.DEGRADATIONS for _ in range(6)]
+    truth = rng.integers(0, 17, len(kinds))
+    ranks = rng.integers(0, 7, len(kinds))  # 5 and 6: the original is not among the five results
+    ranking = np.full((len(kinds), 5), 99)
+    hit = ranks < 5
+    ranking[np.flatnonzero(hit), ranks[hit]] = truth[hit]
+    scores = copy_detection.scores(ranking, list(truth), kinds)
+    assert scores["overall"] == {"top1": np.mean(ranks == 0), "top5": np.mean(hit)}
+    for kind in copy_detection.DEGRADATIONS:
+        mask = np.asarray(kinds) == kind
+        assert scores[kind] == {"top1": np.mean(ranks[mask] == 0), "top5": np.mean(hit[mask])}
+
+
+def test_cluster_grid_shows_each_cluster_nearest_first(tmp_path):
+    rng = np.random.default_rng(1)
+    images = np.stack([np.full((8, 8), 10 * i, np.uint8) for i in range(20)])  # image i is gray level 10 i
+    labels, distances = rng.permutation(np.arange(20) % 4), rng.random(20)
+    plots.cluster_grid(images, labels, distances, tmp_path / "clusters.png", per_cluster=3)
+    grid = cv2.imread(str(tmp_path / "clusters.png"))
+    assert grid.shape == (4 * 44, 3 * 44, 3)  # 40-px tiles, 4 px apart
+    for label in range(4):
+        members = np.flatnonzero(labels == label)
+        nearest = members[np.argsort(distances[members])][:3]
+        assert [grid[label * 44 + 2, c * 44 + 2, 0] for c in range(3)] == list(images[nearest, 0, 0])

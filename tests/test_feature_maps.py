@@ -38,6 +38,21 @@ def test_grid_has_one_tile_per_channel(tmp_path):
     assert grid.shape == (3 * 10, 4 * 10)  # 10 channels → 4 columns × 3 rows of (8 + 2)-px tiles
 
 
+@pytest.mark.parametrize("n_channels", [1, 5, 17])
+def test_each_channel_is_scaled_to_its_own_0_255_in_its_cell(tmp_path, n_channels):
+    rng = np.random.default_rng(n_channels)
+    ramps = rng.permutation(36).reshape(6, 6, 1).astype(np.float32)  # no channel is constant
+    maps = ramps * 10.0 ** rng.uniform(-3, 3, n_channels) + rng.uniform(-100, 100, n_channels)
+    save_feature_grid(maps, tmp_path / "grid.png", tile=6)
+    grid = cv2.imread(str(tmp_path / "grid.png"), cv2.IMREAD_GRAYSCALE)
+    columns = int(np.ceil(np.sqrt(n_channels)))
+    for channel in range(n_channels):
+        r, c = divmod(channel, columns)
+        cell = grid[r * 8 + 1 : r * 8 + 7, c * 8 + 1 : c * 8 + 7]  # 6-px tiles, 2 px apart
+        assert (cell.min(), cell.max()) == (0, 255)
+        np.testing.assert_array_equal(np.argsort(cell, axis=None, kind="stable"), np.argsort(ramps, axis=None, kind="stable"))
+
+
 @pytest.mark.parametrize(
     "layers, message",
     [(["nope"], "no layer 'nope' .*feature maps: .*conv_stem"), (["fc"], "no spatial output"), ([], "non-empty")],
