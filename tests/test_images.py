@@ -1,4 +1,6 @@
 import os
+import threading
+import time
 
 import cv2
 import numpy as np
@@ -179,3 +181,26 @@ def test_typical_side_of_files_and_arrays(mixed_folder, tmp_path):
     assert typical_side(paths) == 26
     root, _, _ = mixed_folder
     assert typical_side([str(root / "text.png"), str(root / "empty.png")]) == 0
+
+
+def test_a_failure_while_decoding_ahead_reaches_the_caller_after_the_batches_before_it(mixed_folder):
+    root, _, _ = mixed_folder
+    good, bad = str(root / "color.png"), str(root / "text.png")
+    batches = iter_batches([good] * 4 + [bad] + [good] * 3, size=8, batch_size=2, n_jobs=2, skip_errors=False)
+    delivered = [next(batches), next(batches)]
+    assert [batch.positions.tolist() for batch in delivered] == [[0, 1], [2, 3]]
+    with pytest.raises(ValueError, match="text.png"):
+        next(batches)
+
+
+def test_leaving_the_batches_early_stops_the_reading_thread(mixed_folder):
+    root, _, _ = mixed_folder
+    before = threading.active_count()
+    batches = iter_batches([str(root / "color.png")] * 64, size=8, batch_size=2, n_jobs=2)
+    next(batches)
+    assert threading.active_count() > before  # the reader decodes ahead in its own thread
+    batches.close()
+    deadline = time.monotonic() + 5
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from cae_sim.encoders.torch_weights import LEGACY_MAGIC, LEGACY_PROTOCOL, UnsafePickleError, load_legacy_state_dict
+from cae_sim.encoders.torch_weights import LEGACY_MAGIC, LEGACY_PROTOCOL, UnsafePickleError, load_legacy_state_dict, port_weights
 
 
 @contextlib.contextmanager
@@ -57,15 +57,25 @@ class _Tensor:
         return rebuild, (self.storage, 0, self.shape, self.stride, False, OrderedDict())
 
 
+def storage_id(storage: "_StorageRef") -> tuple:
+    """The persistent id torch.save gave a storage."""
+    return ("storage", storage.storage_type, storage.key, "cpu", storage.size, None)
+
+
 class _Pickler(pickle.Pickler):
+    def __init__(self, file, protocol, id_of=storage_id):
+        super().__init__(file, protocol)
+        self.id_of = id_of
+
     def persistent_id(self, obj):
-        if isinstance(obj, _StorageRef):
-            return ("storage", obj.storage_type, obj.key, "cpu", obj.size, None)
-        return None
+        return self.id_of(obj) if isinstance(obj, _StorageRef) else None
 
 
-def legacy_bytes(tensors: dict[str, np.ndarray], extra=None) -> bytes:
-    """Serialise arrays as a legacy PyTorch state dict; ``extra`` is added to the dict as is."""
+def legacy_bytes(tensors: dict[str, np.ndarray], extra=None, id_of=storage_id) -> bytes:
+    """Serialise arrays as a legacy PyTorch state dict; ``extra`` is added to the dict as is.
+
+    ``id_of`` gives each storage's persistent id (a test may forge one).
+    """
     with stand_in_torch() as torch:
         storage_types = {np.dtype(np.float32): torch.FloatStorage, np.dtype(np.int64): torch.LongStorage}
         state, storages = OrderedDict(), []
@@ -79,7 +89,7 @@ def legacy_bytes(tensors: dict[str, np.ndarray], extra=None) -> bytes:
         out = pickle.dumps(LEGACY_MAGIC, 2) + pickle.dumps(LEGACY_PROTOCOL, 2)
         out += pickle.dumps({"protocol_version": LEGACY_PROTOCOL, "little_endian": True}, 2)
         body = io.BytesIO()
-        _Pickler(body, 2).dump(state)
+        _Pickler(body, 2, id_of).dump(state)
         out += body.getvalue() + pickle.dumps([s.key for s, _ in storages], 2)
         for storage, array in storages:
             out += array.size.to_bytes(8, "little") + np.ascontiguousarray(array).tobytes()
@@ -135,3 +145,56 @@ def test_a_truncated_file_is_refused(tmp_path):
     (tmp_path / "cut.pth").write_bytes(data[:-40])
     with pytest.raises(ValueError, match="truncated"):
         load_legacy_state_dict(tmp_path / "cut.pth")
+
+
+@pytest.mark.parametrize(
+    "id_of, message",
+    [
+        (lambda storage: ("module", "os.system"), "refusing persistent id"),
+        (lambda storage: "storage", "refusing persistent id"),
+        (lambda storage: (*storage_id(storage)[:5], ("view", 0, 1)), "storage views are not supported"),
+        (lambda storage: ("storage", "ComplexStorage", storage.key, "cpu", storage.size, None), "unknown storage type 'ComplexStorage'"),
+    ],
+)
+def test_forged_persistent_ids_are_refused(tmp_path, id_of, message):
+    path = tmp_path / "forged.pth"
+    path.write_bytes(legacy_bytes({"w": np.zeros(3, np.float32)}, id_of=id_of))
+    with pytest.raises(UnsafePickleError, match=message):
+        load_legacy_state_dict(path)
+
+
+def _dense_model():
+    import keras
+
+    inputs = keras.Input((3,))
+    return keras.Model(inputs, keras.layers.Dense(2, name="head")(inputs))
+
+
+def test_port_weights_sets_a_dense_layer_from_torch_layout():
+    weight, bias = np.arange(6, dtype=np.float32).reshape(2, 3), np.array([1.0, -1.0], np.float32)
+    model = _dense_model()
+    port_weights(model, {"fc.weight": weight, "fc.bias": bias}, lambda name: "fc")
+    kernel, offset = model.get_layer("head").get_weights()
+    np.testing.assert_array_equal(kernel, weight.T)  # torch keeps (out, in), Keras (in, out)
+    np.testing.assert_array_equal(offset, bias)
+
+
+@pytest.mark.parametrize(
+    "state, message",
+    [
+        ({"fc.weight": np.zeros((2, 3), np.float32)}, "has no 'fc.bias' for layer head"),
+        ({"fc.weight": np.zeros((5, 3), np.float32), "fc.bias": np.zeros(5, np.float32)}, "head weight shape"),
+    ],
+)
+def test_port_weights_names_the_layer_whose_weights_are_missing_or_misshapen(state, message):
+    with pytest.raises(ValueError, match=message):
+        port_weights(_dense_model(), state, lambda name: "fc")
+
+
+def test_port_weights_refuses_a_layer_it_cannot_convert():
+    import keras
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.LayerNormalization(name="norm")(inputs))
+    with pytest.raises(ValueError, match="no weight conversion for layer norm"):
+        port_weights(model, {}, lambda name: name)
