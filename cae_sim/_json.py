@@ -9,8 +9,12 @@ import numpy as np
 from .augment import Augment
 
 
+#: The key that marks an encoder object's JSON form: ``{ENCODER_KEY: name, "params": {...}}``.
+ENCODER_KEY = "__encoder__"
+
+
 def to_json(value):
-    """``json.dumps`` default: an encoder by its registered name, a policy by its keywords, arrays as lists.
+    """``json.dumps`` default: an encoder by its registered name and parameters, a policy by its keywords, arrays as lists.
 
     Raises
     ------
@@ -20,7 +24,7 @@ def to_json(value):
     from .encoders.base import Encoder  # imported here: the encoders package imports this module
 
     if isinstance(value, Encoder):
-        return value.name
+        return {ENCODER_KEY: value.name, "params": value.get_params(deep=False)}
     if isinstance(value, Augment):  # its keywords rebuild it
         return value.get_params()
     if isinstance(value, (np.generic, np.ndarray)):
@@ -28,3 +32,21 @@ def to_json(value):
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def from_json(mapping: dict):
+    """``json.loads`` object hook: turn the JSON form of an encoder object back into an unfitted encoder.
+
+    Raises
+    ------
+    ValueError
+        If it names no registered encoder.
+    """
+    if ENCODER_KEY not in mapping:
+        return mapping
+    from .encoders import ENCODERS  # imported here: the encoders package imports this module
+
+    name = mapping[ENCODER_KEY]
+    if not isinstance(name, str) or name not in ENCODERS or not isinstance(mapping.get("params"), dict):
+        raise ValueError(f"a saved encoder parameter names no registered encoder: {name!r}")
+    return ENCODERS[name](**mapping["params"])

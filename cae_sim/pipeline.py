@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 #: Images per batch when reading and encoding (training batches are the encoder's own).
 READ_BATCH_SIZE = 256
+#: Pipeline parameters that configure the encoder; each must apply to the encoder used.
+ENCODER_SETTINGS = ("image_size", "code_size", "epochs", "batch_size")
 #: From this many images on, clustering="auto" embeds the autoencoder's codes with UMAP before clustering them.
 MANIFOLD_MIN_IMAGES = 1000
 
@@ -113,6 +115,11 @@ class Pipeline(BaseEstimator):
         gray images better on the manifold (MNIST 0.817 against 0.520,
         Fashion-MNIST 0.680 against 0.662): pass ``clustering="manifold"``
         with a pretrained CNN on such images.
+    image_size, code_size, epochs, batch_size : int or None, default=None
+        Settings of the encoder; each given one must apply to it, or ``fit``
+        raises ValueError (with ``encoder="auto"`` it is ignored with a
+        warning). Set them on the objects when the encoder is given as
+        objects.
     image_size : int or None, default=None
         Side of the square the images are resized to: the autoencoder's
         input, or a pretrained CNN's (EfficientNet-Lite and MobileNetV2 take
@@ -308,11 +315,17 @@ class Pipeline(BaseEstimator):
             yield batch
 
     def _make_encoder(self, items) -> tuple[Encoder, str]:
-        """Return the encoder to fit, and which it is and why (``encoder_choice_``)."""
-        if isinstance(self.encoder, Encoder):
-            return clone(self.encoder), "given"
-        if isinstance(self.encoder, (list, tuple)):
-            return Ensemble(encoders=list(self.encoder)), "given"
+        """Return the encoder to fit, and which it is and why (``encoder_choice_``).
+
+        Raises
+        ------
+        ValueError
+            If a setting (image_size, code_size, epochs, batch_size) is given
+            that the encoder named or passed does not take.
+        """
+        if isinstance(self.encoder, (Encoder, list, tuple)):
+            self._refuse_settings(f"an encoder given as {'an object' if isinstance(self.encoder, Encoder) else 'a list'}", "set them on the encoder objects")
+            return (clone(self.encoder) if isinstance(self.encoder, Encoder) else Ensemble(encoders=list(self.encoder))), "given"
         name, choice = self.encoder, "given"
         side = None  # the images' typical side, read from the files once if needed
         if name == "auto":
@@ -322,27 +335,33 @@ class Pipeline(BaseEstimator):
             logger.info("encoder: %s", choice)
         cls = encoder_class(name)
         accepted = cls._get_param_names()
-        image_size = input_size = None
-        if "image_size" in accepted:
-            image_size = self.image_size or auto_image_size(typical_side(items) if side is None else side)
-        elif self.image_size is not None and self.encoder == "auto":
-            warnings.warn(f"image_size={self.image_size} is ignored: encoder='auto' chose {name!r}, which takes images of its own size", UserWarning, stacklevel=3)
-        elif "input_size" in accepted:
-            input_size = self.image_size
-        elif self.image_size is not None:
-            raise ValueError(f"encoder {name!r} takes images of a fixed size; leave image_size=None")
-        shared = {
-            "model": name,
-            "image_size": image_size,
-            "input_size": input_size,
-            "code_size": self.code_size,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "random_state": self.random_state,
-            "verbose": self.verbose,
-            "cache_dir": self.cache_dir,
-        }
+        settings = self._encoder_settings(accepted, auto=self.encoder == "auto")
+        if "image_size" in accepted and settings.get("image_size") is None:
+            settings["image_size"] = auto_image_size(typical_side(items) if side is None else side)
+        ignored = {key: value for key, value in settings.items() if value is not None and key not in accepted}
+        if ignored:
+            listed = ", ".join(f"{key}={value}" for key, value in ignored.items())
+            if self.encoder != "auto":
+                raise ValueError(f"{listed} does not apply to encoder {name!r}; leave it None")
+            warnings.warn(f"{listed} is ignored: encoder='auto' chose {name!r}, which does not take it", UserWarning, stacklevel=3)
+        shared = {"model": name, "random_state": self.random_state, "verbose": self.verbose, "cache_dir": self.cache_dir, **settings}
         return cls(**{key: value for key, value in shared.items() if key in accepted and value is not None}), choice
+
+    def _encoder_settings(self, accepted: list[str], auto: bool) -> dict:
+        """The encoder settings given to the pipeline, by the encoder parameter they set.
+
+        ``image_size`` sets a pretrained CNN's ``input_size``, except when
+        ``encoder="auto"`` chose it: the size was then meant for the autoencoder.
+        """
+        settings = {name: getattr(self, name) for name in ENCODER_SETTINGS}
+        if "image_size" not in accepted and "input_size" in accepted and not auto:
+            settings["input_size"] = settings.pop("image_size")
+        return settings
+
+    def _refuse_settings(self, what: str, advice: str) -> None:
+        given = [f"{name}={getattr(self, name)}" for name in ENCODER_SETTINGS if getattr(self, name) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} does not apply to {what}: {advice}")
 
     def _check_params(self) -> None:
         check_choice("metric", self.metric, METRICS)

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._files import file_sha256
-from ._json import to_json
+from ._json import from_json, to_json
 from .clustering import CLUSTERINGS, Clustering
 from .encoders import ENCODERS, Encoder
 
@@ -163,9 +163,9 @@ def _read_manifest(root: Path) -> dict:
     if not path.is_file():
         raise ValueError(f"{str(root)!r} is not a cae_sim save: it has no {MANIFEST}")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"damaged save {str(root)!r}: {MANIFEST} is not valid JSON ({error})") from error
+        manifest = json.loads(path.read_text(encoding="utf-8"), object_hook=from_json)
+    except (UnicodeDecodeError, ValueError, TypeError) as error:  # bad JSON, or an encoder parameter that names no encoder
+        raise ValueError(f"damaged save {str(root)!r}: {MANIFEST} cannot be read ({error})") from error
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{str(root)!r} is not a cae_sim save: its {MANIFEST} has no format {FORMAT!r}")
     if manifest.get("version") != VERSION:

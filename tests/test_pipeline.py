@@ -1,3 +1,4 @@
+import re
 import warnings
 
 import numpy as np
@@ -7,7 +8,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from cae_sim import ConvAutoencoder, Match, Pipeline, PretrainedEncoder, SkippedImagesWarning
+from cae_sim import ConvAutoencoder, Match, PHash, Pipeline, PretrainedEncoder, SkippedImagesWarning
 from cae_sim.images import is_colour
 from cae_sim.pipeline import choose_encoder
 from conftest import TINY, smooth_image, write_image
@@ -140,6 +141,42 @@ def test_bad_arguments_say_what_was_expected(data_dir, params, X, message):
     X = data_dir if isinstance(X, str) else X
     with pytest.raises(ValueError, match=message):
         Pipeline(**{"encoder": "cae", **TINY, **params}).fit(X)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"encoder": "efficientnet_lite0", "code_size": 7}, "code_size=7 does not apply to encoder 'efficientnet_lite0'"),
+        ({"encoder": "phash", "epochs": 3, "batch_size": 4}, "epochs=3, batch_size=4 does not apply to encoder 'phash'"),
+        ({"encoder": "contrastive", "image_size": 64}, "image_size=64 does not apply to encoder 'contrastive'"),
+        ({"encoder": ["phash", "dhash"], "code_size": 8}, "code_size=8 does not apply to an encoder given as a list"),
+        ({"encoder": PHash(), "epochs": 2}, "epochs=2 does not apply to an encoder given as an object"),
+    ],
+)
+def test_a_setting_the_encoder_does_not_take_is_refused(data_dir, params, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Pipeline(n_clusters=2, **params).fit(data_dir)
+
+
+def test_a_setting_auto_cannot_use_is_ignored_with_a_warning(data_dir):
+    photos = [data_dir / "coffee.jpg", data_dir / "rocket.jpg"]
+    with pytest.warns(UserWarning, match="code_size=4, epochs=2 is ignored: encoder='auto' chose 'efficientnet_lite0'"):
+        pipeline = Pipeline(n_clusters=2, code_size=4, epochs=2).fit(photos)
+    assert pipeline.codes_.shape == (2, 1280)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clustering", ["kmeans", "manifold"])
+def test_a_seeded_pipeline_repeats_itself_and_another_seed_does_not(clustering):
+    images = np.stack([smooth_image(i, 16, 16) for i in range(24)])
+    params = dict(encoder="cae", n_clusters=3, clustering=clustering, epochs=2, image_size=16, code_size=4, n_jobs=1)
+    first, second = (Pipeline(random_state=7, **params).fit(images) for _ in range(2))
+    np.testing.assert_array_equal(first.codes_, second.codes_)
+    np.testing.assert_array_equal(first.labels_, second.labels_)
+    np.testing.assert_array_equal(first.cluster_centers_, second.cluster_centers_)
+    assert first.query(images[5], n=6) == second.query(images[5], n=6)
+    other = Pipeline(random_state=8, **params).fit(images)
+    assert not np.array_equal(other.codes_, first.codes_)
 
 
 def test_an_empty_or_unreadable_folder_is_an_error(tmp_path):

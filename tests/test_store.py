@@ -58,7 +58,7 @@ def test_a_missing_file_is_refused(saved):
 @pytest.mark.parametrize(
     "manifest, message",
     [
-        ("{not json", "not valid JSON"),
+        ("{not json", "manifest.json cannot be read"),
         ('{"format": "something.else"}', "not a cae_sim save"),
         ('{"format": "cae_sim.pipeline", "version": 99}', "version 99"),
         ('{"format": "cae_sim.pipeline", "version": 1}', "manifest lacks or mangles its 'params' field"),
@@ -154,4 +154,34 @@ def test_paths_that_are_a_number_name_the_field(saved):
     manifest["paths"] = 42
     (saved / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="'paths' field"):
+        Pipeline.load(saved)
+
+
+def as_json(params: dict) -> dict:
+    """Parameters as they come back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(params))
+
+
+def test_an_encoder_given_as_an_object_reloads_as_that_object_with_its_parameters(data_dir, tmp_path):
+    from cae_sim import ConvAutoencoder, Ensemble, PHash
+
+    given = ConvAutoencoder(image_size=16, code_size=5, filters=(4,), epochs=1, random_state=3)
+    for encoder in (given, [PHash(hash_size=4), given]):
+        fitted = Pipeline(encoder=encoder, n_clusters=2, random_state=0).fit(data_dir)
+        fitted.save(tmp_path / "model")
+        loaded = Pipeline.load(tmp_path / "model")
+        if isinstance(encoder, list):
+            assert isinstance(loaded.encoder_, Ensemble)
+            assert [type(member) for member in loaded.encoder] == [PHash, ConvAutoencoder]
+            assert [member.get_params() for member in loaded.encoder] == [as_json(member.get_params()) for member in encoder]
+        else:
+            assert type(loaded.encoder) is ConvAutoencoder and loaded.encoder.get_params() == as_json(given.get_params())
+        np.testing.assert_array_equal(loaded.transform(data_dir), fitted.transform(data_dir))
+
+
+def test_an_encoder_parameter_naming_no_encoder_is_refused(saved):
+    manifest = json.loads((saved / MANIFEST).read_text())
+    manifest["params"]["encoder"] = {"__encoder__": "no-such-encoder", "params": {}}
+    (saved / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="names no registered encoder: 'no-such-encoder'"):
         Pipeline.load(saved)

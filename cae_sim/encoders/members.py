@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sklearn.base import clone
 
-from .._json import to_json
+from .._json import from_json, to_json
 from .base import Encoder
 from .backbones import BACKBONES
 from .pretrained import PretrainedEncoder
@@ -47,7 +47,7 @@ def load_member(directory: Path) -> Encoder:
     """Rebuild an encoder written by ``save_member``."""
     from . import ENCODERS  # the registry imports the encoders, which import this module
 
-    described = json.loads((directory / MEMBER_FILE).read_text())
+    described = json.loads((directory / MEMBER_FILE).read_text(), object_hook=from_json)
     if described.get("name") not in ENCODERS:
         raise ValueError(f"damaged save: {directory / MEMBER_FILE} names no registered encoder ({described.get('name')!r})")
     return ENCODERS[described["name"]].load(directory, described["params"])
