@@ -166,7 +166,7 @@ def test_pipeline_image_size_sets_a_pretrained_cnns_input_side(data_dir):
 
 
 def test_pipeline_rejects_an_image_size_for_a_fixed_size_model(data_dir):
-    with pytest.raises(ValueError, match="leave image_size=None"):
+    with pytest.raises(ValueError, match="image_size=64 does not apply to encoder .phash.; leave it None"):
         Pipeline(encoder="phash", image_size=64).fit(data_dir)
 
 
