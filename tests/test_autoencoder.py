@@ -20,6 +20,7 @@ def trained(images):
     return ConvAutoencoder(**TINY).fit(images)
 
 
+@pytest.mark.slow
 @given(st.integers(1, 5))
 def test_codes_are_float32_with_code_size_columns(trained, n):
     codes = trained.encode(np.stack([smooth_image(100 + i, 16, 16) for i in range(n)]))
@@ -42,17 +43,20 @@ def test_history_has_one_loss_per_epoch_and_validation(trained):
     assert "val_loss" not in trained.history_  # 4 held-out images are too few to stop on
 
 
+@pytest.mark.slow
 def test_training_lowers_reconstruction_error(images):
     model = ConvAutoencoder(**{**TINY, "epochs": 15, "validation_split": 0.0}).fit(images)
     assert model.history_["loss"][-1] < model.history_["loss"][0]
     assert "val_loss" not in model.history_
 
 
+@pytest.mark.slow
 def test_same_seed_same_codes(images, trained):
     again = ConvAutoencoder(**TINY).fit(images)
     np.testing.assert_array_equal(again.encode(images), trained.encode(images))
 
 
+@pytest.mark.slow
 def test_trains_from_a_memmap(tmp_path, images):
     cache = np.lib.format.open_memmap(tmp_path / "c.npy", mode="w+", dtype=np.uint8, shape=images.shape)
     cache[:] = images
@@ -99,6 +103,7 @@ def test_registry_knows_cae_and_rejects_unknown_names():
         encoder_class("nope")
 
 
+@pytest.mark.slow
 def test_enough_images_hold_out_a_validation_set():
     many = np.stack([smooth_image(i, 16, 16) for i in range(400)])
     model = ConvAutoencoder(**{**TINY, "epochs": 1}).fit(many)
@@ -110,6 +115,7 @@ def test_training_codes_are_centred(trained, images):
     assert np.abs(codes.mean(axis=0)).max() < 1e-3 * max(1.0, np.abs(codes).max())
 
 
+@pytest.mark.slow
 def test_shifting_codes_leaves_reconstructions_unchanged(images):
     model = ConvAutoencoder(**TINY).fit(images)
     codes, reconstructions = model.encode(images), model.reconstruct(images)
@@ -119,6 +125,7 @@ def test_shifting_codes_leaves_reconstructions_unchanged(images):
     np.testing.assert_allclose(model.reconstruct(images), reconstructions, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_a_seed_repeats_the_fit_without_touching_global_random_state(images):
     import random
 
@@ -134,6 +141,7 @@ def test_a_seed_repeats_the_fit_without_touching_global_random_state(images):
     assert after == before  # the global generators continue as if fit had not run
 
 
+@pytest.mark.slow
 def test_training_stops_after_patience_epochs_without_improvement(images):
     model = ConvAutoencoder(**{**TINY, "epochs": 50, "patience": 0, "learning_rate": 10.0}).fit(images)
     assert len(model.history_["loss"]) < 50

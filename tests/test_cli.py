@@ -54,6 +54,7 @@ def test_train_saves_a_pipeline_and_clusters_csv(trained, data_dir):
     assert all(float(row["distance_to_center"]) >= 0 for row in rows)
 
 
+@pytest.mark.slow
 def test_train_prints_a_summary(tmp_path, data_dir, capsys):
     assert train_main([str(data_dir), "--out", str(tmp_path / "m"), "--clusters", "auto", *TINY_ARGS]) == 0
     out = capsys.readouterr().out
@@ -174,6 +175,7 @@ def test_bad_option_values_are_rejected_by_the_parser_before_any_reading(data_di
     assert f"argument {option}" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_train_will_not_replace_a_save_without_overwrite_or_fill_a_foreign_folder(trained, data_dir, tmp_path, capsys):
     before = (trained / "manifest.json").read_bytes()
     assert train_main([str(data_dir), "--out", str(trained), *TINY_ARGS]) == 2
@@ -185,6 +187,7 @@ def test_train_will_not_replace_a_save_without_overwrite_or_fill_a_foreign_folde
     assert train_main([str(data_dir), "--out", str(trained), "--overwrite", "--clusters", "3", *TINY_ARGS]) == 0
 
 
+@pytest.mark.slow
 def test_train_by_default_chooses_the_pretrained_encoder_for_photos_and_prints_why(tmp_path, data_dir, capsys):
     out = tmp_path / "m"
     assert train_main([str(data_dir), "--out", str(out), "--clusters", "2", "--quiet"]) == 0

@@ -109,6 +109,7 @@ def test_manifold_rejects_too_few_codes():
         ManifoldClustering().fit(np.eye(3))
 
 
+@pytest.mark.slow
 def test_manifold_restore_refuses_codes_that_are_not_the_fitted_ones(manifold_blobs):
     codes, clustering = manifold_blobs
     with pytest.raises(ValueError, match="239 codes for an embedding of 240"):

@@ -27,7 +27,9 @@ def test_every_registered_encoder_class_is_covered():
     assert set(ENCODERS.values()) == set(SMALL_ENCODERS)
 
 
-@pytest.mark.parametrize("cls", list(SMALL_ENCODERS), ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize(
+    "cls", [pytest.param(cls, id=cls.__name__, marks=[pytest.mark.slow] if cls is PretrainedEncoder else []) for cls in SMALL_ENCODERS]
+)
 def test_an_encoder_fits_encodes_saves_and_loads_as_the_pipeline_expects(cls, tmp_path):
     encoder = SMALL_ENCODERS[cls]()
     assert isinstance(encoder, Encoder) and ENCODERS[encoder.name] is cls

@@ -32,6 +32,7 @@ def trained(photos):
     return ContrastiveEncoder(**params).fit(photos)
 
 
+@pytest.mark.slow
 def test_a_trained_head_puts_views_of_one_image_nearer_than_views_of_others(trained, photos):
     views = np.concatenate([Augment.preset("simclr", random_state=seed)(photos) for seed in (10, 11)])
     codes = l2_normalize(trained.encode(views))
@@ -57,6 +58,7 @@ def test_codes_are_float32_of_the_head_or_beside_the_backbone(trained, photos):
         trained.set_params(output="head")
 
 
+@pytest.mark.slow
 def test_same_seed_same_codes_and_a_fitted_backbone_is_kept(photos):
     images = np.stack([smooth_image(i, 16, 16) for i in range(8)])
     cae = ConvAutoencoder(**TINY).fit(images)
@@ -66,12 +68,14 @@ def test_same_seed_same_codes_and_a_fitted_backbone_is_kept(photos):
     np.testing.assert_array_equal(first.encode(images), second.encode(images))
 
 
+@pytest.mark.slow
 def test_an_unfitted_backbone_object_is_fitted_on_the_images():
     images = np.stack([smooth_image(i, 16, 16) for i in range(8)])
     encoder = ContrastiveEncoder(backbone=ConvAutoencoder(**TINY), views=2, epochs=1, code_size=4, width=8).fit(images)
     assert hasattr(encoder.backbone_, "autoencoder_") and encoder.encode(images).shape == (8, 4)
 
 
+@pytest.mark.slow
 def test_saved_with_the_pipeline_and_loaded_back_to_identical_codes(tmp_path):
     encoder = ContrastiveEncoder(views=2, epochs=5, code_size=8, width=16, random_state=0)
     pipeline = Pipeline(encoder=encoder, n_clusters=2, random_state=0).fit(DATA)
@@ -82,6 +86,7 @@ def test_saved_with_the_pipeline_and_loaded_back_to_identical_codes(tmp_path):
     assert loaded.query(PHOTOS[4], n=1)[0].path == str(PHOTOS[4])
 
 
+@pytest.mark.slow
 def test_a_policy_object_is_saved_as_its_keywords(tmp_path):
     policy = Augment(flip=True, blur=0.5)
     encoder = ContrastiveEncoder(views=2, epochs=1, code_size=4, width=8, augment=policy, random_state=0)
@@ -89,6 +94,7 @@ def test_a_policy_object_is_saved_as_its_keywords(tmp_path):
     assert Pipeline.load(tmp_path / "model").encoder_.augment == policy.get_params()
 
 
+@pytest.mark.slow
 def test_pipeline_builds_it_by_name_with_its_own_defaults():
     pipeline = Pipeline(encoder="contrastive", n_clusters=1, epochs=2, random_state=0).fit(PHOTOS[:4])
     encoder = pipeline.encoder_

@@ -41,6 +41,7 @@ def degrade(image: np.ndarray, seed: int) -> np.ndarray:
     return cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED)
 
 
+@pytest.mark.slow
 def test_degraded_copies_find_their_original(trained_on_data):
     hits = 0
     for seed, path in enumerate(trained_on_data.paths_):

@@ -17,6 +17,7 @@ def ensemble(images):
     return Ensemble(encoders=members, weights=[1.0, 0.5]).fit(images)
 
 
+@pytest.mark.slow
 def test_width_is_the_sum_and_each_part_is_weighted_unit_length(ensemble, images):
     codes = ensemble.encode(images)
     assert codes.shape == (4, 1000 + 4) and codes.dtype == np.float32

@@ -13,6 +13,7 @@ def encoder():
     return PretrainedEncoder().fit()
 
 
+@pytest.mark.slow
 def test_each_layer_gives_its_activations(encoder, data_dir):
     maps = feature_maps(encoder, data_dir / "chelsea.jpg", LAYERS)
     assert list(maps) == LAYERS
@@ -22,6 +23,7 @@ def test_each_layer_gives_its_activations(encoder, data_dir):
     assert all(m.dtype == np.float32 for m in maps.values())
 
 
+@pytest.mark.slow
 def test_the_last_layer_agrees_with_the_pooled_code(encoder, data_dir):
     from cae_sim import read_image
 

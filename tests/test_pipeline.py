@@ -69,6 +69,7 @@ def test_distance_to_center_matches_the_centres(fitted):
     np.testing.assert_allclose(fitted.distance_to_center(), expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_array_input_has_no_paths_and_euclidean_scores():
     images = np.stack([smooth_image(i, 20, 20) for i in range(10)])
     pipeline = Pipeline(encoder="cae", n_clusters=2, metric="euclidean", **TINY).fit(images)
@@ -78,6 +79,7 @@ def test_array_input_has_no_paths_and_euclidean_scores():
     assert 0 < matches[1].score < 1
 
 
+@pytest.mark.slow
 def test_gray_batches_are_accepted():
     images = np.stack([smooth_image(i, 20, 20, channels=1)[..., 0] for i in range(6)])
     assert Pipeline(encoder="cae", n_clusters=2, **TINY).fit(images).codes_.shape == (6, TINY["code_size"])
@@ -91,6 +93,7 @@ def test_an_encoder_object_is_cloned_and_fitted():
     assert not hasattr(encoder, "encoder_")
 
 
+@pytest.mark.slow
 def test_a_folder_with_broken_files_keeps_every_readable_one(mixed_folder):
     root, good, bad = mixed_folder
     with pytest.warns(SkippedImagesWarning, match=f"skipped {len(bad)} unreadable") as record:
@@ -158,6 +161,7 @@ def test_a_setting_the_encoder_does_not_take_is_refused(data_dir, params, messag
         Pipeline(n_clusters=2, **params).fit(data_dir)
 
 
+@pytest.mark.slow
 def test_a_setting_auto_cannot_use_is_ignored_with_a_warning(data_dir):
     photos = [data_dir / "coffee.jpg", data_dir / "rocket.jpg"]
     with pytest.warns(UserWarning, match="code_size=4, epochs=2 is ignored: encoder='auto' chose 'efficientnet_lite0'"):
@@ -193,6 +197,7 @@ def test_using_an_unfitted_pipeline_raises(data_dir):
             call(Pipeline())
 
 
+@pytest.mark.slow
 def test_an_encoder_that_does_not_learn_streams_and_skips_broken_files(mixed_folder):
     root, good, bad = mixed_folder
     with pytest.warns(SkippedImagesWarning):
@@ -208,6 +213,7 @@ def test_auto_image_size_rounds_up_to_a_multiple_of_8_within_16_to_64(side, expe
     assert auto_image_size(side) == expected
 
 
+@pytest.mark.slow
 def test_the_autoencoder_works_at_the_images_own_scale(data_dir):
     small = np.stack([smooth_image(i, 28, 28) for i in range(8)])
     assert Pipeline(encoder="cae", n_clusters=2, epochs=1).fit(small).encoder_.image_size == 32
@@ -215,6 +221,7 @@ def test_the_autoencoder_works_at_the_images_own_scale(data_dir):
     assert photos.encoder_.image_size == 64  # 171-256 px photos
 
 
+@pytest.mark.slow
 def test_manifold_clustering_in_a_pipeline_survives_a_save(tmp_path):
     images = np.stack([smooth_image(i % 3, 16, 16) + (i // 3 % 5) for i in range(60)]).astype(np.uint8)
     pipeline = Pipeline(encoder="cae", n_clusters=3, clustering="manifold", epochs=1, image_size=16, random_state=0).fit(images)
@@ -240,6 +247,7 @@ def test_auto_clustering_takes_the_manifold_for_many_autoencoder_codes():
 # ---------------------------------------------------------------------- encoder="auto"
 
 
+@pytest.mark.slow
 def test_auto_trains_the_autoencoder_on_small_gray_images_and_says_why(tmp_path):
     digits = np.stack([smooth_image(i, 28, 28, channels=1)[..., 0] for i in range(8)])
     pipeline = Pipeline(n_clusters=2, epochs=1, random_state=0).fit(digits)
@@ -279,6 +287,7 @@ def test_gray_stored_as_rgb_is_not_colour_and_saturated_colour_is(seed, side):
     assert is_colour(tinted.clip(0, 255).astype(np.uint8))
 
 
+@pytest.mark.slow
 def test_image_size_with_auto_is_ignored_with_a_warning_when_a_pretrained_cnn_is_chosen(data_dir):
     with pytest.warns(UserWarning, match="image_size=32 is ignored"):
         pipeline = Pipeline(n_clusters=2, image_size=32).fit([data_dir / "coffee.jpg", data_dir / "rocket.jpg"])

@@ -29,6 +29,7 @@ def photo(image: np.ndarray, size: int) -> np.ndarray:
     return read_image(image, size)[np.newaxis]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["efficientnet_lite0", "efficientnet_lite2", "mobilenet_v2"])
 def test_sample_photos_get_their_imagenet_classes(model, lite0):
     if not installed(model):
@@ -42,6 +43,7 @@ def test_sample_photos_get_their_imagenet_classes(model, lite0):
     assert [p for _, p in coffee] == sorted((p for _, p in coffee), reverse=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layer, width", [("pool", 1280), ("logits", 1000), ("softmax", 1000), ("blocks_15_project_conv", 320)])
 def test_feature_width_and_dtype_per_layer(layer, width):
     encoder = PretrainedEncoder(layer=layer).fit()
@@ -57,6 +59,7 @@ def test_uint8_and_float_images_give_the_same_features(lite0):
     np.testing.assert_allclose(lite0.encode(images), lite0.encode(images / 255.0), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_converted_weights_are_cached(lite0, tmp_path, monkeypatch):
     monkeypatch.setenv("CAE_SIM_CACHE", str(tmp_path))
     first = PretrainedEncoder().fit()
@@ -67,6 +70,7 @@ def test_converted_weights_are_cached(lite0, tmp_path, monkeypatch):
     np.testing.assert_allclose(second.encode(image), first.encode(image), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_pipeline_with_the_pretrained_default(data_dir, tmp_path):
     pipeline = Pipeline(encoder="efficientnet_lite0", n_clusters=3, random_state=0).fit(data_dir)
     assert pipeline.codes_.shape == (12, 1280)
@@ -78,6 +82,7 @@ def test_pipeline_with_the_pretrained_default(data_dir, tmp_path):
     assert loaded.query(data_dir / "rocket.jpg", n=3) == pipeline.query(data_dir / "rocket.jpg", n=3)
 
 
+@pytest.mark.slow
 def test_a_save_refuses_other_weights(data_dir, tmp_path):
     pipeline = Pipeline(encoder="efficientnet_lite0", n_clusters=2).fit([data_dir / "coffee.jpg", data_dir / "rocket.jpg"])
     pipeline.encoder_.weights_sha256_ = "0" * 64
@@ -86,6 +91,7 @@ def test_a_save_refuses_other_weights(data_dir, tmp_path):
         Pipeline.load(tmp_path / "model")
 
 
+@pytest.mark.slow
 def test_a_local_weights_file_is_used(tmp_path):
     import keras
 
@@ -152,6 +158,7 @@ def test_bad_parameters_are_named(params, error, message):
         PretrainedEncoder(**params).fit()
 
 
+@pytest.mark.slow
 def test_a_smaller_input_keeps_the_weights_and_still_knows_a_cat(lite0):
     small = PretrainedEncoder(input_size=160).fit()
     assert small.image_size == 160
@@ -160,6 +167,7 @@ def test_a_smaller_input_keeps_the_weights_and_still_knows_a_cat(lite0):
     assert CAT_CLASSES & {name for name, _ in small.predict_classes(photo(skimage.data.chelsea(), 160))[0]}
 
 
+@pytest.mark.slow
 def test_pipeline_image_size_sets_a_pretrained_cnns_input_side(data_dir):
     pipeline = Pipeline(encoder="efficientnet_lite0", image_size=64, n_clusters=2).fit(data_dir)
     assert pipeline.encoder_.image_size == 64 and pipeline.codes_.shape == (12, 1280)

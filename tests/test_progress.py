@@ -1,6 +1,7 @@
 import io
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -37,6 +38,7 @@ def test_a_terminal_gets_one_line_redrawn_in_place():
     assert screen.getvalue().count("\n") == 1 and "\x1b" not in screen.getvalue()
 
 
+@pytest.mark.slow
 def test_a_verbose_fit_reports_reading_and_epochs_on_stderr_without_escape_codes(capfd):
     images = np.random.default_rng(0).integers(0, 255, (40, 16, 16, 3), dtype=np.uint8)
     Pipeline(encoder="cae", n_clusters=2, epochs=2, image_size=16, verbose=1, random_state=0).fit(images)

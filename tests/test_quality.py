@@ -23,6 +23,7 @@ def photos(data_dir):
     return [str(data_dir / name) for name in TEXTURES + OBJECTS], np.array([0] * len(TEXTURES) + [1] * len(OBJECTS))
 
 
+@pytest.mark.slow
 def test_the_default_encoder_groups_textures_apart_from_objects_better_than_raw_pixels(photos):
     paths, groups = photos
     pipeline = Pipeline(n_clusters=2, random_state=0).fit(paths)

@@ -162,6 +162,7 @@ def as_json(params: dict) -> dict:
     return json.loads(json.dumps(params))
 
 
+@pytest.mark.slow
 def test_an_encoder_given_as_an_object_reloads_as_that_object_with_its_parameters(data_dir, tmp_path):
     from cae_sim import ConvAutoencoder, Ensemble, PHash
 
