@@ -26,13 +26,15 @@ _MODULES = {
     "Clustering": ".clustering",
     "KMeansClustering": ".clustering",
     "ManifoldClustering": ".clustering",
+    "Added": ".pipeline",
     "Match": ".pipeline",
     "MatchReport": ".matching",
     "NeighborIndex": ".index",
     "PHash": ".encoders",
     "Pipeline": ".pipeline",
     "PretrainedEncoder": ".encoders",
-    "SklearnIndex": ".index",
+    "ExactIndex": ".index",
+    "FaissIndex": ".index",
     "SkippedImagesWarning": ".pipeline",
     "find_images": ".images",
     "match": ".matching",
@@ -40,7 +42,7 @@ _MODULES = {
     "tune_malloc": ".memory",
 }
 
-#: Submodules reachable as attributes (``cae_sim.index.SklearnIndex``) after a bare ``import cae_sim``.
+#: Submodules reachable as attributes (``cae_sim.index.ExactIndex``) after a bare ``import cae_sim``.
 _SUBMODULES = {
     "augment", "clustering", "codes", "encoders", "feature_maps", "images", "index", "matching", "memory", "metrics", "pipeline", "plots", "store"
 }

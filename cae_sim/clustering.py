@@ -71,11 +71,11 @@ class Clustering(TransformerMixin, ClusterMixin, BaseEstimator, ABC):
 
     @abstractmethod
     def state(self) -> dict[str, np.ndarray]:
-        """The fitted arrays that, with the codes it was fitted on, rebuild it with ``restore``."""
+        """The fitted arrays, which rebuild it with ``restore``."""
 
     @abstractmethod
-    def restore(self, arrays: dict[str, np.ndarray], scores: dict[int, float], codes: np.ndarray) -> "Clustering":
-        """Set the fitted state from ``state()``'s arrays, the k scores and the fitted codes; return self."""
+    def restore(self, arrays: dict[str, np.ndarray], scores: dict[int, float]) -> "Clustering":
+        """Set the fitted state from ``state()``'s arrays and the k scores; return self."""
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -155,10 +155,10 @@ class KMeansClustering(Clustering):
         """The fitted labels and centres."""
         return {"labels": self.labels_, "cluster_centers": self.cluster_centers_}
 
-    def restore(self, arrays: dict[str, np.ndarray], scores: dict[int, float], codes: np.ndarray) -> "KMeansClustering":
-        """Set the fitted state from ``state()``'s arrays (the codes give only their width); return self."""
+    def restore(self, arrays: dict[str, np.ndarray], scores: dict[int, float]) -> "KMeansClustering":
+        """Set the fitted state from ``state()``'s arrays; return self."""
         self.labels_, self.cluster_centers_ = arrays["labels"], arrays["cluster_centers"]
-        self.n_clusters_, self.scores_, self.n_features_in_ = len(self.cluster_centers_), scores, codes.shape[1]
+        self.n_clusters_, self.scores_, self.n_features_in_ = len(self.cluster_centers_), scores, self.cluster_centers_.shape[1]
         return self
 
     def _score_candidates(self, codes: np.ndarray, seed: int | None) -> dict[int, float]:
@@ -261,22 +261,28 @@ class ManifoldClustering(Clustering):
         return np.einsum("nk,nkd->nd", weights, self.embedding_[indices]).astype(np.float32)
 
     def state(self) -> dict[str, np.ndarray]:
-        """The embedding of the fitted codes and the mixture (the codes themselves are the caller's to keep)."""
+        """The fitted codes (new codes are placed by their nearest fitted ones), their embedding and the mixture."""
         mixture = self.mixture_
-        return {"embedding": self.embedding_, "weights": mixture.weights_, "means": mixture.means_, "covariances": mixture.covariances_}
+        return {
+            "fitted_codes": self.fitted_codes_,
+            "embedding": self.embedding_,
+            "weights": mixture.weights_,
+            "means": mixture.means_,
+            "covariances": mixture.covariances_,
+        }
 
-    def restore(self, arrays: dict[str, np.ndarray], scores: dict[int, float], codes: np.ndarray) -> "ManifoldClustering":
-        """Set the fitted state from ``state()``'s arrays and the codes it was fitted on; return self.
+    def restore(self, arrays: dict[str, np.ndarray], scores: dict[int, float]) -> "ManifoldClustering":
+        """Set the fitted state from ``state()``'s arrays; return self.
 
         Raises
         ------
         ValueError
-            If the codes and the embedding differ in length.
+            If the fitted codes and the embedding differ in length.
         """
-        if len(codes) != len(arrays["embedding"]):
-            raise ValueError(f"{len(codes)} codes for an embedding of {len(arrays['embedding'])}")
-        keys = ("embedding", "weights", "means", "covariances")
-        self._set_state(codes, *(arrays[key] for key in keys), scores)
+        if len(arrays["fitted_codes"]) != len(arrays["embedding"]):
+            raise ValueError(f"{len(arrays['fitted_codes'])} fitted codes for an embedding of {len(arrays['embedding'])}")
+        keys = ("fitted_codes", "embedding", "weights", "means", "covariances")
+        self._set_state(*(arrays[key] for key in keys), scores)
         return self
 
     def _set_state(self, codes, embedding, weights, means, covariances, scores) -> None:
@@ -285,7 +291,7 @@ class ManifoldClustering(Clustering):
         # what GaussianMixture.fit derives from the covariances: the Cholesky factor of each precision
         mixture.precisions_cholesky_ = np.linalg.inv(np.linalg.cholesky(covariances)).transpose(0, 2, 1)
         self.mixture_ = mixture
-        self.embedding_, self.n_features_in_ = embedding, codes.shape[1]
+        self.fitted_codes_, self.embedding_, self.n_features_in_ = codes, embedding, codes.shape[1]
         n_neighbors = min(self.n_neighbors, len(codes))
         self.neighbors_ = NearestNeighbors(n_neighbors=n_neighbors).fit(codes)
         self.labels_ = mixture.predict(embedding).astype(np.int64)

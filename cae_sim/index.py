@@ -1,23 +1,35 @@
-"""Nearest-neighbour search over codes, behind one small interface."""
+"""Nearest-neighbour search over codes, behind one small interface, with two back ends.
+
+- ``ExactIndex``: exact search in NumPy (a matrix product and ``argpartition``), the default for small sets.
+- ``FaissIndex``: FAISS (``faiss-cpu``): exact ``"Flat"``, inverted lists (``"IVF"``) or a graph (``"HNSW"``),
+  for millions of codes.
+
+``INDEXES`` maps the names ``Pipeline(index=...)`` takes to ready-made indexes.
+Every index takes ``metric=`` and has ``fit(codes)``, ``kneighbors(codes, n_neighbors)``,
+``add(codes)`` and ``remove(positions)``; positions are those of the codes in the
+order they were fitted and added, closing up after a removal (as in a list).
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from functools import partial
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
+from sklearn.base import BaseEstimator
 
 from ._checks import check_choice, check_codes, check_int
 from .codes import l2_normalize
 
 METRICS = ("cosine", "euclidean", "hamming")
+#: Query rows scored against all codes at once by ``ExactIndex``: bounds its memory to about 64 MiB a block.
+EXACT_BLOCK_VALUES = 2**24
 
 
-class NeighborIndex(ABC):
+class NeighborIndex(BaseEstimator, ABC):
     """Finds the codes nearest to query codes.
 
-    A back end implements ``_build`` and ``_search``; distances are those of
-    ``metric`` and scores turn them into similarities, higher for closer:
+    Distances are those of ``metric``; ``score`` turns them into similarities, higher for closer:
 
     - ``"cosine"``: distance 1 − cosine similarity; score the cosine similarity.
     - ``"euclidean"``: distance the euclidean one; score 1 / (1 + distance).
@@ -27,36 +39,64 @@ class NeighborIndex(ABC):
       Meant for the ±1 codes of the hash encoders (``"phash"``, ``"dhash"``),
       where it ranks exactly as cosine does.
 
+    A back end implements ``_build``, ``_append``, ``_delete`` and ``_search``
+    over prepared codes (unit length for cosine, 0/1 bits for hamming).
+
     Parameters
     ----------
     metric : {"cosine", "euclidean", "hamming"}, default="cosine"
     """
 
     def __init__(self, metric: str = "cosine"):
-        self.metric = check_choice("metric", metric, METRICS)
+        self.metric = metric
 
     def fit(self, codes: np.ndarray) -> "NeighborIndex":
-        """Index codes of shape (n_samples, d); return self."""
-        self.codes_ = check_codes(codes)
-        self._build(self._prepare(self.codes_))
+        """Index codes of shape (n_samples, d), replacing any indexed before; return self."""
+        check_choice("metric", self.metric, METRICS)
+        codes = check_codes(codes)
+        self.n_features_, self.n_codes_ = codes.shape[1], len(codes)
+        self._build(self._prepare(codes))
+        return self
+
+    def add(self, codes: np.ndarray) -> "NeighborIndex":
+        """Index more codes; they take the next positions. Return self."""
+        self._check_fitted()
+        codes = check_codes(codes, self.n_features_)
+        self._append(self._prepare(codes))
+        self.n_codes_ += len(codes)
+        return self
+
+    def remove(self, positions) -> "NeighborIndex":
+        """Take the codes at ``positions`` out; later codes move up to close the gaps. Return self.
+
+        Raises
+        ------
+        ValueError
+            If a position is not an int in [0, n_codes_), or all codes would go.
+        """
+        self._check_fitted()
+        positions = check_positions(positions, self.n_codes_)
+        if len(positions) == self.n_codes_:
+            raise ValueError("cannot remove every code: an index holds at least one (fit it anew instead)")
+        self._delete(positions)
+        self.n_codes_ -= len(positions)
         return self
 
     def kneighbors(self, codes: np.ndarray, n_neighbors: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Return (distances, indices), each (n_queries, k), nearest first.
+        """Return (distances, positions), each (n_queries, k), nearest first.
 
         ``k`` is ``n_neighbors`` or the number of indexed codes if that is smaller.
 
         Raises
         ------
         ValueError
-            If ``n_neighbors`` < 1 or the codes do not match the index's width.
+            If ``n_neighbors`` < 1, the index is empty, or the codes do not match its width.
         """
-        if not hasattr(self, "codes_"):
-            raise ValueError("the index is empty: call fit(codes) first")
-        n_neighbors = min(check_int("n_neighbors", n_neighbors), len(self.codes_))
-        queries = self._prepare(check_codes(codes, self.codes_.shape[1]))
-        distances, indices = self._search(queries, n_neighbors)
-        return distances.astype(np.float32), indices.astype(np.int64)
+        self._check_fitted()
+        n_neighbors = min(check_int("n_neighbors", n_neighbors), self.n_codes_)
+        queries = self._prepare(check_codes(codes, self.n_features_))
+        distances, positions = self._search(queries, n_neighbors)
+        return distances.astype(np.float32), positions.astype(np.int64)
 
     def score(self, distances: np.ndarray) -> np.ndarray:
         """Turn distances into similarities, higher for closer.
@@ -68,9 +108,9 @@ class NeighborIndex(ABC):
         if self.metric == "cosine":
             return (1.0 - distances).astype(np.float32)
         if self.metric == "hamming":
-            if not hasattr(self, "codes_"):
+            if not hasattr(self, "n_features_"):
                 raise ValueError("hamming scores need the codes' width: call fit(codes) first")
-            return (1.0 - distances / self.codes_.shape[1]).astype(np.float32)
+            return (1.0 - distances / self.n_features_).astype(np.float32)
         return (1.0 / (1.0 + distances)).astype(np.float32)
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -83,6 +123,21 @@ class NeighborIndex(ABC):
             return np.count_nonzero(a != b, axis=1).astype(np.float32)
         return np.linalg.norm(a - b, axis=1).astype(np.float32)
 
+    def state(self) -> dict[str, np.ndarray]:
+        """The arrays a save needs beyond the codes themselves (none for an index rebuilt from them)."""
+        return {}
+
+    def restore(self, arrays: dict[str, np.ndarray], codes: np.ndarray) -> "NeighborIndex":
+        """Rebuild the fitted index from ``state()``'s arrays and the indexed codes; return self."""
+        return self.fit(codes)
+
+    def __len__(self) -> int:
+        return getattr(self, "n_codes_", 0)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "n_codes_"):
+            raise ValueError("the index is empty: call fit(codes) first")
+
     def _prepare(self, codes: np.ndarray) -> np.ndarray:
         if self.metric == "cosine":
             return l2_normalize(codes)
@@ -90,36 +145,222 @@ class NeighborIndex(ABC):
             return (codes > 0).astype(np.float32)
         return codes
 
+    def _from_squared(self, squared: np.ndarray) -> np.ndarray:
+        """The metric's distance from squared euclidean distances of prepared codes."""
+        squared = np.maximum(squared, 0.0)
+        if self.metric == "cosine":
+            return _squared_to_cosine(squared)
+        if self.metric == "hamming":
+            return np.rint(squared)
+        return np.sqrt(squared)
+
     @abstractmethod
     def _build(self, codes: np.ndarray) -> None:
         """Build the search structure over prepared codes."""
 
     @abstractmethod
+    def _append(self, codes: np.ndarray) -> None:
+        """Add prepared codes at the end."""
+
+    @abstractmethod
+    def _delete(self, positions: np.ndarray) -> None:
+        """Delete the codes at sorted, unique, valid positions."""
+
+    @abstractmethod
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return (distances in the metric, indices) of the k nearest codes, nearest first."""
+        """Return (distances in the metric, positions) of the k nearest codes, nearest first."""
 
 
-class SklearnIndex(NeighborIndex):
-    """Exact search with scikit-learn's ``NearestNeighbors``.
+class ExactIndex(NeighborIndex):
+    """Exact search in NumPy: each query against every code, by a matrix product.
 
-    For the cosine metric codes are L2-normalised and searched by euclidean
-    distance, which orders them the same way and lets scikit-learn use its
-    trees; squared distances d² map back to cosine distances as d² / 2. For
-    the hamming metric codes are 0/1 bits, whose squared euclidean distance is
-    the number of differing bits (rounded to a whole number).
+    The k nearest are found with ``argpartition`` and then sorted; ties go to the
+    lower position. Queries are scored in blocks of about 64 MiB.
     """
 
     def _build(self, codes: np.ndarray) -> None:
-        self.model_ = NearestNeighbors(metric="euclidean").fit(codes)
+        self.codes_ = codes
+        self.squared_norms_ = np.einsum("nd,nd->n", codes, codes)
+
+    def _append(self, codes: np.ndarray) -> None:
+        self._build(np.concatenate([self.codes_, codes]))
+
+    def _delete(self, positions: np.ndarray) -> None:
+        self._build(np.delete(self.codes_, positions, axis=0))
 
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        distances, indices = self.model_.kneighbors(queries, n_neighbors=k)
-        if self.metric == "cosine":
-            distances = _squared_to_cosine(distances**2)
-        elif self.metric == "hamming":
-            distances = np.rint(distances**2)
-        return distances, indices
+        block = max(1, EXACT_BLOCK_VALUES // len(self.codes_))
+        parts = [self._search_block(queries[start : start + block], k) for start in range(0, len(queries), block)]
+        return np.concatenate([d for d, _ in parts]), np.concatenate([p for _, p in parts])
+
+    def _search_block(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        # a² + b² − 2ab ranks all codes at the cost of one matrix product; the k picked are then measured exactly
+        approximate = self.squared_norms_[None, :] - 2.0 * (queries @ self.codes_.T)
+        nearest = np.argpartition(approximate, k - 1, axis=1)[:, :k] if k < approximate.shape[1] else np.tile(np.arange(k), (len(queries), 1))
+        squared = np.einsum("qkd,qkd->qk", *(2 * [self.codes_[nearest] - queries[:, None, :]]))
+        order = np.lexsort((nearest, squared), axis=1)  # by distance, then position
+        return self._from_squared(np.take_along_axis(squared, order, axis=1)), np.take_along_axis(nearest, order, axis=1)
+
+
+class FaissIndex(NeighborIndex):
+    """Search with FAISS: exact (``"Flat"``), inverted lists (``"IVF"``) or a graph (``"HNSW"``).
+
+    Codes are prepared as for every index and searched by squared L2 distance,
+    which ranks unit codes as cosine does (and 0/1 bits as hamming does).
+    ``remove`` marks codes as gone and leaves them out of every search; once
+    they are more than a quarter of the index, the live codes are re-indexed
+    (for IVF without new training), so the index does not keep growing.
+
+    Parameters
+    ----------
+    metric : {"cosine", "euclidean", "hamming"}, default="cosine"
+    kind : {"Flat", "IVF", "HNSW"}, default="IVF"
+    n_lists : int or None, default=None
+        IVF: number of inverted lists; None: about 4·√n (at most n / 39, which FAISS needs to train).
+    n_probe : int, default=32
+        IVF: lists visited per query (more: slower, higher recall).
+    hnsw_m : int, default=32
+        HNSW: links per node.
+    ef_construction : int, default=80
+        HNSW: candidate list while building.
+    ef_search : int, default=64
+        HNSW: candidate list while searching (more: slower, higher recall).
+    random_state : int or None, default=0
+        Seed of IVF's k-means training.
+    """
+
+    KINDS = ("Flat", "IVF", "HNSW")
+
+    def __init__(
+        self, metric: str = "cosine", *, kind: str = "IVF", n_lists=None, n_probe: int = 32, hnsw_m: int = 32,
+        ef_construction: int = 80, ef_search: int = 64, random_state=0,
+    ):
+        super().__init__(metric)
+        self.kind = kind
+        self.n_lists = n_lists
+        self.n_probe = n_probe
+        self.hnsw_m = hnsw_m
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.random_state = random_state
+
+    def _build(self, codes: np.ndarray) -> None:
+        import faiss  # imported here: only who searches with FAISS pays for loading it
+
+        check_choice("kind", self.kind, self.KINDS)
+        dimension = codes.shape[1]
+        if self.kind == "Flat":
+            index = faiss.IndexFlatL2(dimension)
+        elif self.kind == "HNSW":
+            index = faiss.IndexHNSWFlat(dimension, check_int("hnsw_m", self.hnsw_m, minimum=2))
+            index.hnsw.efConstruction = check_int("ef_construction", self.ef_construction)
+        else:
+            index = self._trained_ivf(codes, dimension)
+        index.add(codes)
+        self.index_ = index
+        self.ids_ = np.arange(len(codes), dtype=np.int64)  # the FAISS id of each position; ascending
+
+    def _trained_ivf(self, codes: np.ndarray, dimension: int):
+        import faiss
+
+        n_lists = self.n_lists or int(np.clip(4 * np.sqrt(len(codes)), 1, max(1, len(codes) // 39)))
+        quantizer = faiss.IndexFlatL2(dimension)
+        index = faiss.IndexIVFFlat(quantizer, dimension, check_int("n_lists", n_lists))
+        index.cp.seed = 1234 if self.random_state is None else self.random_state
+        index.train(codes)
+        index.make_direct_map()  # lets a compaction read codes back
+        return index
+
+    def _append(self, codes: np.ndarray) -> None:
+        first = self.index_.ntotal
+        self.index_.add(codes)
+        self.ids_ = np.concatenate([self.ids_, np.arange(first, first + len(codes), dtype=np.int64)])
+
+    def _delete(self, positions: np.ndarray) -> None:
+        self.ids_ = np.delete(self.ids_, positions)
+        if self.index_.ntotal - len(self.ids_) > self.index_.ntotal // 4:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Re-index the live codes only (IVF keeps its trained lists)."""
+        import faiss
+
+        live = self.index_.reconstruct_batch(self.ids_)
+        if self.kind == "IVF":
+            self.index_.reset()
+            self.index_.make_direct_map()
+            self.index_.add(live)
+        else:
+            fresh = faiss.IndexFlatL2(live.shape[1]) if self.kind == "Flat" else faiss.IndexHNSWFlat(live.shape[1], self.hnsw_m)
+            if self.kind == "HNSW":
+                fresh.hnsw.efConstruction = self.ef_construction
+            fresh.add(live)
+            self.index_ = fresh
+        self.ids_ = np.arange(len(live), dtype=np.int64)
+
+    def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        squared, ids = self.index_.search(queries, k, params=self._search_parameters())
+        positions = np.searchsorted(self.ids_, ids)
+        found = ids >= 0  # FAISS pads with -1 where it found fewer than k
+        positions[~found] = -1
+        return np.where(found, self._from_squared(squared), np.inf), positions
+
+    def _search_parameters(self):
+        import faiss
+
+        removed = np.setdiff1d(np.arange(self.index_.ntotal, dtype=np.int64), self.ids_, assume_unique=True)
+        selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(removed)) if len(removed) else None
+        if self.kind == "IVF":
+            return faiss.SearchParametersIVF(sel=selector, nprobe=check_int("n_probe", self.n_probe))
+        if self.kind == "HNSW":
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=check_int("ef_search", self.ef_search))
+        return faiss.SearchParameters(sel=selector)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """FAISS' own serialisation of the index (bytes as uint8), and the FAISS id of each position."""
+        import faiss
+
+        return {"faiss": faiss.serialize_index(self.index_), "ids": self.ids_}
+
+    def restore(self, arrays: dict[str, np.ndarray], codes: np.ndarray) -> "FaissIndex":
+        """Read the index back from ``state()``'s arrays (nothing is re-trained); return self.
+
+        Raises
+        ------
+        ValueError
+            If the arrays do not hold an index of ``codes``' size and width.
+        """
+        import faiss
+
+        index, ids = faiss.deserialize_index(np.asarray(arrays["faiss"], np.uint8)), np.asarray(arrays["ids"], np.int64)
+        if index.d != codes.shape[1] or len(ids) != len(codes) or (len(ids) and ids[-1] >= index.ntotal):
+            raise ValueError(f"the saved FAISS index ({index.ntotal} codes of width {index.d}) does not hold the {len(codes)} saved codes")
+        self.index_, self.ids_ = index, ids
+        self.n_features_, self.n_codes_ = codes.shape[1], len(codes)
+        return self
+
+
+def check_positions(positions, n: int) -> np.ndarray:
+    """Return positions as a sorted array of unique ints in [0, n); raise ValueError naming a bad one."""
+    array = np.asarray(positions)
+    if array.ndim != 1 or not len(array) or not (np.issubdtype(array.dtype, np.integer)):
+        raise ValueError(f"positions must be a non-empty list of ints, got {positions!r:.80}")
+    bad = array[(array < 0) | (array >= n)]
+    if len(bad):
+        raise ValueError(f"position {int(bad[0])} is out of range: there are {n} codes")
+    return np.unique(array).astype(np.int64)
 
 
 def _squared_to_cosine(squared: np.ndarray) -> np.ndarray:
     return np.clip(squared / 2.0, 0.0, 2.0).astype(np.float32)
+
+
+#: Index classes by name, as saves record them.
+INDEX_CLASSES = {"ExactIndex": ExactIndex, "FaissIndex": FaissIndex}
+#: Indexes by the name ``Pipeline(index=...)`` takes; each is called with ``metric=``.
+INDEXES = {
+    "exact": ExactIndex,
+    "faiss-flat": partial(FaissIndex, kind="Flat"),
+    "faiss-ivf": partial(FaissIndex, kind="IVF"),
+    "faiss-hnsw": partial(FaissIndex, kind="HNSW"),
+}

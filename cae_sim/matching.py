@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._checks import check_int
-from .index import SklearnIndex
+from .index import ExactIndex
 from .metrics import top_n_accuracy
 from .pipeline import Match, Pipeline
 
@@ -112,7 +112,7 @@ def match(source, target, *, pipeline: Pipeline | None = None, encoder=DEFAULT_E
         codes, paths, skipped = pipeline.transform_readable(source)
         if codes is None:
             raise ValueError(f"none of the source images could be read; first failure: {skipped[0][0]}: {skipped[0][1]}")
-        index = SklearnIndex(pipeline.metric).fit(codes)
+        index = ExactIndex(pipeline.metric).fit(codes)
     else:
         pipeline.fit(source)
         index, paths, skipped = pipeline.index_, pipeline.paths_, list(pipeline.skipped_)

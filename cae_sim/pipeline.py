@@ -16,7 +16,7 @@ from ._checks import check_choice, check_int, check_n_clusters, check_random_sta
 from .clustering import CLUSTERINGS, Clustering
 from .encoders import Encoder, Ensemble, encoder_class
 from .images import is_colour, iter_batches, resolve_source, typical_side
-from .index import METRICS, SklearnIndex
+from .index import INDEXES, METRICS, NeighborIndex, check_positions
 from .progress import Progress
 from .store import load_pipeline, save_pipeline
 
@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 #: Images per batch when reading and encoding (training batches are the encoder's own).
 READ_BATCH_SIZE = 256
+#: index="auto" searches exactly (NumPy) below this many codes and with FAISS from it on.
+AUTO_FAISS_MIN_CODES = 100_000
+#: The FAISS index index="auto" takes for large sets.
+AUTO_FAISS_INDEX = "faiss-hnsw"
 #: Pipeline parameters that configure the encoder; each must apply to the encoder used.
 ENCODER_SETTINGS = ("image_size", "code_size", "epochs", "batch_size")
 #: From this many images on, clustering="auto" embeds the autoencoder's codes with UMAP before clustering them.
@@ -65,6 +69,27 @@ def choose_encoder(items, side: int | None = None) -> tuple[str, str]:
 
 class SkippedImagesWarning(UserWarning):
     """Some files of a folder or list could not be read and were left out of a fit."""
+
+
+class Added(NamedTuple):
+    """What ``Pipeline.add`` did.
+
+    Attributes
+    ----------
+    positions : ndarray of int
+        Where the added images now are in ``codes_``, ``labels_`` and ``paths_``.
+    paths : list of str or None
+        Their files (None for array input).
+    skipped : list of (str, str)
+        Files that could not be read, with the reason.
+    known : list of str
+        Files left out because the collection holds them already.
+    """
+
+    positions: np.ndarray
+    paths: list[str] | None
+    skipped: list[tuple[str, str]]
+    known: list[str]
 
 
 class Match(NamedTuple):
@@ -142,6 +167,12 @@ class Pipeline(BaseEstimator):
         How codes are compared. With cosine, codes are L2-normalised before
         clustering, so clusters and neighbours agree. With hamming, codes are
         binarised by sign and compared by the number of differing bits.
+    index : {"auto", "exact", "faiss-flat", "faiss-ivf", "faiss-hnsw"} or NeighborIndex, default="auto"
+        How neighbours are searched: ``"exact"`` in NumPy; FAISS exactly
+        (``"faiss-flat"``), over inverted lists (``"faiss-ivf"``) or a graph
+        (``"faiss-hnsw"``), approximate and much faster on millions of codes;
+        ``"auto"``: exact below 100,000 images, ``"faiss-hnsw"`` from there on;
+        or an index object (cloned, with the pipeline's metric).
     random_state : int or None, default=None
         Seeds every random choice (weights, shuffling, K-Means).
     n_jobs : int, default=-1
@@ -189,6 +220,7 @@ class Pipeline(BaseEstimator):
         epochs=None,
         batch_size=None,
         metric="cosine",
+        index="auto",
         random_state=None,
         n_jobs=-1,
         verbose=0,
@@ -202,6 +234,7 @@ class Pipeline(BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.metric = metric
+        self.index = index
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -248,7 +281,8 @@ class Pipeline(BaseEstimator):
         clustering = self._make_clustering(len(codes), encoder)
         clustering.fit(clustering.prepare(codes, self.metric))
         kept_paths = None if paths is None else [paths[i] for i in kept]
-        return self._set_fitted(encoder, codes, kept_paths, skipped, clustering, choice)
+        index = self._make_index(len(codes)).fit(codes)
+        return self._set_fitted(encoder, codes, clustering.labels_, kept_paths, skipped, clustering, choice, index)
 
     def _fit_from_cache(self, encoder: Encoder, items):
         """Decode every image once into a temporary uint8 memmap, train the encoder on it, encode it."""
@@ -278,19 +312,28 @@ class Pipeline(BaseEstimator):
         if self.n_clusters != "auto" and self.n_clusters > len(kept):
             raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of images read ({len(kept)})")
 
-    def _set_fitted(self, encoder: Encoder, codes: np.ndarray, paths, skipped, clustering, choice: str) -> "Pipeline":
-        """Set the learned state (after fit, or when loading a save) and index the codes."""
+    def _set_fitted(self, encoder: Encoder, codes: np.ndarray, labels, paths, skipped, clustering, choice: str, index) -> "Pipeline":
+        """Set the learned state (after fit, or when loading a save)."""
         self.encoder_ = encoder
         self.encoder_choice_ = choice
         self.codes_ = codes
+        self.labels_ = labels
         self.paths_ = paths
         self.skipped_ = skipped
         self.clustering_ = clustering
-        self.labels_ = clustering.labels_
         self.cluster_centers_ = clustering.cluster_centers_
         self.n_clusters_ = clustering.n_clusters_
-        self.index_ = SklearnIndex(self.metric).fit(codes)
+        self.index_ = index
         return self
+
+    def _make_index(self, n_codes: int) -> NeighborIndex:
+        """The index to fit on ``n_codes`` codes: as given, or by ``index="auto"``'s rule."""
+        if isinstance(self.index, NeighborIndex):
+            return clone(self.index).set_params(metric=self.metric)
+        name = self.index
+        if name == "auto":
+            name = "exact" if n_codes < AUTO_FAISS_MIN_CODES else AUTO_FAISS_INDEX
+        return INDEXES[name](metric=self.metric)
 
     def _read_into_cache(self, items, size: int, cache: str):
         """Decode every image once into a uint8 memmap; return (pixels, kept positions, skipped)."""
@@ -369,6 +412,8 @@ class Pipeline(BaseEstimator):
         check_int("verbose", self.verbose, minimum=0)
         check_n_clusters(self.n_clusters)
         check_choice("clustering", self.clustering, ("auto", *CLUSTERINGS))
+        if not isinstance(self.index, NeighborIndex):
+            check_choice("index", self.index, ("auto", *INDEXES))
         for name in ("image_size", "code_size", "epochs", "batch_size"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name))
@@ -500,6 +545,112 @@ class Pipeline(BaseEstimator):
         check_is_fitted(self, "index_")
         return self.index_
 
+    # ------------------------------------------------------------------ a collection that changes
+
+    def add(self, X) -> Added:
+        """Encode new images with the fitted encoder and put them in the collection; nothing is retrained.
+
+        Each new image gets the cluster ``predict`` gives it, and the index
+        takes its code. Files the collection holds already (the same absolute
+        path) are left out and listed in ``known``, so adding a folder again
+        adds only its new files. Unreadable files are skipped and reported as
+        in ``fit``, and appended to ``skipped_``.
+
+        Parameters
+        ----------
+        X : str, path-like, list of paths, or ndarray
+            As in ``fit``: files for a pipeline fitted on files, an array for one fitted on an array.
+
+        Returns
+        -------
+        Added
+
+        Raises
+        ------
+        ValueError
+            If X is files and the pipeline was fitted on an array, or the reverse.
+        """
+        encoder = self._fitted_encoder()
+        items, paths, skipped = resolve_source(X)
+        if (paths is None) != (self.paths_ is None):
+            fitted_on = "an array" if self.paths_ is None else "files"
+            raise ValueError(f"this pipeline was fitted on {fitted_on}: add {fitted_on} too, so that every image has a path or none has")
+        known = []
+        if paths is not None:
+            items, known = self._new_files(paths)
+        codes, kept, unreadable = self._encode_stream(encoder, items, skip_errors=True) if len(items) else (None, [], [])
+        skipped += unreadable
+        if skipped:
+            listing = "\n".join(f"  {path}: {reason}" for path, reason in skipped)
+            warnings.warn(f"skipped {len(skipped)} unreadable file(s):\n{listing}", SkippedImagesWarning, stacklevel=2)
+        self.skipped_ = self.skipped_ + skipped
+        new_paths = None if paths is None else [items[i] for i in kept]
+        if codes is None:
+            return Added(np.empty(0, np.int64), new_paths, skipped, known)
+        start = len(self.codes_)
+        labels = self.clustering_.predict(self.clustering_.prepare(codes, self.metric))
+        self.index_.add(codes)
+        self.codes_ = np.concatenate([self.codes_, codes])
+        self.labels_ = np.concatenate([self.labels_, labels])
+        if new_paths is not None:
+            self.paths_ = self.paths_ + new_paths
+        return Added(np.arange(start, len(self.codes_)), new_paths, skipped, known)
+
+    def remove(self, images) -> "Pipeline":
+        """Take images out of the collection: out of ``codes_``, ``labels_``, ``paths_`` and the index.
+
+        Later images move up to close the gaps, as in a list. The encoder and
+        the clustering stay as they were fitted.
+
+        Parameters
+        ----------
+        images : list of paths, or list of int
+            Files of the collection, or positions in ``codes_``.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            If a path is not in the collection, a position is out of range, or every image would go.
+        """
+        check_is_fitted(self, "index_")
+        positions = self._positions_of(images)
+        if len(positions) == len(self.codes_):
+            raise ValueError(f"cannot remove all {len(positions)} images: a fitted pipeline keeps at least one (fit anew instead)")
+        self.index_.remove(positions)
+        keep = np.ones(len(self.codes_), bool)
+        keep[positions] = False
+        self.codes_, self.labels_ = self.codes_[keep], self.labels_[keep]
+        if self.paths_ is not None:
+            self.paths_ = [path for path, kept in zip(self.paths_, keep) if kept]
+        return self
+
+    def _new_files(self, paths: list[str]) -> tuple[list[str], list[str]]:
+        """Split files into those the collection lacks (each once) and those it holds already."""
+        seen = {os.path.abspath(path) for path in self.paths_}
+        new, known = [], []
+        for path in paths:
+            absolute = os.path.abspath(path)
+            (known if absolute in seen else new).append(path)
+            seen.add(absolute)
+        return new, known
+
+    def _positions_of(self, images) -> np.ndarray:
+        if isinstance(images, (str, os.PathLike)) or not len(images):
+            raise ValueError(f"expected a non-empty list of paths or positions, got {images!r:.80}")
+        if not all(isinstance(image, (str, os.PathLike)) for image in images):
+            return check_positions(images, len(self.codes_))
+        if self.paths_ is None:
+            raise ValueError("this pipeline was fitted on an array: remove images by position")
+        where = {os.path.abspath(path): i for i, path in enumerate(self.paths_)}
+        missing = [os.fspath(image) for image in images if os.path.abspath(image) not in where]
+        if missing:
+            raise ValueError(f"not in the collection: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''}")
+        return np.unique([where[os.path.abspath(image)] for image in images]).astype(np.int64)
+
     # ------------------------------------------------------------------ persistence
 
     def save(self, directory: str | os.PathLike) -> None:
@@ -512,4 +663,7 @@ class Pipeline(BaseEstimator):
         """Load a pipeline saved with ``save``; raises ValueError if the directory is damaged or foreign."""
         saved = load_pipeline(directory)
         pipeline = cls(**saved.params)
-        return pipeline._set_fitted(saved.encoder, saved.codes, saved.paths, saved.skipped, saved.clustering, saved.choice)
+        index = saved.index or pipeline._make_index(len(saved.codes)).fit(saved.codes)  # saves before indexes were saved
+        return pipeline._set_fitted(
+            saved.encoder, saved.codes, saved.labels, saved.paths, saved.skipped, saved.clustering, saved.choice, index
+        )

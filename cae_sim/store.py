@@ -3,9 +3,12 @@
 ::
 
     DIR/manifest.json          format name and version, parameters, paths, sha256 of every other file
-    DIR/codes.npy              (N, d) float32 codes
+    DIR/codes.npy              (N, d) float32 codes (loaded memory-mapped)
+    DIR/labels.npy             (N,) cluster of each image
     DIR/clustering/NAME.npy    the clustering's fitted arrays (K-Means: labels and centres;
-                               manifold clustering: the codes' embedding and the mixture)
+                               manifold clustering: the fitted codes' embedding and the mixture;
+                               its fitted codes only where they are not codes.npy)
+    DIR/index/NAME.npy         a FAISS index, serialised by FAISS (an exact index is rebuilt from the codes)
     DIR/encoder/...            the encoder's own files (the autoencoder: a .keras model)
 
 A save is written into a temporary sibling directory and renamed into place
@@ -29,6 +32,7 @@ from ._files import file_sha256
 from ._json import from_json, to_json
 from .clustering import CLUSTERINGS, Clustering
 from .encoders import ENCODERS, Encoder
+from .index import INDEX_CLASSES, NeighborIndex
 
 FORMAT = "cae_sim.pipeline"
 VERSION = 1
@@ -65,10 +69,12 @@ def save_pipeline(pipeline, directory: str | os.PathLike) -> None:
 
 def _write(pipeline, root: Path) -> None:
     np.save(root / "codes.npy", pipeline.codes_, allow_pickle=False)
-    clustering = pipeline.clustering_
-    (root / "clustering").mkdir()
-    for name, array in clustering.state().items():
-        np.save(root / "clustering" / f"{name}.npy", array, allow_pickle=False)
+    np.save(root / "labels.npy", pipeline.labels_, allow_pickle=False)
+    clustering, index = pipeline.clustering_, pipeline.index_
+    # an array the clustering holds that is the codes themselves is not written twice
+    shared = [name for name, array in clustering.state().items() if _same(array, pipeline.codes_)]
+    _save_arrays(root / "clustering", {k: v for k, v in clustering.state().items() if k not in shared})
+    _save_arrays(root / "index", index.state())
     (root / "encoder").mkdir()
     pipeline.encoder_.save(root / "encoder")
     manifest = {
@@ -84,12 +90,29 @@ def _write(pipeline, root: Path) -> None:
             "kind": next(kind for kind, cls in CLUSTERINGS.items() if type(clustering) is cls),
             "params": clustering.get_params(),
             "scores": {str(k): v for k, v in clustering.scores_.items()},
+            "shared": shared,
         },
+        "index": {"class": type(index).__name__, "params": index.get_params()},
         "paths": pipeline.paths_,
         "skipped": pipeline.skipped_,
         "files": {name: file_sha256(root / name) for name in _files_below(root)},
     }
     _write_durably(root / MANIFEST, json.dumps(manifest, indent=1, default=to_json).encode())
+
+
+def _same(array: np.ndarray, codes: np.ndarray) -> bool:
+    return array is codes or (array.shape == codes.shape and array.dtype == codes.dtype and np.array_equal(array, codes))
+
+
+def _save_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
+    folder.mkdir()
+    for name, array in arrays.items():
+        np.save(folder / f"{name}.npy", array, allow_pickle=False)
+
+
+def _load_arrays(root: Path, manifest: dict, folder: str) -> dict[str, np.ndarray]:
+    listed = [name for name in manifest["files"] if name.startswith(f"{folder}/")]  # hash-checked before
+    return {Path(name).stem: np.load(root / name, allow_pickle=False) for name in listed}
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
@@ -109,9 +132,11 @@ class SavedPipeline(NamedTuple):
     encoder: Encoder
     choice: str
     codes: np.ndarray
+    labels: np.ndarray
     paths: list[str] | None
     skipped: list[tuple[str, str]]
     clustering: Clustering
+    index: NeighborIndex | None
 
 
 def load_pipeline(directory: str | os.PathLike) -> SavedPipeline:
@@ -137,25 +162,28 @@ def load_pipeline(directory: str | os.PathLike) -> SavedPipeline:
                 raise ValueError(f"damaged save {str(root)!r}: {name} is missing")
             if file_sha256(path) != digest:
                 raise ValueError(f"damaged save {str(root)!r}: {name} does not match its sha256 in the manifest")
-        codes = np.load(root / "codes.npy", allow_pickle=False)
+        codes = np.load(root / "codes.npy", mmap_mode="r", allow_pickle=False)  # millions of codes need not fit in RAM
         encoder = ENCODERS[manifest["encoder"]["name"]].load(root / "encoder", manifest["encoder"]["params"])
         choice = manifest["encoder"].get("choice", "given")  # saves before encoder="auto" have none
         described = manifest["clustering"]
-        listed = [name for name in manifest["files"] if name.startswith("clustering/")]  # hash-checked above
-        arrays = {Path(name).stem: np.load(root / name, allow_pickle=False) for name in listed}
+        arrays = _load_arrays(root, manifest, "clustering") | {name: codes for name in described.get("shared", [])}
         scores = {int(k): float(v) for k, v in described["scores"].items()}
         clustering = CLUSTERINGS[described["kind"]](**described["params"])
-        fitted_on = clustering.prepare(codes, manifest["params"]["metric"])
+        index = None if "index" not in manifest else INDEX_CLASSES[manifest["index"]["class"]](**manifest["index"]["params"])
         paths, skipped = manifest["paths"], [tuple(entry) for entry in manifest["skipped"]]
     except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"damaged save {str(root)!r}: manifest lacks or mangles {error}") from error
     try:
-        clustering.restore(arrays, scores, fitted_on)
-    except (KeyError, ValueError) as error:
-        raise ValueError(f"damaged save {str(root)!r}: the clustering's arrays do not fit ({error})") from error
-    if len(clustering.labels_) != len(codes) or (paths is not None and len(paths) != len(codes)):
+        clustering.restore(arrays, scores)
+        if index is not None:
+            index.restore(_load_arrays(root, manifest, "index"), codes)
+    except (KeyError, ValueError, RuntimeError) as error:  # FAISS raises RuntimeError on a bad index
+        raise ValueError(f"damaged save {str(root)!r}: the clustering's or index's arrays do not fit ({error})") from error
+    # saves before add/remove have no labels.npy: the clustering's own labels are the pipeline's
+    labels = np.load(root / "labels.npy", allow_pickle=False) if "labels.npy" in manifest["files"] else clustering.labels_
+    if len(labels) != len(codes) or (paths is not None and len(paths) != len(codes)):
         raise ValueError(f"damaged save {str(root)!r}: codes, labels and paths disagree in length")
-    return SavedPipeline(manifest["params"], encoder, choice, codes, paths, skipped, clustering)
+    return SavedPipeline(manifest["params"], encoder, choice, codes, labels, paths, skipped, clustering, index)
 
 
 def _read_manifest(root: Path) -> dict:
@@ -186,7 +214,10 @@ def _check_fields(manifest: dict, root: Path) -> None:
         "encoder": lambda m: isinstance(m["encoder"], dict) and isinstance(m["encoder"]["name"], str)
         and isinstance(m["encoder"]["params"], dict) and isinstance(m["encoder"].get("choice", ""), str),
         "clustering": lambda m: isinstance(m["clustering"], dict) and isinstance(m["clustering"]["kind"], str)
-        and isinstance(m["clustering"]["params"], dict) and isinstance(m["clustering"]["scores"], dict),
+        and isinstance(m["clustering"]["params"], dict) and isinstance(m["clustering"]["scores"], dict)
+        and strings(m["clustering"].get("shared", [])),
+        "index": lambda m: "index" not in m or (isinstance(m["index"], dict) and isinstance(m["index"]["class"], str)
+        and isinstance(m["index"]["params"], dict)),
         "paths": lambda m: m["paths"] is None or strings(m["paths"]),
         "skipped": lambda m: isinstance(m["skipped"], list) and all(strings(entry, 2) for entry in m["skipped"]),
         "files": lambda m: isinstance(m["files"], dict) and all(isinstance(v, str) for v in m["files"].values()),

@@ -32,7 +32,7 @@ import tensorflow as tf
 from cae_sim import Pipeline
 from cae_sim.clustering import KMeansClustering, ManifoldClustering
 from cae_sim.encoders.autoencoder import ConvAutoencoder
-from cae_sim.index import SklearnIndex
+from cae_sim.index import ExactIndex
 
 REPO = Path(__file__).resolve().parent.parent
 PHOTOS = REPO / "data"
@@ -59,7 +59,7 @@ FIT_PHASES = {
     "encode": (ConvAutoencoder, "encode"),
     "kmeans": (KMeansClustering, "fit"),
     "umap_and_mixture": (ManifoldClustering, "fit"),
-    "index": (SklearnIndex, "fit"),
+    "index": (ExactIndex, "fit"),
 }
 
 

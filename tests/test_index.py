@@ -4,7 +4,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from cae_sim import SklearnIndex
+from sklearn.neighbors import NearestNeighbors
+
+from cae_sim import ExactIndex
+from cae_sim.index import INDEXES, FaissIndex
 from cae_sim.codes import l2_normalize
 
 
@@ -18,7 +21,7 @@ def distinct_codes():
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 @given(codes=distinct_codes())
 def test_each_code_is_its_own_nearest_neighbour(metric, codes):
-    distances, indices = SklearnIndex(metric).fit(codes).kneighbors(codes, 1)
+    distances, indices = ExactIndex(metric).fit(codes).kneighbors(codes, 1)
     np.testing.assert_array_equal(indices[:, 0], np.arange(len(codes)))
     np.testing.assert_allclose(distances[:, 0], 0, atol=1e-3)
 
@@ -26,7 +29,7 @@ def test_each_code_is_its_own_nearest_neighbour(metric, codes):
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "hamming"])
 @given(codes=distinct_codes(), k=st.integers(1, 40))
 def test_results_come_nearest_first_and_scores_best_first(metric, codes, k):
-    index = SklearnIndex(metric).fit(codes)
+    index = ExactIndex(metric).fit(codes)
     distances, indices = index.kneighbors(codes[:3], k)
     assert distances.shape == indices.shape == (min(3, len(codes)), min(k, len(codes)))
     assert (np.diff(distances, axis=1) >= -1e-6).all()
@@ -35,7 +38,7 @@ def test_results_come_nearest_first_and_scores_best_first(metric, codes, k):
 
 @given(codes=distinct_codes())
 def test_cosine_distances_match_numpy(codes):
-    index = SklearnIndex("cosine").fit(codes)
+    index = ExactIndex("cosine").fit(codes)
     distances, indices = index.kneighbors(codes[:1], len(codes))
     unit = l2_normalize(codes)
     expected = 1 - unit[indices[0]] @ unit[0]
@@ -45,19 +48,19 @@ def test_cosine_distances_match_numpy(codes):
 
 @given(arrays(np.float32, (4, 3), elements=st.floats(-100, 100, width=32)))
 def test_distance_of_paired_rows(codes):
-    index = SklearnIndex("euclidean").fit(codes)
+    index = ExactIndex("euclidean").fit(codes)
     np.testing.assert_allclose(index.distance(codes, codes[::-1]), np.linalg.norm(codes - codes[::-1], axis=1), rtol=1e-5, atol=1e-3)
 
 
 def test_cosine_ignores_length():
-    index = SklearnIndex("cosine").fit(np.array([[1.0, 0.0], [0.0, 1.0]]))
+    index = ExactIndex("cosine").fit(np.array([[1.0, 0.0], [0.0, 1.0]]))
     assert index.score(index.distance(np.array([[3.0, 0.0]]), np.array([[0.5, 0.0]])))[0] == pytest.approx(1.0)
     assert index.score(index.distance(np.array([[1.0, 0.0]]), np.array([[0.0, 2.0]])))[0] == pytest.approx(0.0)
 
 
 def test_asking_for_more_neighbours_than_codes_returns_all():
     codes = np.eye(3, dtype=np.float32)
-    distances, indices = SklearnIndex().fit(codes).kneighbors(codes[:1], 10)
+    distances, indices = ExactIndex().fit(codes).kneighbors(codes[:1], 10)
     assert sorted(indices[0].tolist()) == [0, 1, 2]
 
 
@@ -74,7 +77,7 @@ def count_differing_signs(a, b):
 
 @given(codes=sign_codes(), scale=st.floats(0.01, 100))
 def test_hamming_distances_count_differing_sign_bits(codes, scale):
-    index = SklearnIndex("hamming").fit(codes * scale)  # only the signs count
+    index = ExactIndex("hamming").fit(codes * scale)  # only the signs count
     distances, indices = index.kneighbors(codes[:3], len(codes))
     assert distances.dtype == np.float32
     expected = count_differing_signs(codes[:3, None], codes[None])
@@ -90,7 +93,7 @@ def test_hamming_distances_count_differing_sign_bits(codes, scale):
 
 @given(arrays(np.float32, (5, 9), elements=st.floats(-10, 10, width=32)))
 def test_hamming_distance_of_paired_rows(codes):
-    index = SklearnIndex("hamming").fit(codes)
+    index = ExactIndex("hamming").fit(codes)
     distances = index.distance(codes, codes[::-1])
     np.testing.assert_array_equal(distances, count_differing_signs(codes, codes[::-1]))
     assert distances.dtype == np.float32
@@ -99,8 +102,8 @@ def test_hamming_distance_of_paired_rows(codes):
 @given(codes=sign_codes())
 def test_cosine_ranks_sign_codes_as_hamming_does(codes):
     n_bits = codes.shape[1]
-    cosine = SklearnIndex("cosine").fit(codes)
-    hamming = SklearnIndex("hamming").fit(codes)
+    cosine = ExactIndex("cosine").fit(codes)
+    hamming = ExactIndex("hamming").fit(codes)
     cosine_distances, cosine_indices = cosine.kneighbors(codes, len(codes))
     hamming_distances, _ = hamming.kneighbors(codes, len(codes))
     # cosine similarity of ±1 codes is 1 − 2·hamming / n_bits: the same ranking, up to the order of ties
@@ -111,7 +114,7 @@ def test_cosine_ranks_sign_codes_as_hamming_does(codes):
 
 
 def test_hamming_binarises_by_sign():
-    index = SklearnIndex("hamming").fit(np.array([[0.5, -2.0, 0.0], [3.0, 1.0, -1.0]]))
+    index = ExactIndex("hamming").fit(np.array([[0.5, -2.0, 0.0], [3.0, 1.0, -1.0]]))
     distances, indices = index.kneighbors(np.array([[1.0, -1.0, -1.0]]), 2)
     np.testing.assert_array_equal(indices, [[0, 1]])  # zero counts as a clear bit
     np.testing.assert_array_equal(distances, [[0.0, 1.0]])
@@ -120,13 +123,13 @@ def test_hamming_binarises_by_sign():
 
 def test_hamming_scores_need_a_fitted_index():
     with pytest.raises(ValueError, match="fit"):
-        SklearnIndex("hamming").score(np.zeros(2))
+        ExactIndex("hamming").score(np.zeros(2))
 
 
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="metric"):
-        SklearnIndex("manhattan")
-    index = SklearnIndex()
+        ExactIndex("manhattan").fit(np.eye(2))
+    index = ExactIndex()
     with pytest.raises(ValueError, match="fit"):
         index.kneighbors(np.zeros((1, 2)))
     index.fit(np.eye(2))
@@ -136,3 +139,77 @@ def test_bad_input_is_named():
         index.kneighbors(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="NaN"):
         index.kneighbors(np.full((1, 2), np.nan))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@given(codes=distinct_codes(), k=st.integers(1, 10))
+def test_exact_search_agrees_with_scikit_learn(metric, codes, k):
+    index = ExactIndex(metric).fit(codes)
+    distances, positions = index.kneighbors(codes[:4], k)
+    prepared = index._prepare(codes)
+    expected_distances, expected = NearestNeighbors().fit(prepared).kneighbors(prepared[:4], min(k, len(codes)))
+    np.testing.assert_array_equal(positions, expected)
+    np.testing.assert_allclose(index.score(distances), index.score(index._from_squared(expected_distances**2)), atol=1e-4)
+
+
+def clustered_codes(n=3000, d=16, seed=0):
+    """Codes in 30 blobs, as real codes are, not spread uniformly."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, (30, d))
+    return (centres[rng.integers(0, 30, n)] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", sorted(INDEXES))
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_every_index_finds_the_exact_neighbours_or_nearly(name, metric):
+    codes = clustered_codes()
+    exact = ExactIndex(metric).fit(codes)
+    index = INDEXES[name](metric=metric).fit(codes)
+    assert len(index) == len(codes) and index.metric == metric
+    _, expected = exact.kneighbors(codes[:200], 10)
+    distances, found = index.kneighbors(codes[:200], 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, expected)])
+    assert recall >= (1.0 if name in ("exact", "faiss-flat") else 0.9)
+    assert (np.diff(distances, axis=1) >= -1e-5).all()
+
+
+@pytest.mark.parametrize("name", sorted(INDEXES))
+@given(removed=st.lists(st.integers(0, 59), min_size=1, max_size=40, unique=True), seed=st.integers(0, 100))
+def test_removing_and_adding_keeps_positions_as_a_list_would(name, removed, seed):
+    codes = np.random.default_rng(seed).normal(size=(60, 8)).astype(np.float32) * 10
+    index = INDEXES[name](metric="euclidean", **({} if name == "exact" else {"random_state": 0})).fit(codes)
+    index.remove(removed)
+    kept = np.delete(codes, removed, axis=0)
+    assert len(index) == len(kept)
+    np.testing.assert_array_equal(index.kneighbors(kept, 1)[1][:, 0], np.arange(len(kept)))
+    index.add(codes[removed])
+    assert len(index) == 60
+    np.testing.assert_array_equal(index.kneighbors(codes[removed], 1)[1][:, 0], np.arange(len(kept), 60))
+
+
+@pytest.mark.parametrize("name", sorted(INDEXES))
+def test_a_saved_index_answers_as_before(name):
+    codes = clustered_codes(n=800)
+    index = INDEXES[name](metric="cosine").fit(codes)
+    index.remove([3, 5])
+    live = np.delete(codes, [3, 5], axis=0)
+    restored = type(index)(**index.get_params()).restore(index.state(), live)
+    for got, expected in zip(restored.kneighbors(codes[:50], 5), index.kneighbors(codes[:50], 5)):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_bad_positions_and_removing_everything_are_refused():
+    index = ExactIndex().fit(np.eye(3))
+    for positions, message in [([3], "position 3 is out of range: there are 3 codes"), ([-1], "position -1"), ([], "non-empty"), (["a"], "ints")]:
+        with pytest.raises(ValueError, match=message):
+            index.remove(positions)
+    with pytest.raises(ValueError, match="cannot remove every code"):
+        index.remove([0, 1, 2])
+    with pytest.raises(ValueError, match="kind must be one of"):
+        FaissIndex(kind="LSH").fit(np.eye(3))
+
+
+def test_a_faiss_index_that_does_not_hold_the_codes_is_refused():
+    index = FaissIndex(kind="Flat").fit(np.eye(4, dtype=np.float32))
+    with pytest.raises(ValueError, match="does not hold the 3 saved codes"):
+        FaissIndex(kind="Flat").restore(index.state(), np.eye(4, dtype=np.float32)[:3])

@@ -1,0 +1,110 @@
+"""A collection that changes: Pipeline.add and Pipeline.remove, and saves after them."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from cae_sim import Pipeline, SkippedImagesWarning
+from conftest import write_image, smooth_image
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, data_dir):
+    """data/'s photos split into a first folder and a later one, plus a broken file in the later one."""
+    root = tmp_path_factory.mktemp("collection")
+    first, later = root / "first", root / "later"
+    first.mkdir(), later.mkdir()
+    photos = sorted(data_dir.glob("*.jpg"))
+    for photo in photos[:8]:
+        shutil.copy(photo, first)
+    for photo in photos[8:]:
+        shutil.copy(photo, later)
+    (later / "broken.jpg").write_bytes(b"not a jpeg")
+    return first, later
+
+
+def fitted_on(folder):
+    return Pipeline(encoder="dhash", n_clusters=2, random_state=0).fit(folder)
+
+
+def test_added_images_are_encoded_clustered_indexed_and_reported(folders):
+    first, later = folders
+    pipeline = fitted_on(first)
+    with pytest.warns(SkippedImagesWarning, match="broken.jpg"):
+        added = pipeline.add(later)
+    assert added.positions.tolist() == list(range(8, 12)) and added.known == []
+    assert added.skipped == [(str(later / "broken.jpg"), added.skipped[0][1])]
+    assert pipeline.paths_[8:] == added.paths == sorted(str(p) for p in later.glob("*.jpg") if p.name != "broken.jpg")
+    new_codes = pipeline.transform(added.paths)
+    np.testing.assert_array_equal(pipeline.codes_[8:], new_codes)
+    np.testing.assert_array_equal(pipeline.labels_[8:], pipeline.predict(added.paths))
+    assert [match.path for match in pipeline.query(added.paths[0], n=1)] == [added.paths[0]]
+    assert pipeline.skipped_[-1][0] == str(later / "broken.jpg")
+
+
+def test_files_already_in_the_collection_are_left_out_and_listed(folders):
+    first, later = folders
+    pipeline = fitted_on(first)
+    again = sorted(str(p) for p in first.glob("*.jpg"))[:2]
+    new = str(sorted(p for p in later.glob("*.jpg") if p.name != "broken.jpg")[0])
+    added = pipeline.add(again + [new, new])
+    assert added.paths == [new] and added.known == [*again, new]
+    assert len(pipeline.codes_) == 9 and pipeline.paths_[-1] == new
+
+
+def test_removed_images_leave_every_array_and_the_index(folders):
+    first, _ = folders
+    pipeline = fitted_on(first)
+    before_codes, before_paths = pipeline.codes_.copy(), list(pipeline.paths_)
+    pipeline.remove([before_paths[1], before_paths[5]])
+    kept = [i for i in range(8) if i not in (1, 5)]
+    assert pipeline.paths_ == [before_paths[i] for i in kept]
+    np.testing.assert_array_equal(pipeline.codes_, before_codes[kept])
+    assert len(pipeline.labels_) == 6 and len(pipeline.index_) == 6
+    assert before_paths[1] not in [match.path for match in pipeline.query(before_paths[1], n=6)]
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (["nowhere.jpg"], "not in the collection: nowhere.jpg"),
+        ([8], "position 8 is out of range"),
+        ([], "non-empty"),
+        ("a.jpg", "list of paths or positions"),
+        (list(range(8)), "cannot remove all 8 images"),
+        ([0, "a.jpg"], "list of ints"),
+    ],
+)
+def test_removing_what_is_not_there_is_refused(folders, images, message):
+    pipeline = fitted_on(folders[0])
+    with pytest.raises(ValueError, match=message):
+        pipeline.remove(images)
+    assert len(pipeline.codes_) == 8
+
+
+def test_files_and_arrays_do_not_mix(folders):
+    with pytest.raises(ValueError, match="fitted on files: add files too"):
+        fitted_on(folders[0]).add(np.zeros((2, 16, 16, 3), np.uint8))
+    on_array = Pipeline(encoder="dhash", n_clusters=2).fit(np.stack([smooth_image(i, 16, 16) for i in range(4)]))
+    with pytest.raises(ValueError, match="fitted on an array: add an array too"):
+        on_array.add(folders[1])
+    with pytest.raises(ValueError, match="remove images by position"):
+        on_array.remove(["a.jpg"])
+
+
+@pytest.mark.parametrize("index", ["exact", "faiss-hnsw"])
+def test_a_save_after_add_and_remove_round_trips(folders, tmp_path, index):
+    first, later = folders
+    pipeline = Pipeline(encoder="dhash", n_clusters=2, index=index, random_state=0).fit(first)
+    with pytest.warns(SkippedImagesWarning):
+        pipeline.add(later)
+    pipeline.remove([0, 3])
+    pipeline.save(tmp_path / "model")
+    loaded = Pipeline.load(tmp_path / "model")
+    assert loaded.paths_ == pipeline.paths_ and loaded.skipped_ == pipeline.skipped_
+    np.testing.assert_array_equal(loaded.codes_, pipeline.codes_)
+    np.testing.assert_array_equal(loaded.labels_, pipeline.labels_)
+    assert type(loaded.index_) is type(pipeline.index_) and len(loaded.index_) == 10
+    query = pipeline.paths_[4]
+    assert loaded.query(query, n=4) == pipeline.query(query, n=4)
