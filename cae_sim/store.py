@@ -150,20 +150,10 @@ def load_pipeline(directory: str | os.PathLike) -> SavedPipeline:
         If it is not a cae_sim save, was written by a newer format version,
         or any file is missing, changed or inconsistent.
     """
-    root = Path(directory)
-    if not root.is_dir():
-        raise FileNotFoundError(f"no such save directory: {str(root)!r}")
-    manifest = _read_manifest(root)
-    _check_fields(manifest, root)
+    root, manifest = _checked(directory)
     try:
-        for name, digest in manifest["files"].items():
-            path = root / name
-            if not path.is_file():
-                raise ValueError(f"damaged save {str(root)!r}: {name} is missing")
-            if file_sha256(path) != digest:
-                raise ValueError(f"damaged save {str(root)!r}: {name} does not match its sha256 in the manifest")
         codes = np.load(root / "codes.npy", mmap_mode="r", allow_pickle=False)  # millions of codes need not fit in RAM
-        encoder = ENCODERS[manifest["encoder"]["name"]].load(root / "encoder", manifest["encoder"]["params"])
+        encoder = _load_encoder(root, manifest)
         choice = manifest["encoder"].get("choice", "given")  # saves before encoder="auto" have none
         described = manifest["clustering"]
         arrays = _load_arrays(root, manifest, "clustering") | {name: codes for name in described.get("shared", [])}
@@ -184,6 +174,43 @@ def load_pipeline(directory: str | os.PathLike) -> SavedPipeline:
     if len(labels) != len(codes) or (paths is not None and len(paths) != len(codes)):
         raise ValueError(f"damaged save {str(root)!r}: codes, labels and paths disagree in length")
     return SavedPipeline(manifest["params"], encoder, choice, codes, labels, paths, skipped, clustering, index)
+
+
+def load_encoder(directory: str | os.PathLike) -> Encoder:
+    """Read only the fitted encoder of a save (what a worker needs to encode images).
+
+    Raises
+    ------
+    OSError, ValueError
+        As ``load_pipeline``.
+    """
+    root, manifest = _checked(directory, prefix="encoder/")
+    try:
+        return _load_encoder(root, manifest)
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"damaged save {str(root)!r}: manifest lacks or mangles {error}") from error
+
+
+def _load_encoder(root: Path, manifest: dict) -> Encoder:
+    return ENCODERS[manifest["encoder"]["name"]].load(root / "encoder", manifest["encoder"]["params"])
+
+
+def _checked(directory: str | os.PathLike, prefix: str = "") -> tuple[Path, dict]:
+    """Read a save's manifest and check the hash of each of its files whose name starts with ``prefix``."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no such save directory: {str(root)!r}")
+    manifest = _read_manifest(root)
+    _check_fields(manifest, root)
+    for name, digest in manifest["files"].items():
+        if not name.startswith(prefix):
+            continue
+        path = root / name
+        if not path.is_file():
+            raise ValueError(f"damaged save {str(root)!r}: {name} is missing")
+        if file_sha256(path) != digest:
+            raise ValueError(f"damaged save {str(root)!r}: {name} does not match its sha256 in the manifest")
+    return root, manifest
 
 
 def _read_manifest(root: Path) -> dict:
