@@ -1,4 +1,4 @@
-"""``python -m cae_sim`` (or ``cae-sim``): the ``train``, ``query`` and ``match`` commands."""
+"""``python -m cae_sim`` (or ``cae-sim``): the ``train``, ``query``, ``add``, ``remove`` and ``match`` commands."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from .train import add_train_arguments, guarded, positive_int, run_train
+from .update import add_add_arguments, add_remove_arguments, run_add, run_remove
 
 if TYPE_CHECKING:
     from .pipeline import Match, Pipeline
@@ -169,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     query = commands.add_parser("query", help="print the images of a saved pipeline most like an image")
     add_query_arguments(query)
     query.set_defaults(run=run_query, quiet=True)
+    adder = commands.add_parser("add", help="add a folder's new images to a saved pipeline, in place (no retraining)")
+    add_add_arguments(adder)
+    adder.set_defaults(run=run_add)
+    remover = commands.add_parser("remove", help="take images out of a saved pipeline, in place")
+    add_remove_arguments(remover)
+    remover.set_defaults(run=run_remove, quiet=True)
     matcher = commands.add_parser("match", help="find the closest source images of every target image")
     add_match_arguments(matcher)
     matcher.set_defaults(run=run_match, quiet=True)

@@ -11,6 +11,8 @@ import time
 import warnings
 from collections import Counter
 
+import numpy as np
+
 from ._startup import prepare_command_process
 from .clustering import CLUSTERINGS
 from .index import METRICS
@@ -102,6 +104,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", choices=METRICS, default="cosine")
     parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
     parser.add_argument("--n-jobs", type=n_jobs_arg, default=-1, metavar="N", help="threads decoding images (default: -1, one per core)")
+    parser.add_argument(
+        "--sample", type=positive_int, default=None,
+        help="train the encoder and clustering on a random sample of this many images, then encode and add the rest",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier save in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -127,11 +133,31 @@ def run_train(args: argparse.Namespace) -> int:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedImagesWarning)  # the summary lists them
-        pipeline.fit(args.data)
+        if args.sample:
+            fit_on_sample(pipeline, args.data, args.sample, args.seed)
+        else:
+            pipeline.fit(args.data)
     pipeline.save(args.out)
     write_clusters_csv(pipeline, os.path.join(args.out, CLUSTERS_FILE))
     print_summary(pipeline, args.out, time.perf_counter() - started)
     return 0
+
+
+def fit_on_sample(pipeline: Pipeline, data: str, sample: int, seed: int | None) -> None:
+    """Fit on a random sample of the folder's images, then add the rest (encoded, not trained on).
+
+    The fitted images come first in ``paths_``, the added ones after them.
+    """
+    from .images import resolve_source
+
+    _, paths, skipped = resolve_source(data)
+    picked = np.zeros(len(paths), bool)
+    picked[np.random.default_rng(seed).choice(len(paths), min(sample, len(paths)), replace=False)] = True
+    pipeline.fit([path for path, chosen in zip(paths, picked) if chosen])
+    rest = [path for path, chosen in zip(paths, picked) if not chosen]
+    if rest:
+        pipeline.add(rest)
+    pipeline.skipped_ = skipped + pipeline.skipped_  # what the folder listing left out, as fit(data) reports it
 
 
 def check_out_folder(out: str, overwrite: bool) -> None:

@@ -1,0 +1,89 @@
+"""The add and remove commands, and train --sample: a saved collection changed in place."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from cae_sim import Pipeline
+from cae_sim.__main__ import main
+
+
+@pytest.fixture()
+def halves(tmp_path, data_dir):
+    """A save of half of data/'s photos (dhash: quick), and a folder with the other half."""
+    first, later = tmp_path / "first", tmp_path / "later"
+    first.mkdir(), later.mkdir()
+    for i, photo in enumerate(sorted(data_dir.glob("*.jpg"))):
+        shutil.copy(photo, first if i % 2 else later)
+    model = tmp_path / "model"
+    assert main(["train", str(first), "--out", str(model), "--encoder", "dhash", "--clusters", "2", "--quiet"]) == 0
+    return model, first, later
+
+
+def clusters_csv(model):
+    with open(model / "clusters.csv", newline="", encoding="utf-8") as file:
+        return [row["path"] for row in csv.DictReader(file)]
+
+
+def test_add_puts_the_new_images_in_the_save_and_its_clusters_csv(halves, capsys):
+    model, first, later = halves
+    capsys.readouterr()
+    assert main(["add", str(model), str(later), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "added:         6" in out and "images now:    12" in out
+    loaded = Pipeline.load(model)
+    new = sorted(str(p) for p in later.glob("*.jpg"))
+    assert loaded.paths_[6:] == new and clusters_csv(model) == loaded.paths_
+    np.testing.assert_array_equal(loaded.codes_[6:], loaded.transform(new))
+
+
+def test_adding_the_same_folder_again_changes_nothing(halves, capsys):
+    model, first, _ = halves
+    before = (model / "manifest.json").read_bytes()
+    assert main(["add", str(model), str(first), "--quiet"]) == 0
+    assert "added:         0\nalready there: 6" in capsys.readouterr().out
+    assert (model / "manifest.json").read_bytes() == before
+
+
+def test_remove_takes_images_out_of_the_save(halves, capsys):
+    model, first, _ = halves
+    gone = sorted(str(p) for p in first.glob("*.jpg"))[:2]
+    assert main(["remove", str(model), *gone]) == 0
+    assert "removed:       2" in capsys.readouterr().out
+    loaded = Pipeline.load(model)
+    assert len(loaded.codes_) == 4 and not set(gone) & set(loaded.paths_) and clusters_csv(model) == loaded.paths_
+
+
+def test_removing_an_unknown_file_fails_and_leaves_the_save_as_it_was(halves, capsys):
+    model, _, _ = halves
+    before = (model / "manifest.json").read_bytes()
+    assert main(["remove", str(model), "elsewhere.jpg"]) == 2
+    assert "error: not in the collection: elsewhere.jpg" in capsys.readouterr().err
+    assert (model / "manifest.json").read_bytes() == before
+
+
+def test_a_failed_save_while_adding_leaves_the_old_save_intact(halves, monkeypatch):
+    model, _, later = halves
+    before = json.loads((model / "manifest.json").read_text())
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("cae_sim.store._swap_into_place", crash)
+    assert main(["add", str(model), str(later), "--quiet"]) == 2
+    assert json.loads((model / "manifest.json").read_text()) == before
+    assert Pipeline.load(model).paths_ == before["paths"]
+    assert [p.name for p in model.parent.iterdir() if ".partial-" in p.name] == []
+
+
+def test_train_on_a_sample_fits_on_it_and_adds_the_rest(tmp_path, data_dir, capsys):
+    model = tmp_path / "model"
+    assert main(["train", str(data_dir), "--out", str(model), "--encoder", "dhash", "--clusters", "2", "--sample", "5", "--seed", "3", "--quiet"]) == 0
+    assert "images read:   12" in capsys.readouterr().out
+    loaded = Pipeline.load(model)
+    assert sorted(loaded.paths_) == sorted(str(p) for p in data_dir.glob("*.jpg"))
+    assert len(loaded.clustering_.labels_) == 5  # the clustering saw the sample only
+    np.testing.assert_array_equal(loaded.labels_[5:], loaded.predict(loaded.paths_[5:]))
