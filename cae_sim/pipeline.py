@@ -173,6 +173,12 @@ class Pipeline(BaseEstimator):
         (``"faiss-hnsw"``), approximate and much faster on millions of codes;
         ``"auto"``: exact below 100,000 images, ``"faiss-hnsw"`` from there on;
         or an index object (cloned, with the pipeline's metric).
+    cluster_sample_size : int, default=50_000
+        Most codes the clustering is fitted on. From more images on, it is
+        fitted on a random sample of this many and every image gets its
+        cluster from ``predict``: UMAP and a Gaussian mixture on millions of
+        codes are out of one machine's reach, and K-Means gains little from
+        more than a sample.
     random_state : int or None, default=None
         Seeds every random choice (weights, shuffling, K-Means).
     n_jobs : int, default=-1
@@ -221,6 +227,7 @@ class Pipeline(BaseEstimator):
         batch_size=None,
         metric="cosine",
         index="auto",
+        cluster_sample_size=50_000,
         random_state=None,
         n_jobs=-1,
         verbose=0,
@@ -235,6 +242,7 @@ class Pipeline(BaseEstimator):
         self.batch_size = batch_size
         self.metric = metric
         self.index = index
+        self.cluster_sample_size = cluster_sample_size
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -279,10 +287,21 @@ class Pipeline(BaseEstimator):
             warnings.warn(f"skipped {len(skipped)} unreadable file(s):\n{listing}", SkippedImagesWarning, stacklevel=2)
 
         clustering = self._make_clustering(len(codes), encoder)
-        clustering.fit(clustering.prepare(codes, self.metric))
+        labels = self._fit_clustering(clustering, codes)
         kept_paths = None if paths is None else [paths[i] for i in kept]
         index = self._make_index(len(codes)).fit(codes)
-        return self._set_fitted(encoder, codes, clustering.labels_, kept_paths, skipped, clustering, choice, index)
+        return self._set_fitted(encoder, codes, labels, kept_paths, skipped, clustering, choice, index)
+
+    def _fit_clustering(self, clustering: Clustering, codes: np.ndarray) -> np.ndarray:
+        """Fit the clustering on the codes, or on a random sample of them if there are more than
+        ``cluster_sample_size`` (the rest are assigned with ``predict``); return every code's label."""
+        prepared = clustering.prepare(codes, self.metric)
+        if len(codes) <= self.cluster_sample_size:
+            return clustering.fit(prepared).labels_
+        sample = np.random.default_rng(self.random_state).choice(len(codes), self.cluster_sample_size, replace=False)
+        logger.info("clustering a sample of %d of %d codes", self.cluster_sample_size, len(codes))
+        clustering.fit(prepared[np.sort(sample)])
+        return clustering.predict(prepared)
 
     def _fit_from_cache(self, encoder: Encoder, items):
         """Decode every image once into a temporary uint8 memmap, train the encoder on it, encode it."""
@@ -417,6 +436,7 @@ class Pipeline(BaseEstimator):
         for name in ("image_size", "code_size", "epochs", "batch_size"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name))
+        check_int("cluster_sample_size", self.cluster_sample_size)
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0:
             raise ValueError(f"n_jobs must be a non-zero int (-1: one per core), got {self.n_jobs!r}")
 

@@ -135,6 +135,8 @@ def test_query_rejects_a_batch_or_folder(fitted, data_dir):
         ({"n_clusters": "some"}, "data", "'auto' or an int"),
         ({"encoder": "nope"}, "data", "unknown encoder 'nope'"),
         ({"image_size": 0}, "data", "image_size"),
+        ({"cluster_sample_size": 0}, "data", "cluster_sample_size"),
+        ({"index": "annoy"}, "data", "index must be one of"),
         ({}, np.zeros((3, 8, 8, 5), np.uint8), "shape"),
         ({}, np.full((3, 8, 8), np.nan), "NaN"),
         ({}, np.zeros((3, 8, 8), np.complex64), "dtype"),
