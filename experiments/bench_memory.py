@@ -32,6 +32,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--source-size", type=int, default=128, help="side of the JPEGs in px (default 128)")
     parser.add_argument("--image-size", type=int, default=64, help="side the CAE works at (default 64)")
     parser.add_argument("--interval", type=float, default=0.02, help="seconds between RSS samples (default 0.02)")
+    parser.add_argument("--batch-size", type=int, default=None, help="training batch (default: the autoencoder's own)")
     parser.add_argument("--encoder", default="cae", help="encoder (default cae: the target is set for the autoencoder)")
     parser.add_argument("--clustering", default="auto", help="clustering (default auto: manifold for the autoencoder's 20,000 codes)")
     return parser.parse_args()
@@ -101,7 +102,8 @@ def main() -> None:
     sampler = RssSampler(args.interval)
     sampler.start()
     _, fit_seconds, intervals = benchlib.fit_pipeline(
-        folder, encoder=args.encoder, clustering=args.clustering, image_size=args.image_size, epochs=1, n_clusters=10, random_state=0
+        folder, encoder=args.encoder, clustering=args.clustering, image_size=args.image_size, batch_size=args.batch_size,
+        epochs=1, n_clusters=10, random_state=0,
     )
     samples = sampler.stop()
 

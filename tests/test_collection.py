@@ -123,3 +123,23 @@ def test_above_the_sample_size_the_clustering_fits_a_sample_and_predicts_the_res
     np.testing.assert_array_equal(loaded.predict(images[:5]), sampled.predict(images[:5]))
     whole = Pipeline(**params).fit(images)
     assert len(whole.clustering_.labels_) == 60
+
+
+def test_index_auto_is_exact_for_small_sets_and_faiss_hnsw_for_large_ones(folders, monkeypatch):
+    from cae_sim.index import ExactIndex, FaissIndex
+
+    assert type(fitted_on(folders[0]).index_) is ExactIndex
+    monkeypatch.setattr("cae_sim.pipeline.AUTO_FAISS_MIN_CODES", 5)
+    index = fitted_on(folders[0]).index_
+    assert type(index) is FaissIndex and index.kind == "HNSW"
+
+
+def test_an_index_object_is_cloned_with_the_pipelines_metric(folders):
+    from cae_sim.index import FaissIndex
+
+    given = FaissIndex(kind="Flat")
+    pipeline = Pipeline(encoder="dhash", n_clusters=2, metric="euclidean", index=given).fit(folders[0])
+    assert pipeline.index_ is not given and pipeline.index_.metric == "euclidean" and not hasattr(given, "index_")
+    exact = Pipeline(encoder="dhash", n_clusters=2, metric="euclidean", index="exact").fit(folders[0])
+    query = pipeline.paths_[2]
+    np.testing.assert_allclose([m.score for m in pipeline.query(query, n=8)], [m.score for m in exact.query(query, n=8)], rtol=1e-5)
