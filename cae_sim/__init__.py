@@ -44,7 +44,7 @@ _MODULES = {
 
 #: Submodules reachable as attributes (``cae_sim.index.ExactIndex``) after a bare ``import cae_sim``.
 _SUBMODULES = {
-    "augment", "clustering", "codes", "encoders", "feature_maps", "images", "index", "matching", "memory", "metrics", "pipeline", "plots", "store"
+    "augment", "clustering", "codes", "distributed", "encoders", "feature_maps", "images", "index", "matching", "memory", "metrics", "pipeline", "plots", "store"
 }
 
 __all__ = sorted(_MODULES)
