@@ -71,8 +71,6 @@ from ._checks import check_int
 if TYPE_CHECKING:
     from .encoders import Encoder
 
-#: Images per batch read and encoded inside a task (as ``Pipeline`` reads them).
-READ_BATCH_SIZE = 256
 #: How many encoders a worker process keeps loaded (the most recently used).
 ENCODER_CACHE_SIZE = 4
 #: Format name written into each shard's JSON.
@@ -174,9 +172,9 @@ def _check_n_jobs(n_jobs) -> None:
 
 def _model_digest(model_dir: str) -> str:
     """Check that ``model_dir`` is a save with an intact encoder; return the encoder's digest."""
-    from .store import _checked  # TensorFlow is imported on first use, not with this module
+    from .store import checked_manifest  # TensorFlow is imported on first use, not with this module
 
-    _, manifest = _checked(model_dir, prefix="encoder/")
+    _, manifest = checked_manifest(model_dir, prefix="encoder/")
     return _encoder_digest(manifest)
 
 
@@ -321,28 +319,21 @@ def _worker_encoder(model_dir: str, digest: str) -> "Encoder":
 
 def _load_checked_encoder(model_dir: str, digest: str) -> "Encoder":
     """Load a save's encoder, reading its manifest once, and check it is the one ``digest`` names."""
-    from .store import _checked, _load_encoder
+    from .store import checked_manifest, encoder_from_manifest
 
-    root, manifest = _checked(model_dir, prefix="encoder/")
+    root, manifest = checked_manifest(model_dir, prefix="encoder/")
     if _encoder_digest(manifest) != digest:
         raise ValueError(f"the encoder of the save {model_dir!r} changed while its files were being encoded")
-    try:
-        return _load_encoder(root, manifest)
-    except (KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"damaged save {model_dir!r}: manifest lacks or mangles {error}") from error
+    return encoder_from_manifest(root, manifest)
 
 
 def _encode_readable(encoder: "Encoder", paths: list[str], n_jobs: int) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
     """Encode the readable files; return (codes (n, d) or (0, 0), their positions in ``paths``, skipped)."""
-    from .images import iter_batches
+    from .encoders.base import encode_batches
+    from .images import READ_BATCH_SIZE, iter_batches
 
-    codes, kept, skipped = [], [], []
-    for batch in iter_batches(paths, encoder.image_size, READ_BATCH_SIZE, n_jobs, skip_errors=True):
-        if len(batch.positions):
-            codes.append(np.asarray(encoder.encode(batch.pixels), dtype=np.float32))
-        kept.extend(batch.positions.tolist())
-        skipped.extend(batch.skipped)
-    return (np.concatenate(codes) if codes else np.empty((0, 0), np.float32)), kept, skipped
+    codes, kept, skipped = encode_batches(encoder, iter_batches(paths, encoder.image_size, READ_BATCH_SIZE, n_jobs, skip_errors=True))
+    return (np.empty((0, 0), np.float32) if codes is None else codes), kept, skipped
 
 
 def _write_atomically(path: str, write: Callable) -> None:

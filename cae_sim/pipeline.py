@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from typing import NamedTuple
@@ -15,15 +16,14 @@ from sklearn.utils.validation import check_is_fitted
 from ._checks import check_choice, check_int, check_n_clusters, check_random_state
 from .clustering import CLUSTERINGS, Clustering
 from .encoders import Encoder, Ensemble, encoder_class
-from .images import is_colour, iter_batches, resolve_source, typical_side
+from .encoders.base import encode_batches
+from .images import READ_BATCH_SIZE, is_colour, iter_batches, resolve_source, typical_side
 from .index import INDEXES, METRICS, NeighborIndex, check_positions
 from .progress import Progress
 from .store import load_pipeline, save_pipeline
 
 logger = logging.getLogger(__name__)
 
-#: Images per batch when reading and encoding (training batches are the encoder's own).
-READ_BATCH_SIZE = 256
 #: index="auto" searches exactly (NumPy) below this many codes and with FAISS from it on.
 AUTO_FAISS_MIN_CODES = 100_000
 #: The FAISS index index="auto" takes for large sets.
@@ -162,7 +162,7 @@ class Pipeline(BaseEstimator):
     batch_size : int or None, default=None
         Training batch size (and encoding batch of pretrained CNNs); None: the
         encoder's default (for the autoencoder about 64 steps per epoch,
-        between 16 and 256 images a batch).
+        between 16 and 256 images a batch, fewer for images over 32 px).
     metric : {"cosine", "euclidean", "hamming"}, default="cosine"
         How codes are compared. With cosine, codes are L2-normalised before
         clustering, so clusters and neighbours agree. With hamming, codes are
@@ -316,14 +316,8 @@ class Pipeline(BaseEstimator):
 
     def _encode_stream(self, encoder: Encoder, items, *, skip_errors: bool):
         """Encode batches as they are decoded; return (codes, kept positions, skipped)."""
-        codes, kept, skipped = [], [], []
         title = "encoding" if skip_errors else "transforming"
-        for batch in self._batches(items, encoder.image_size, skip_errors=skip_errors, title=title):
-            if len(batch.positions):
-                codes.append(encoder.encode(batch.pixels))
-            kept.extend(batch.positions.tolist())
-            skipped.extend(batch.skipped)
-        return (np.concatenate(codes) if codes else None), kept, skipped
+        return encode_batches(encoder, self._batches(items, encoder.image_size, skip_errors=skip_errors, title=title))
 
     def _check_readable(self, items, kept, skipped) -> None:
         if not kept:
@@ -567,7 +561,7 @@ class Pipeline(BaseEstimator):
 
     # ------------------------------------------------------------------ a collection that changes
 
-    def add(self, X) -> Added:
+    def add(self, X, client=None, model_dir: str | os.PathLike | None = None) -> Added:
         """Encode new images with the fitted encoder and put them in the collection; nothing is retrained.
 
         Each new image gets the cluster ``predict`` gives it, and the index
@@ -580,6 +574,12 @@ class Pipeline(BaseEstimator):
         ----------
         X : str, path-like, list of paths, or ndarray
             As in ``fit``: files for a pipeline fitted on files, an array for one fitted on an array.
+        client : dask.distributed.Client, optional
+            Encode the files across its workers (see ``cae_sim.distributed``),
+            in shards kept in ``<model_dir>.add-shards/`` until all are done,
+            so an interrupted add resumes where it stopped.
+        model_dir : str or path-like, optional
+            With a client: a save of this pipeline that every worker can read.
 
         Returns
         -------
@@ -588,7 +588,9 @@ class Pipeline(BaseEstimator):
         Raises
         ------
         ValueError
-            If X is files and the pipeline was fitted on an array, or the reverse.
+            If X is files and the pipeline was fitted on an array, or the
+            reverse; or a client is given without ``model_dir``, or with the
+            save of another encoder.
         """
         encoder = self._fitted_encoder()
         items, paths, skipped = resolve_source(X)
@@ -598,7 +600,12 @@ class Pipeline(BaseEstimator):
         known = []
         if paths is not None:
             items, known = self._new_files(paths)
-        codes, kept, unreadable = self._encode_stream(encoder, items, skip_errors=True) if len(items) else (None, [], [])
+        if not len(items):
+            codes, kept, unreadable = None, [], []
+        elif client is not None:
+            codes, kept, unreadable = self._encode_on_cluster(items, client, model_dir)
+        else:
+            codes, kept, unreadable = self._encode_stream(encoder, items, skip_errors=True)
         skipped += unreadable
         if skipped:
             listing = "\n".join(f"  {path}: {reason}" for path, reason in skipped)
@@ -647,6 +654,21 @@ class Pipeline(BaseEstimator):
         if self.paths_ is not None:
             self.paths_ = [path for path, kept in zip(self.paths_, keep) if kept]
         return self
+
+    def _encode_on_cluster(self, paths: list[str], client, model_dir) -> tuple[np.ndarray | None, list[int], list]:
+        """Encode files on a Dask cluster whose workers load the encoder of the save at ``model_dir``."""
+        from .distributed import encode_files
+
+        if model_dir is None:
+            raise ValueError("add(..., client=...) needs model_dir: a save of this pipeline that the workers can read")
+        shard_dir = os.path.abspath(model_dir).rstrip(os.sep) + ".add-shards"
+        codes, kept, skipped = encode_files(model_dir, list(paths), client, shard_dir, n_jobs=1)
+        if codes is not None:  # the workers' encoder must be this one
+            check = self._encode_stream(self.encoder_, [paths[kept[0]]], skip_errors=False)[0]
+            if not np.allclose(check, codes[:1], rtol=1e-4, atol=1e-5):
+                raise ValueError(f"the save {os.fspath(model_dir)!r} holds another encoder than this pipeline's")
+        shutil.rmtree(shard_dir, ignore_errors=True)
+        return codes, kept, skipped
 
     def _new_files(self, paths: list[str]) -> tuple[list[str], list[str]]:
         """Split files into those the collection lacks (each once) and those it holds already."""

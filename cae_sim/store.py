@@ -150,10 +150,10 @@ def load_pipeline(directory: str | os.PathLike) -> SavedPipeline:
         If it is not a cae_sim save, was written by a newer format version,
         or any file is missing, changed or inconsistent.
     """
-    root, manifest = _checked(directory)
+    root, manifest = checked_manifest(directory)
+    encoder = encoder_from_manifest(root, manifest)
     try:
         codes = np.load(root / "codes.npy", mmap_mode="r", allow_pickle=False)  # millions of codes need not fit in RAM
-        encoder = _load_encoder(root, manifest)
         choice = manifest["encoder"].get("choice", "given")  # saves before encoder="auto" have none
         described = manifest["clustering"]
         arrays = _load_arrays(root, manifest, "clustering") | {name: codes for name in described.get("shared", [])}
@@ -184,19 +184,38 @@ def load_encoder(directory: str | os.PathLike) -> Encoder:
     OSError, ValueError
         As ``load_pipeline``.
     """
-    root, manifest = _checked(directory, prefix="encoder/")
+    return encoder_from_manifest(*checked_manifest(directory, prefix="encoder/"))
+
+
+def encoder_from_manifest(root: Path, manifest: dict) -> Encoder:
+    """Rebuild the encoder of a save whose manifest ``checked_manifest`` has read.
+
+    Raises
+    ------
+    ValueError
+        If the manifest does not describe a registered encoder.
+    """
     try:
-        return _load_encoder(root, manifest)
+        return ENCODERS[manifest["encoder"]["name"]].load(root / "encoder", manifest["encoder"]["params"])
     except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"damaged save {str(root)!r}: manifest lacks or mangles {error}") from error
 
 
-def _load_encoder(root: Path, manifest: dict) -> Encoder:
-    return ENCODERS[manifest["encoder"]["name"]].load(root / "encoder", manifest["encoder"]["params"])
+def checked_manifest(directory: str | os.PathLike, prefix: str = "") -> tuple[Path, dict]:
+    """Read a save's manifest and check the hash of each of its files whose name starts with ``prefix``.
 
+    Returns
+    -------
+    (Path, dict)
+        The save's folder and its manifest.
 
-def _checked(directory: str | os.PathLike, prefix: str = "") -> tuple[Path, dict]:
-    """Read a save's manifest and check the hash of each of its files whose name starts with ``prefix``."""
+    Raises
+    ------
+    OSError
+        If ``directory`` does not exist.
+    ValueError
+        If it is not a cae_sim save, or a checked file is missing or changed.
+    """
     root = Path(directory)
     if not root.is_dir():
         raise FileNotFoundError(f"no such save directory: {str(root)!r}")

@@ -39,7 +39,7 @@ import numpy as np
 
 import cae_sim.images
 from cae_sim.images import find_images, iter_batches
-from cae_sim.pipeline import READ_BATCH_SIZE
+from cae_sim.images import READ_BATCH_SIZE
 from cae_sim import tune_malloc
 
 REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}

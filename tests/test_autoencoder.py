@@ -145,3 +145,14 @@ def test_a_seed_repeats_the_fit_without_touching_global_random_state(images):
 def test_training_stops_after_patience_epochs_without_improvement(images):
     model = ConvAutoencoder(**{**TINY, "epochs": 50, "patience": 0, "learning_rate": 10.0}).fit(images)
     assert len(model.history_["loss"]) < 50
+
+
+@given(st.integers(1, 200_000), st.sampled_from([8, 16, 24, 32, 48, 64, 96, 128]))
+def test_auto_batches_keep_their_pixels_bounded_and_shrink_only_above_32_px(n_images, image_size):
+    from cae_sim.encoders.autoencoder import MAX_BATCH_PIXELS, auto_batch_size
+
+    batch = auto_batch_size(n_images, image_size)
+    assert 16 <= batch <= 256
+    assert batch * image_size**2 <= MAX_BATCH_PIXELS or batch == 16
+    if image_size <= 32:
+        assert batch == min(256, max(16, n_images // 64))  # small images train as before

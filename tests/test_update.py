@@ -87,3 +87,48 @@ def test_train_on_a_sample_fits_on_it_and_adds_the_rest(tmp_path, data_dir, caps
     assert sorted(loaded.paths_) == sorted(str(p) for p in data_dir.glob("*.jpg"))
     assert len(loaded.clustering_.labels_) == 5  # the clustering saw the sample only
     np.testing.assert_array_equal(loaded.labels_[5:], loaded.predict(loaded.paths_[5:]))
+
+
+def test_add_through_a_client_equals_a_local_add_and_cleans_its_shards(halves):
+    from test_distributed import InProcessClient
+
+    model, _, later = halves
+    local, distributed = Pipeline.load(model), Pipeline.load(model)
+    local.add(later)
+    client = InProcessClient()
+    distributed.add(later, client=client, model_dir=model)
+    assert client.submitted  # the files went through the client's tasks
+    assert distributed.paths_ == local.paths_
+    np.testing.assert_allclose(distributed.codes_, local.codes_, rtol=1e-5, atol=1e-6)
+    assert not (model.parent / "model.add-shards").exists()
+
+
+def test_a_client_needs_the_save_of_this_pipelines_encoder(halves, tmp_path, data_dir):
+    from test_distributed import InProcessClient
+
+    model, _, later = halves
+    with pytest.raises(ValueError, match="needs model_dir"):
+        Pipeline.load(model).add(later, client=InProcessClient())
+    other = tmp_path / "other"
+    Pipeline(encoder="phash", n_clusters=2).fit(data_dir).save(other)
+    with pytest.raises(ValueError, match="holds another encoder than this pipeline's"):
+        Pipeline.load(model).add(later, client=InProcessClient(), model_dir=other)
+
+
+@pytest.mark.slow
+def test_add_with_local_workers_gives_the_codes_of_a_local_add(halves, capsys):
+    model, _, later = halves
+    expected = Pipeline.load(model)
+    expected.add(later)
+    assert main(["add", str(model), str(later), "--workers", "2", "--quiet"]) == 0
+    assert "added:         6" in capsys.readouterr().out
+    loaded = Pipeline.load(model)
+    assert loaded.paths_ == expected.paths_
+    np.testing.assert_allclose(loaded.codes_, expected.codes_, rtol=1e-5, atol=1e-6)
+
+
+def test_workers_and_scheduler_exclude_each_other(halves, capsys):
+    model, _, later = halves
+    with pytest.raises(SystemExit):
+        main(["add", str(model), str(later), "--workers", "2", "--scheduler", "tcp://localhost:8786"])
+    assert "not allowed with argument" in capsys.readouterr().err

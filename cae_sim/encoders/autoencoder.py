@@ -26,9 +26,19 @@ DECODER_INPUT_LAYER = "decode"
 MIN_VALIDATION_IMAGES = 32
 
 
-def auto_batch_size(n_images: int) -> int:
-    """About 64 training steps per epoch, between 16 and 256 images a batch."""
-    return int(min(256, max(16, n_images // 64)))
+#: Most pixels (per channel) in one training batch: 256 images of 32 × 32.
+MAX_BATCH_PIXELS = 256 * 32 * 32
+
+
+def auto_batch_size(n_images: int, image_size: int) -> int:
+    """About 64 training steps per epoch, between 16 and 256 images a batch.
+
+    Larger images get smaller batches, so a training step needs the same memory
+    at every size (at 64 px at most 64 images: fitting 20,000 images then peaks
+    at 1.38 GB instead of 1.57 GB, experiments/bench_memory.py).
+    """
+    most = max(16, MAX_BATCH_PIXELS // (image_size * image_size))
+    return int(min(256, most, max(16, n_images // 64)))
 
 
 class ConvAutoencoder(Encoder):
@@ -46,7 +56,8 @@ class ConvAutoencoder(Encoder):
         Most training epochs; early stopping may end sooner.
     batch_size : int or None, default=None
         Images per training step; None: about 64 steps per epoch, between 16
-        and 256 images a batch (large batches run faster per image).
+        and 256 images a batch, and at most 256 × (32 / image_size)² so that a
+        step needs the same memory at every size (large batches run faster per image).
     learning_rate : float, default=1e-3
         Adam's learning rate.
     validation_split : float, default=0.1
@@ -143,7 +154,7 @@ class ConvAutoencoder(Encoder):
         generators) touched fresh memory on every batch, doubling the fit time
         in page faults.
         """
-        model, batch_size = self.autoencoder_, self.batch_size or auto_batch_size(len(images))
+        model, batch_size = self.autoencoder_, self.batch_size or auto_batch_size(len(images), self.image_size)
         history = {"loss": []} | ({"val_loss": []} if len(validation) else {})
         monitor = "val_loss" if len(validation) else "loss"
         steps = math.ceil(len(train) / batch_size)

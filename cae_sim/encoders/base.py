@@ -48,6 +48,26 @@ class Encoder(BaseEstimator, ABC):
         """Rebuild a fitted encoder from ``save``'s directory and its parameters."""
 
 
+def encode_batches(encoder: Encoder, batches) -> tuple[np.ndarray | None, list[int], list[tuple[str, str]]]:
+    """Encode the readable images of ``ImageBatch``es as they come.
+
+    Returns
+    -------
+    codes : ndarray of shape (n_read, d), float32, or None if none could be read
+    kept : list of int
+        Each code's position in the source.
+    skipped : list of (str, str)
+        The unreadable files, with the reason.
+    """
+    codes, kept, skipped = [], [], []
+    for batch in batches:
+        if len(batch.positions):
+            codes.append(np.asarray(encoder.encode(batch.pixels), np.float32))
+        kept.extend(batch.positions.tolist())
+        skipped.extend(batch.skipped)
+    return (np.concatenate(codes) if codes else None), kept, skipped
+
+
 def to_unit_float(images: np.ndarray) -> np.ndarray:
     """Return images as float32 in [0, 1]: uint8 is divided by 255, floats are kept."""
     if images.dtype == np.uint8:

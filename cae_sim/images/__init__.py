@@ -5,11 +5,11 @@
 - ``batches``: many images in parallel threads, decoded ahead of the caller.
 """
 
-from .batches import PREFETCH_BATCHES, ImageBatch, iter_batches
+from .batches import PREFETCH_BATCHES, READ_BATCH_SIZE, ImageBatch, iter_batches
 from .decoding import ImageReadError, check_image_array, decode_image, read_file, read_image, resize, to_rgb_uint8
 from .sources import IMAGE_EXTENSIONS, find_images, is_colour, resolve_source, typical_side
 
 __all__ = [
-    "IMAGE_EXTENSIONS", "PREFETCH_BATCHES", "ImageBatch", "ImageReadError", "check_image_array", "decode_image", "find_images",
+    "IMAGE_EXTENSIONS", "PREFETCH_BATCHES", "READ_BATCH_SIZE", "ImageBatch", "ImageReadError", "check_image_array", "decode_image", "find_images",
     "is_colour", "iter_batches", "read_file", "read_image", "resize", "resolve_source", "to_rgb_uint8", "typical_side",
 ]

@@ -16,6 +16,8 @@ import numpy as np
 
 from .decoding import ImageReadError, read_file, resize, to_rgb_uint8
 
+#: Images per batch when a pipeline reads and encodes (training batches are the encoder's own).
+READ_BATCH_SIZE = 256
 #: How many batches the reading thread may decode ahead of the consumer.
 PREFETCH_BATCHES = 2
 
