@@ -56,6 +56,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import threading
 import uuid
@@ -379,7 +380,8 @@ def local_client(n_workers: int = 2) -> Iterator[Client]:
     check_int("n_workers", n_workers)
     with (
         LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, preload=[__name__]
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, preload=[__name__],
+            silence_logs=logging.ERROR,  # not the nanny's warnings about workers slow to stop (TensorFlow takes seconds)
         ) as cluster,
         Client(cluster) as client,
     ):
