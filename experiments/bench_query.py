@@ -1,16 +1,20 @@
-"""Latency of a one-image query over 100,000 codes, against a plain NumPy top-k.
+"""Latency of a one-image query over 100,000 codes: ExactIndex against scikit-learn and a plain NumPy top-k.
 
 Compares, in the same run and in turns (so that a change in the machine's load
-affects both alike):
+affects all alike), on the same unit-length codes:
 
-* ``SklearnIndex("cosine").kneighbors(q, k)``, the index ``Pipeline`` uses,
-  as is and with its OpenMP / BLAS threads limited to one (threadpoolctl);
+* ``ExactIndex("cosine").kneighbors(q, k)``, the index ``Pipeline`` uses below 100,000 codes;
+* scikit-learn's ``NearestNeighbors(algorithm="brute")`` (euclidean distance,
+  which ranks unit codes as cosine does), the index ``ExactIndex`` replaced;
+
+  both as is and with their OpenMP / BLAS threads limited to one (threadpoolctl:
+  on a busy machine, waiting for a second thread can cost more than the search);
 * NumPy: unit-length codes @ unit-length query, ``argpartition`` for the top k, then a sort;
 
-checks that both return the same neighbours, then times a whole
-``Pipeline.query`` over the same 100,000 codes (a pipeline fitted on the sample
-photos, whose index is then replaced by one over the 100,000 codes) with the
-parts it is made of: encoding the image and searching.
+asserts that ExactIndex returns the same neighbours as scikit-learn, in the same
+order, then times a whole ``Pipeline.query`` over the same 100,000 codes (a
+pipeline fitted on the sample photos, whose index is then replaced by one over
+the 100,000 codes) with the parts it is made of: encoding the image and searching.
 
 Run: ``python experiments/bench_query.py`` (``--n-codes 10000`` for a quick run).
 """
@@ -23,11 +27,12 @@ import time
 import benchlib
 import cv2
 import numpy as np
+from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import ThreadpoolController
 
 from cae_sim import Pipeline
 from cae_sim.codes import l2_normalize
-from cae_sim.index import SklearnIndex
+from cae_sim.index import ExactIndex
 from cae_sim import tune_malloc
 
 
@@ -69,45 +74,68 @@ def agreement(found: list[np.ndarray], expected: list[np.ndarray]) -> dict:
     }
 
 
-def search_benchmark(codes: np.ndarray, queries: np.ndarray, k: int) -> tuple[SklearnIndex, np.ndarray, dict]:
-    """Time and compare SklearnIndex.kneighbors and the NumPy top-k on single queries."""
+def one_thread(function):
+    """``function`` run with its OpenMP / BLAS threads limited to one (threadpoolctl)."""
+    controller = ThreadpoolController()
+
+    def limited(argument):
+        with controller.limit(limits=1):
+            return function(argument)
+
+    return limited
+
+
+def search_benchmark(codes: np.ndarray, queries: np.ndarray, k: int) -> tuple[ExactIndex, np.ndarray, dict]:
+    """Time ExactIndex.kneighbors, scikit-learn's brute force and the NumPy top-k on single queries; assert they agree."""
     start = time.perf_counter()
-    index = SklearnIndex("cosine").fit(codes)
+    index = ExactIndex("cosine").fit(codes)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
     unit = l2_normalize(codes)
     normalise_s = time.perf_counter() - start
-    one_thread = ThreadpoolController()
+    start = time.perf_counter()
+    brute = NearestNeighbors(algorithm="brute", metric="euclidean").fit(unit)
+    sklearn_fit_s = time.perf_counter() - start
 
-    def sklearn_one_thread(query):
-        with one_thread.limit(limits=1):
-            return index.kneighbors(query[np.newaxis], k)[1][0]
+    def exact(query):
+        return index.kneighbors(query[np.newaxis], k)[1][0]
+
+    def sklearn(query):
+        return brute.kneighbors(l2_normalize(query[np.newaxis]), k, return_distance=False)[0]
 
     runs = time_in_turns(
         {
-            "SklearnIndex.kneighbors": lambda q: index.kneighbors(q[np.newaxis], k)[1][0],
-            "SklearnIndex.kneighbors, 1 thread": sklearn_one_thread,
+            "ExactIndex.kneighbors": exact,
+            "ExactIndex.kneighbors, 1 thread": one_thread(exact),
+            "NearestNeighbors(brute).kneighbors": sklearn,
+            "NearestNeighbors(brute).kneighbors, 1 thread": one_thread(sklearn),
             "numpy dot + argpartition": lambda q: numpy_top_k(unit, q, k),
         },
         list(queries),
     )
     latency = {name: benchlib.latency_summary(times) for name, (times, _) in runs.items()}
-    numpy_ms = latency["numpy dot + argpartition"]["median_ms"]
-    expected = runs["numpy dot + argpartition"][1]
+    median = {name: summary["median_ms"] for name, summary in latency.items()}
+    expected = runs["NearestNeighbors(brute).kneighbors"][1]
     results = {
-        "index_fit_s": fit_s,
+        "exact_index_fit_s": fit_s,
         "numpy_normalise_codes_s": normalise_s,
-        "sklearn_algorithm": index.model_._fit_method,
+        "sklearn_fit_s": sklearn_fit_s,
         "latency": latency,
-        "median_over_numpy": {name: latency[name]["median_ms"] / numpy_ms for name in runs if name.startswith("Sklearn")},
-        "agreement_with_numpy": {name: agreement(runs[name][1], expected) for name in runs if name.startswith("Sklearn")},
+        "sklearn_median_over_exact_index": {
+            threads: median[f"NearestNeighbors(brute).kneighbors{suffix}"] / median[f"ExactIndex.kneighbors{suffix}"]
+            for threads, suffix in {"as is": "", "1 thread": ", 1 thread"}.items()
+        },
+        "exact_index_median_over_numpy": median["ExactIndex.kneighbors"] / median["numpy dot + argpartition"],
+        "agreement_with_sklearn": {name: agreement(runs[name][1], expected) for name in runs if not name.startswith("NearestNeighbors")},
     }
+    for name in ("ExactIndex.kneighbors", "ExactIndex.kneighbors, 1 thread"):
+        assert np.array_equal(runs[name][1], expected), f"{name} and scikit-learn found different neighbours"
     return index, unit, results
 
 
-def query_benchmark(index: SklearnIndex, unit: np.ndarray, n_queries: int, k: int) -> dict:
+def query_benchmark(index: ExactIndex, unit: np.ndarray, n_queries: int, k: int) -> dict:
     """Time Pipeline.query over the indexed codes, and the parts it is made of."""
-    pipeline = Pipeline(image_size=64, epochs=1, n_clusters=2, random_state=0).fit(benchlib.PHOTOS)
+    pipeline = Pipeline(encoder="cae", image_size=64, code_size=unit.shape[1], epochs=1, n_clusters=2, random_state=0).fit(benchlib.PHOTOS)
     pipeline.codes_, pipeline.index_, pipeline.paths_ = index.codes_, index, None
     path = str(sorted(benchlib.PHOTOS.glob("*.jpg"))[0])
     image = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
@@ -151,12 +179,13 @@ def main() -> None:
 
     index, unit, search = search_benchmark(codes, queries, args.k)
     print(f"{args.queries} single queries, top {args.k} of {args.n_codes} codes of {args.dim} floats:")
-    print(f"  index fit {search['index_fit_s']:.3f} s (scikit-learn algorithm: {search['sklearn_algorithm']})")
+    print(f"  ExactIndex fit {search['exact_index_fit_s']:.3f} s, NearestNeighbors(brute) fit {search['sklearn_fit_s']:.3f} s")
     print_latencies(search["latency"])
-    for name, ratio in search["median_over_numpy"].items():
-        print(f"  median {name} / numpy: {ratio:.2f}")
-    for name, same in search["agreement_with_numpy"].items():
-        print(f"  {name}: same top {args.k} as numpy for {same['same_order']}/{same['queries']} queries in order, {same['same_set']} as sets")
+    for threads, ratio in search["sklearn_median_over_exact_index"].items():
+        print(f"  median NearestNeighbors(brute) / ExactIndex ({threads}): {ratio:.2f}")
+    print(f"  median ExactIndex / numpy: {search['exact_index_median_over_numpy']:.2f}")
+    for name, same in search["agreement_with_sklearn"].items():
+        print(f"  {name}: same top {args.k} as scikit-learn for {same['same_order']}/{same['queries']} queries in order, {same['same_set']} as sets")
 
     query = query_benchmark(index, unit, args.queries, args.k)
     print(f"Pipeline.query over the same {args.n_codes} codes:")
