@@ -125,13 +125,13 @@ def test_above_the_sample_size_the_clustering_fits_a_sample_and_predicts_the_res
     assert len(whole.clustering_.labels_) == 60
 
 
-def test_index_auto_is_exact_for_small_sets_and_faiss_hnsw_for_large_ones(folders, monkeypatch):
+def test_index_auto_is_exact_for_small_sets_and_faiss_ivf_for_large_ones(folders, monkeypatch):
     from cae_sim.index import ExactIndex, FaissIndex
 
     assert type(fitted_on(folders[0]).index_) is ExactIndex
     monkeypatch.setattr("cae_sim.pipeline.AUTO_FAISS_MIN_CODES", 5)
     index = fitted_on(folders[0]).index_
-    assert type(index) is FaissIndex and index.kind == "HNSW"
+    assert type(index) is FaissIndex and index.kind == "IVF"
 
 
 def test_an_index_object_is_cloned_with_the_pipelines_metric(folders):
