@@ -407,13 +407,20 @@ def connect(address: str) -> Client:
 
 
 def dask_setup(worker) -> None:
-    """Dask preload hook (``--preload cae_sim.distributed``): load TensorFlow and the encoders, start-up lines silenced.
+    """Dask preload hook (``--preload cae_sim.distributed``): tune malloc, load TensorFlow and the encoders quietly.
 
-    Only the worker process is touched: ``TF_CPP_MIN_LOG_LEVEL=3`` unless set,
-    and standard error pointed at /dev/null while TensorFlow loads. Unlike the
-    commands, malloc is not tuned: Dask trims it to watch workers' memory.
+    Only the worker process is touched: ``cae_sim.tune_malloc()`` (as the
+    commands do: encoding 20,000 images at 64 px on one worker went from 1,784
+    to 2,378 images/s and from 1.6 M to 0.27 M minor page faults; Dask's own
+    ``MALLOC_TRIM_THRESHOLD_`` of 64 KiB had TensorFlow's buffers mapped anew
+    for every batch), ``TF_CPP_MIN_LOG_LEVEL=3`` unless set, and standard
+    error pointed at /dev/null while TensorFlow loads. A worker's memory then
+    stays near its peak instead of being trimmed back between tasks.
     """
     from ._startup import _stderr_silenced
+    from .memory import tune_malloc
+
+    tune_malloc()
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _stderr_silenced():
