@@ -167,10 +167,12 @@ class Pipeline(BaseEstimator):
         How codes are compared. With cosine, codes are L2-normalised before
         clustering, so clusters and neighbours agree. With hamming, codes are
         binarised by sign and compared by the number of differing bits.
-    index : {"auto", "exact", "faiss-flat", "faiss-ivf", "faiss-hnsw"} or NeighborIndex, default="auto"
+    index : {"auto", "exact", "faiss-flat", "faiss-ivf", "faiss-ivfpq", "faiss-hnsw"} or NeighborIndex, default="auto"
         How neighbours are searched: ``"exact"`` in NumPy; FAISS exactly
-        (``"faiss-flat"``), over inverted lists (``"faiss-ivf"``) or a graph
-        (``"faiss-hnsw"``), approximate and much faster on millions of codes;
+        (``"faiss-flat"``), over inverted lists (``"faiss-ivf"``), over
+        inverted lists of codes compressed to a few bytes (``"faiss-ivfpq"``,
+        lower recall) or a graph (``"faiss-hnsw"``), approximate and much
+        faster on millions of codes;
         ``"auto"``: exact below 100,000 images, ``"faiss-ivf"`` from there on
         (recall@10 0.97 at 1,000,000 codes, 29× faster a query than exact);
         or an index object (cloned, with the pipeline's metric).

@@ -169,11 +169,11 @@ def test_every_index_finds_the_exact_neighbours_or_nearly(name, metric):
     _, expected = exact.kneighbors(codes[:200], 10)
     distances, found = index.kneighbors(codes[:200], 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, expected)])
-    assert recall >= (1.0 if name in ("exact", "faiss-flat") else 0.9)
+    assert recall >= {"exact": 1.0, "faiss-flat": 1.0, "faiss-ivfpq": 0.7}.get(name, 0.9)  # PQ keeps 4 bytes of 16 values
     assert (np.diff(distances, axis=1) >= -1e-5).all()
 
 
-@pytest.mark.parametrize("name", sorted(INDEXES))
+@pytest.mark.parametrize("name", sorted(set(INDEXES) - {"faiss-ivfpq"}))  # PQ needs 256 codes; tested below
 @given(removed=st.lists(st.integers(0, 59), min_size=1, max_size=40, unique=True), seed=st.integers(0, 100))
 def test_removing_and_adding_keeps_positions_as_a_list_would(name, removed, seed):
     codes = np.random.default_rng(seed).normal(size=(60, 8)).astype(np.float32) * 10
@@ -213,3 +213,23 @@ def test_a_faiss_index_that_does_not_hold_the_codes_is_refused():
     index = FaissIndex(kind="Flat").fit(np.eye(4, dtype=np.float32))
     with pytest.raises(ValueError, match="does not hold the 3 saved codes"):
         FaissIndex(kind="Flat").restore(index.state(), np.eye(4, dtype=np.float32)[:3])
+
+
+def test_a_compressed_index_keeps_positions_through_removal_and_addition():
+    codes = clustered_codes(n=1200, d=32)
+    index = INDEXES["faiss-ivfpq"](metric="euclidean").fit(codes)
+    assert index.index_.code_size == 8  # bytes a code: 32 values in 8 sub-vectors of 8 bits
+    index.remove(list(range(100)))
+    kept = codes[100:]
+    found = index.kneighbors(kept, 5)[1]
+    assert found.max() < len(kept)
+    assert np.mean([i in row for i, row in enumerate(found)]) >= 0.9  # each code's own position, among its 5 nearest
+    index.add(codes[:100])
+    found = index.kneighbors(codes[:100], 5)[1]
+    assert np.mean([1100 + i in row for i, row in enumerate(found)]) >= 0.9
+
+
+@pytest.mark.parametrize("pq_m, n, message", [(5, 300, "pq_m must divide the codes' width 32"), (None, 100, "at least 256 codes")])
+def test_a_compressed_index_refuses_what_it_cannot_train(pq_m, n, message):
+    with pytest.raises(ValueError, match=message):
+        FaissIndex(kind="IVFPQ", pq_m=pq_m).fit(clustered_codes(n=n, d=32))
