@@ -14,6 +14,7 @@ For each size in ``--n`` (100,000 and 1,000,000), in one run, through
 
 * ``"exact"`` (``ExactIndex``, NumPy): the reference;
 * ``"faiss-ivf"``, its ``n_probe`` swept over 8, 16, 32, 64, 128;
+* ``"faiss-ivfpq"`` (codes of 32 bytes), its ``n_probe`` swept over 16, 64, 256;
 * ``"faiss-hnsw"``, its ``ef_search`` swept over 16, 32, 64, 128, 256.
 
 Each index is built (fit) once; the knob is set on the fitted index (FAISS
@@ -55,7 +56,11 @@ from cae_sim.codes import l2_normalize
 from cae_sim.index import INDEXES
 
 #: Accuracy knob of each approximate index and the values swept.
-SWEEPS = {"faiss-ivf": ("n_probe", (8, 16, 32, 64, 128)), "faiss-hnsw": ("ef_search", (16, 32, 64, 128, 256))}
+SWEEPS = {
+    "faiss-ivf": ("n_probe", (8, 16, 32, 64, 128)),
+    "faiss-ivfpq": ("n_probe", (16, 64, 256)),
+    "faiss-hnsw": ("ef_search", (16, 32, 64, 128, 256)),
+}
 SINGLE_QUERIES = 200
 BATCH = 100
 SPREAD = (0.5, 2.0)
@@ -174,13 +179,6 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(found, truth)]) / truth.shape[1])
 
 
-def faiss_parameters(index):
-    """FAISS' search parameters for the index's current setting (no removed codes to leave out)."""
-    if index.kind == "IVF":
-        return faiss.SearchParametersIVF(nprobe=index.n_probe)
-    return faiss.SearchParametersHNSW(efSearch=index.ef_search)
-
-
 def measure(index, queries: np.ndarray, k: int, truth: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
     """Single and batched latency of the index at its current setting, and recall (1 without ``truth``); the positions found."""
 
@@ -189,7 +187,7 @@ def measure(index, queries: np.ndarray, k: int, truth: np.ndarray | None = None)
 
     row = {"single": single_latency(search, queries[:SINGLE_QUERIES])}
     if hasattr(index, "index_"):
-        parameters = faiss_parameters(index)
+        parameters = index._search_parameters()  # what kneighbors passes FAISS at this setting
 
         def faiss_search(batch):
             return index.index_.search(batch, k, params=parameters)[1]
