@@ -707,7 +707,11 @@ class Pipeline(BaseEstimator):
     def load(cls, directory: str | os.PathLike) -> "Pipeline":
         """Load a pipeline saved with ``save``; raises ValueError if the directory is damaged or foreign."""
         saved = load_pipeline(directory)
-        pipeline = cls(**saved.params)
+        try:
+            pipeline = cls(**saved.params)
+            pipeline._check_params()
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"damaged save {os.fspath(directory)!r}: its parameters do not fit {cls.__name__} ({error})") from error
         index = saved.index or pipeline._make_index(len(saved.codes)).fit(saved.codes)  # saves before indexes were saved
         return pipeline._set_fitted(
             saved.encoder, saved.codes, saved.labels, saved.paths, saved.skipped, saved.clustering, saved.choice, index

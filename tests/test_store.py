@@ -186,3 +186,12 @@ def test_an_encoder_parameter_naming_no_encoder_is_refused(saved):
     (saved / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="names no registered encoder: 'no-such-encoder'"):
         Pipeline.load(saved)
+
+
+@pytest.mark.parametrize("params", [{"": 0}, {"metric": "manhattan"}, {"index": "annoy"}])
+def test_saved_parameters_that_do_not_fit_the_pipeline_are_a_damaged_save(saved, params):
+    manifest = json.loads((saved / MANIFEST).read_text())
+    manifest["params"].update(params)
+    (saved / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="its parameters do not fit Pipeline"):
+        Pipeline.load(saved)
