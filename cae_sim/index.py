@@ -24,6 +24,8 @@ from .codes import l2_normalize
 METRICS = ("cosine", "euclidean", "hamming")
 #: Query rows scored against all codes at once by ``ExactIndex``: bounds its memory to about 64 MiB a block.
 EXACT_BLOCK_VALUES = 2**24
+#: Candidates beyond k that ``ExactIndex`` measures exactly: the matrix product's rounding cannot swap near ties.
+EXACT_EXTRA_CANDIDATES = 8
 
 
 class NeighborIndex(BaseEstimator, ABC):
@@ -208,12 +210,17 @@ class ExactIndex(NeighborIndex):
         return np.concatenate([d for d, _ in parts]), np.concatenate([p for _, p in parts])
 
     def _search_block(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        # a² + b² − 2ab ranks all codes at the cost of one matrix product; the k picked are then measured exactly
+        # a² + b² − 2ab ranks all codes at the cost of one matrix product, with float32 rounding: a few more than k
+        # candidates are kept, measured exactly, and the k nearest of them returned (ties to the lower position)
         approximate = self.squared_norms_[None, :] - 2.0 * (queries @ self.codes_.T)
-        nearest = np.argpartition(approximate, k - 1, axis=1)[:, :k] if k < approximate.shape[1] else np.tile(np.arange(k), (len(queries), 1))
-        squared = np.einsum("qkd,qkd->qk", *(2 * [self.codes_[nearest] - queries[:, None, :]]))
-        order = np.lexsort((nearest, squared), axis=1)  # by distance, then position
-        return self._from_squared(np.take_along_axis(squared, order, axis=1)), np.take_along_axis(nearest, order, axis=1)
+        n_candidates = min(k + EXACT_EXTRA_CANDIDATES, approximate.shape[1])
+        if n_candidates < approximate.shape[1]:
+            candidates = np.argpartition(approximate, n_candidates - 1, axis=1)[:, :n_candidates]
+        else:
+            candidates = np.tile(np.arange(n_candidates), (len(queries), 1))
+        squared = np.einsum("qkd,qkd->qk", *(2 * [self.codes_[candidates] - queries[:, None, :]]))
+        order = np.lexsort((candidates, squared), axis=1)[:, :k]
+        return self._from_squared(np.take_along_axis(squared, order, axis=1)), np.take_along_axis(candidates, order, axis=1)
 
 
 class FaissIndex(NeighborIndex):

@@ -233,3 +233,11 @@ def test_a_compressed_index_keeps_positions_through_removal_and_addition():
 def test_a_compressed_index_refuses_what_it_cannot_train(pq_m, n, message):
     with pytest.raises(ValueError, match=message):
         FaissIndex(kind="IVFPQ", pq_m=pq_m).fit(clustered_codes(n=n, d=32))
+
+
+def test_near_ties_of_the_matrix_product_are_settled_by_exact_distances():
+    # two codes 1e-7 apart in angle: float32's a² + b² − 2ab cannot tell them from each other
+    codes = np.array([[1.0, 0.0], [0.3, 2.0], [np.cos(1e-7), np.sin(1e-7)], [-1.0, 0.5]], np.float32) * np.float32(7.3)
+    for metric in ("cosine", "euclidean"):
+        _, nearest = ExactIndex(metric).fit(codes).kneighbors(codes, 1)
+        np.testing.assert_array_equal(nearest[:, 0], np.arange(4))
