@@ -161,13 +161,6 @@ class NeighborIndex(BaseEstimator, ABC):
         """Build the search structure over prepared codes."""
 
     @abstractmethod
-    def _pq_bytes(self, dimension: int) -> int:
-        if self.pq_m is None:
-            return max(m for m in range(1, min(64, max(1, dimension // 4)) + 1) if dimension % m == 0)
-        if check_int("pq_m", self.pq_m) > dimension or dimension % self.pq_m:
-            raise ValueError(f"pq_m must divide the codes' width {dimension}, got {self.pq_m}")
-        return self.pq_m
-
     def _append(self, codes: np.ndarray) -> None:
         """Add prepared codes at the end."""
 
@@ -190,13 +183,6 @@ class ExactIndex(NeighborIndex):
     def _build(self, codes: np.ndarray) -> None:
         self.codes_ = codes
         self.squared_norms_ = np.einsum("nd,nd->n", codes, codes)
-
-    def _pq_bytes(self, dimension: int) -> int:
-        if self.pq_m is None:
-            return max(m for m in range(1, min(64, max(1, dimension // 4)) + 1) if dimension % m == 0)
-        if check_int("pq_m", self.pq_m) > dimension or dimension % self.pq_m:
-            raise ValueError(f"pq_m must divide the codes' width {dimension}, got {self.pq_m}")
-        return self.pq_m
 
     def _append(self, codes: np.ndarray) -> None:
         self._build(np.concatenate([self.codes_, codes]))
@@ -353,9 +339,10 @@ class FaissIndex(NeighborIndex):
         """
         import faiss
 
-        self.ids_ = ids
-        removed = np.setdiff1d(np.arange(self.index_.ntotal, dtype=np.int64), ids, assume_unique=True)
-        self.selector_ = faiss.IDSelectorNot(faiss.IDSelectorBatch(removed)) if len(removed) else None
+        self.ids_, self.selector_ = ids, None
+        if len(ids) < self.index_.ntotal:
+            removed = np.setdiff1d(np.arange(self.index_.ntotal, dtype=np.int64), ids, assume_unique=True)
+            self.selector_ = faiss.IDSelectorNot(faiss.IDSelectorBatch(removed))
 
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         squared, ids = self.index_.search(queries, k, params=self._search_parameters())

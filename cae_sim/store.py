@@ -72,8 +72,9 @@ def _write(pipeline, root: Path) -> None:
     np.save(root / "labels.npy", pipeline.labels_, allow_pickle=False)
     clustering, index = pipeline.clustering_, pipeline.index_
     # an array the clustering holds that is the codes themselves is not written twice
-    shared = [name for name, array in clustering.state().items() if _same(array, pipeline.codes_)]
-    _save_arrays(root / "clustering", {k: v for k, v in clustering.state().items() if k not in shared})
+    state = clustering.state()
+    shared = [name for name, array in state.items() if _same(array, pipeline.codes_)]
+    _save_arrays(root / "clustering", {name: array for name, array in state.items() if name not in shared})
     _save_arrays(root / "index", index.state())
     (root / "encoder").mkdir()
     pipeline.encoder_.save(root / "encoder")
