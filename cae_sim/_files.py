@@ -1,12 +1,34 @@
-"""File helpers shared by the save format and the weights cache."""
+"""File helpers shared by the save format, the weights cache, the shards of a distributed encoding and the commands."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import uuid
+from collections.abc import Callable
+from typing import BinaryIO
 
 
 def file_sha256(path: str | os.PathLike) -> str:
     """Return the hex sha256 of a file's content."""
     with open(path, "rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+    """Write a file through ``write(file)`` under a temporary name, flush it to disk, rename it to ``path``.
+
+    A reader sees the old file or the whole new one, never a part; the temporary file goes if ``write`` fails.
+    """
+    temporary = f"{os.fspath(path)}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        with open(temporary, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise

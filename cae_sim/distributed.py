@@ -59,15 +59,15 @@ import json
 import logging
 import os
 import threading
-import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 from distributed import Client, LocalCluster
 
 from ._checks import check_int
+from ._files import write_atomically
 
 if TYPE_CHECKING:
     from .encoders import Encoder
@@ -286,14 +286,14 @@ def _encode_partition(
     """
     encoder = _worker_encoder(model_dir, digest)
     codes, kept, skipped = _encode_readable(encoder, paths, n_jobs)
-    _write_atomically(os.path.join(shard_dir, _codes_name(name)), lambda file: np.save(file, codes, allow_pickle=False))
+    write_atomically(os.path.join(shard_dir, _codes_name(name)), lambda file: np.save(file, codes, allow_pickle=False))
     described = {
         "format": SHARD_FORMAT,
         "identity": identity,
         "kept": [start + position for position in kept],
         "skipped": skipped,
     }
-    _write_atomically(os.path.join(shard_dir, name), lambda file: file.write(json.dumps(described).encode()))
+    write_atomically(os.path.join(shard_dir, name), lambda file: file.write(json.dumps(described).encode()))
     return name
 
 
@@ -335,21 +335,6 @@ def _encode_readable(encoder: "Encoder", paths: list[str], n_jobs: int) -> tuple
 
     codes, kept, skipped = encode_batches(encoder, iter_batches(paths, encoder.image_size, READ_BATCH_SIZE, n_jobs, skip_errors=True))
     return (np.empty((0, 0), np.float32) if codes is None else codes), kept, skipped
-
-
-def _write_atomically(path: str, write: Callable) -> None:
-    """Write a file through ``write(file)`` under a temporary name, flush it to disk, rename it to ``path``."""
-    temporary = f"{path}.{uuid.uuid4().hex[:12]}.tmp"
-    try:
-        with open(temporary, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
 
 
 # ---------------------------------------------------------------------- clusters
