@@ -97,6 +97,12 @@ def decode_image(data: bytes | np.ndarray, size: int | None, name: str = "<bytes
     ImageReadError
         If the data is empty, not an image, or a truncated JPEG.
     """
+    bgr = _decode_bgr(data, size, name)
+    return cv2.cvtColor(bgr if size is None else resize(bgr, size), cv2.COLOR_BGR2RGB)
+
+
+def _decode_bgr(data: bytes | np.ndarray, size: int | None, name: str) -> np.ndarray:
+    """Decode to 8-bit BGR, at a reduced scale when the image stays at least ``size`` on each side."""
     buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
     if buffer.size == 0:
         raise ImageReadError(f"{name}: empty file")
@@ -107,7 +113,7 @@ def decode_image(data: bytes | np.ndarray, size: int | None, name: str = "<bytes
     bgr = cv2.imdecode(buffer, _decode_flag(buffer, size))
     if bgr is None:
         raise ImageReadError(f"{name}: not a decodable image")
-    return cv2.cvtColor(bgr if size is None else resize(bgr, size), cv2.COLOR_BGR2RGB)
+    return bgr
 
 
 _REDUCED_FLAGS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
@@ -164,6 +170,33 @@ def read_file(path: str, size: int | None) -> np.ndarray:
     ImageReadError
         If it exists but cannot be decoded (the message says why).
     """
+    return decode_image(_file_bytes(path), size, name=path)
+
+
+def read_thumbnail(path: str, side: int) -> np.ndarray:
+    """Read one image file into an RGB uint8 array whose longer side is at most ``side``, its shape kept.
+
+    Large JPEGs are decoded at a reduced scale, so a thumbnail of a photo costs a fraction of a full decode.
+
+    Raises
+    ------
+    OSError
+        If the file does not exist.
+    ImageReadError
+        If it exists but cannot be decoded (the message says why).
+    """
+    side = check_int("side", side)
+    bgr = _decode_bgr(_file_bytes(path), side, path)
+    height, width = bgr.shape[:2]
+    if max(height, width) > side:
+        scale = side / max(height, width)
+        shape = (max(1, round(width * scale)), max(1, round(height * scale)))
+        bgr = cv2.resize(bgr, shape, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _file_bytes(path: str) -> np.ndarray:
+    """The content of an image file, or the error that says why there is none."""
     if not os.path.exists(path):
         if os.path.islink(path):
             raise ImageReadError(f"{path}: broken symbolic link")
@@ -171,10 +204,9 @@ def read_file(path: str, size: int | None) -> np.ndarray:
     if os.path.isdir(path):
         raise ImageReadError(f"{path}: is a directory")
     try:
-        data = np.fromfile(path, dtype=np.uint8)
+        return np.fromfile(path, dtype=np.uint8)
     except OSError as error:
         raise ImageReadError(f"{path}: cannot be read ({error.strerror or error})") from error
-    return decode_image(data, size, name=path)
 
 
 def read_image(image, size: int | None = None) -> np.ndarray:

@@ -1,0 +1,113 @@
+"""Write the report folder: thumbnails, then ``index.html`` rendered from the templates, swapped in atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import jinja2
+from sklearn.utils.validation import check_is_fitted
+
+from .._checks import check_int
+from ..duplicates import DEFAULT_THRESHOLD
+from ..store import _swap_into_place
+from .content import report_content
+from .thumbnails import write_thumbnails
+
+#: Defaults of ``write_report`` and of the ``report`` command.
+DEFAULT_PER_CLUSTER, DEFAULT_NEIGHBORS = 24, 8
+PAGE, THUMBNAILS = "index.html", "thumbs"
+
+
+def write_report(
+    pipeline,
+    out: str | os.PathLike,
+    *,
+    per_cluster: int = DEFAULT_PER_CLUSTER,
+    neighbors: int = DEFAULT_NEIGHBORS,
+    threshold: float = DEFAULT_THRESHOLD,
+    n_jobs: int = -1,
+    verbose: int = 0,
+) -> Path:
+    """Write a self-contained HTML report of a pipeline fitted on image files.
+
+    The folder is written beside ``out`` under a temporary name, then swapped in, so an interrupted run
+    leaves the earlier report whole. An existing ``out`` is replaced only if it is an earlier report.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        A pipeline fitted on files (``paths_`` is not None).
+    out : str or path-like
+        The report folder; ``out/index.html`` is the page.
+    per_cluster : int, default=24
+        Most central images shown per cluster; a third as many outliers (at least one) follow.
+    neighbors : int, default=8
+        Nearest images listed in each image's panel.
+    threshold : float
+        Similarity from which images chain into a near-duplicate group (see ``Pipeline.duplicates``).
+    n_jobs : int, default=-1
+        Threads that make the thumbnails; -1: one per core.
+    verbose : int, default=0
+        1 shows a progress bar.
+
+    Returns
+    -------
+    Path
+        The page, ``out/index.html``.
+
+    Raises
+    ------
+    ValueError
+        If the pipeline is not fitted, was fitted on an array, or an argument is invalid.
+    OSError
+        If ``out`` exists and is not an earlier report, or cannot be written.
+    """
+    check_is_fitted(pipeline, "codes_")
+    if pipeline.paths_ is None:
+        raise ValueError("the report shows the images' files: fit the pipeline on a folder or a list of files, not an array")
+    per_cluster, neighbors = check_int("per_cluster", per_cluster), check_int("neighbors", neighbors)
+    target = Path(out)
+    _check_replaceable(target)
+    content = report_content(pipeline, per_cluster, neighbors, threshold)
+    staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        (staging / THUMBNAILS).mkdir(parents=True)
+        unreadable = write_thumbnails(content.points["paths"], staging / THUMBNAILS, n_jobs, verbose)
+        page = _environment().get_template("report.html").render(vars(content), unreadable=unreadable, map_kind=_map_kind(pipeline))
+        (staging / PAGE).write_text(page, encoding="utf-8")
+        _swap_into_place(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target / PAGE
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse to overwrite a folder that holds anything but an earlier report (nothing of the user's is lost)."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise OSError(f"{target} exists and is not a folder")
+    if any(target.iterdir()) and not ((target / PAGE).is_file() and (target / THUMBNAILS).is_dir()):
+        raise OSError(f"{target} exists and is not a cae_sim report (no {PAGE} and {THUMBNAILS}/): choose another --out")
+
+
+def _map_kind(pipeline) -> str:
+    if hasattr(pipeline.clustering_, "embedding_"):
+        return "The UMAP embedding the clusters were found in, reduced to two dimensions by PCA"
+    return "The codes reduced to two dimensions by PCA"
+
+
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("cae_sim.report", "templates"),
+        autoescape=True,  # every path, reason and parameter is escaped
+        undefined=jinja2.StrictUndefined,  # a misspelt name in the template is an error, not an empty string
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["basename"] = os.path.basename
+    environment.filters["colour"] = lambda label: f"hsl({(label * 137.508) % 360:.1f}, 70%, 42%)"
+    return environment
