@@ -1,14 +1,18 @@
-"""``python -m cae_sim`` (or ``cae-sim``): the ``train``, ``query``, ``add``, ``remove`` and ``match`` commands."""
+"""``python -m cae_sim`` (or ``cae-sim``): the ``train``, ``query``, ``add``, ``remove``, ``duplicates`` and ``match`` commands."""
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
+import math
 import os
 import sys
 from typing import TYPE_CHECKING
 
+from ._files import write_atomically
+from .duplicates import DEFAULT_THRESHOLD
 from .train import add_train_arguments, guarded, positive_int, run_train
 from .update import add_add_arguments, add_remove_arguments, run_add, run_remove
 
@@ -19,6 +23,8 @@ if TYPE_CHECKING:
 SHOWN_TOP_N = (1, 2, 3, 5, 10, 15, 20, 50)
 #: Columns of the json and csv output of ``query``.
 QUERY_FIELDS = ("rank", "index", "path", "score")
+#: Columns of the CSV of ``duplicates``.
+DUPLICATE_FIELDS = ("group", "index", "path")
 #: One match as ``query`` prints it: the ``QUERY_FIELDS``.
 Row = dict[str, int | str | float | None]
 
@@ -121,6 +127,56 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude-self", action="store_true", help="leave out the query file itself if the pipeline holds it")
 
 
+def threshold_arg(text: str) -> float:
+    """Parse ``--threshold``: a number in [-1, 1], the widest range of scores (the metric's own is checked after loading)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not -1 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1], got {text!r}")
+    return value
+
+
+def add_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of the duplicates command to ``parser``."""
+    parser.add_argument("model", help="directory written by train")
+    parser.add_argument(
+        "--threshold", type=threshold_arg, default=DEFAULT_THRESHOLD,
+        help=f"lowest similarity that links two images (default: {DEFAULT_THRESHOLD}, for efficientnet_lite0; higher for cae and the hashes)",
+    )
+    parser.add_argument("--out", help="write the CSV to this file (atomically) instead of standard output")
+
+
+def run_duplicates(args: argparse.Namespace) -> int:
+    """Write the saved pipeline's groups of near-duplicates as a ``group,index,path`` CSV, to --out or standard output."""
+    from .pipeline import Pipeline  # after the command has quieted TensorFlow
+
+    pipeline = Pipeline.load(args.model)
+    groups = pipeline.duplicates(args.threshold)
+    text = duplicates_csv(groups, pipeline.paths_)
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    write_atomically(args.out, lambda file: file.write(text.encode("utf-8")))
+    n_images = sum(len(group) for group in groups)
+    print(f"{len(groups)} group{'s' if len(groups) != 1 else ''} of near-duplicates ({n_images} images) -> {args.out}")
+    return 0
+
+
+def duplicates_csv(groups: list[list[int]], paths: list[str] | None) -> str:
+    """The ``group,index,path`` CSV of ``Pipeline.duplicates``' groups: groups numbered from 1, one row per image.
+
+    Paths are made absolute; the path is empty for a pipeline fitted on an array.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(DUPLICATE_FIELDS)
+    for number, group in enumerate(groups, start=1):
+        writer.writerows([number, i, "" if paths is None else os.path.abspath(paths[i])] for i in group)
+    return buffer.getvalue()
+
+
 def run_match(args: argparse.Namespace) -> int:
     """Match every target image to the source images; write the CSV and print the Top-N accuracy."""
     from .matching import DEFAULT_ENCODER, match
@@ -176,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     remover = commands.add_parser("remove", help="take images out of a saved pipeline, in place")
     add_remove_arguments(remover)
     remover.set_defaults(run=run_remove, quiet=True)
+    duplicates = commands.add_parser("duplicates", help="print the groups of near-duplicate images of a saved pipeline as CSV")
+    add_duplicates_arguments(duplicates)
+    duplicates.set_defaults(run=run_duplicates, quiet=True)
     matcher = commands.add_parser("match", help="find the closest source images of every target image")
     add_match_arguments(matcher)
     matcher.set_defaults(run=run_match, quiet=True)

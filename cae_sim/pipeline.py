@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_choice, check_int, check_n_clusters, check_random_state
 from .clustering import CLUSTERINGS, Clustering
+from .duplicates import DEFAULT_THRESHOLD, duplicate_groups
 from .encoders import Encoder, Ensemble, encoder_class
 from .encoders.base import encode_batches
 from .images import READ_BATCH_SIZE, is_colour, iter_batches, resolve_source, typical_side
@@ -542,6 +543,49 @@ class Pipeline(BaseEstimator):
         index = self._fitted_index()
         distance = index.distance(self._encode_one(a), self._encode_one(b))
         return float(index.score(distance)[0])
+
+    def duplicates(self, threshold: float = DEFAULT_THRESHOLD) -> list[list[int]]:
+        """Return the groups of near-duplicates among the fitted images.
+
+        Two images are linked when their score (that of ``Match``: cosine
+        similarity by default) is at least ``threshold``; a group holds images
+        linked directly or through others, so A and C share a group when A is
+        like B and B like C. Images with no near-duplicate are in no group.
+        The default suits ``efficientnet_lite0`` (what ``encoder="auto"``
+        picks for photos): it finds exact, resized, re-compressed and slightly
+        cropped copies of real photos (``experiments/near_duplicates.py``).
+        The autoencoder's and the hashes' scores run higher for unrelated
+        images: give them a higher threshold.
+
+        Parameters
+        ----------
+        threshold : float, default=DEFAULT_THRESHOLD
+            Lowest score that links two images: in [-1, 1] with the cosine
+            metric, in (0, 1] with the euclidean and hamming ones.
+
+        Returns
+        -------
+        list of list of int
+            Positions of each group's images in ``codes_`` (and ``paths_``),
+            ascending; the largest group first, groups of one size by their
+            first position.
+
+        Raises
+        ------
+        ValueError
+            If ``threshold`` is not a number in the metric's range.
+        sklearn.exceptions.NotFittedError
+            If the pipeline is not fitted.
+
+        Examples
+        --------
+        >>> pipeline = Pipeline(random_state=0).fit("photos/")  # doctest: +SKIP
+        >>> for group in pipeline.duplicates():  # doctest: +SKIP
+        ...     print([pipeline.paths_[i] for i in group])
+        ['photos/beach.jpg', 'photos/copies/beach_small.jpg']
+        """
+        index = self._fitted_index()
+        return [group.tolist() for group in duplicate_groups(index, self.codes_, threshold)]
 
     def _encode_one(self, image) -> np.ndarray:
         if isinstance(image, np.ndarray):
