@@ -88,3 +88,25 @@ def fitted(data_dir):
     from cae_sim import Pipeline
 
     return Pipeline(encoder="cae", n_clusters=3, **TINY).fit(data_dir)
+
+
+@pytest.fixture(scope="session")
+def report_collection(tmp_path_factory):
+    """A hash-encoded pipeline over 36 files (two of them exact copies, one with HTML's special characters in
+    its name) and its HTML report (6 central images per cluster, 4 neighbours).
+
+    Returns the pipeline and the report's folder.
+    """
+    from cae_sim import Pipeline
+    from cae_sim.report import write_report
+
+    folder = tmp_path_factory.mktemp("collection")
+    for seed in range(33):
+        write_image(folder / f"image_{seed:02d}.png", smooth_image(seed, 40, 56))
+    write_image(folder / 'odd <b>&"name\'.png', smooth_image(100, 40, 56))
+    for seed in (3, 7):
+        write_image(folder / f"copy_of_{seed:02d}.png", smooth_image(seed, 40, 56))
+    pipeline = Pipeline(encoder="dhash", n_clusters=3, random_state=0).fit(folder)
+    report = tmp_path_factory.mktemp("report") / "report"
+    write_report(pipeline, report, per_cluster=6, neighbors=4)
+    return pipeline, report

@@ -1,0 +1,108 @@
+"""The HTML report opened in a real browser: headless Chromium (Debian's ``chromium``) driven by Playwright.
+
+Run them with ``pytest tests/test_report_browser.py``; they are skipped, with the reason, where Playwright or
+Chromium is missing (``pip install -e '.[test]'`` and ``apt-get install chromium``; ``.ci/run`` installs both).
+"""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+playwright = pytest.importorskip("playwright.sync_api", reason="Playwright comes with the test extra: pip install -e '.[test]'")
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH: apt-get install chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as driver:
+        # --no-sandbox: Chromium's sandbox cannot start as root, which CI containers are
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def opened(browser, report_collection):
+    """The report's page, loaded, with every console message, page error and request recorded."""
+    pipeline, report = report_collection
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.messages, page.errors, page.requests = [], [], []
+    page.on("console", lambda message: page.messages.append(message))
+    page.on("pageerror", lambda error: page.errors.append(error))
+    page.on("request", lambda request: page.requests.append(request.url))
+    page.goto((report / "index.html").as_uri())
+    page.wait_for_function("window.caeSimReport && window.caeSimReport.ready")
+    yield page, pipeline, report
+    page.close()
+
+
+def test_the_page_loads_without_errors_or_requests_outside_its_folder(opened):
+    page, _, report = opened
+    page.evaluate("document.querySelectorAll('img').forEach((img) => { img.loading = 'eager'; })")
+    page.wait_for_function("[...document.images].every((img) => img.complete)")
+    assert page.errors == []
+    assert [m.text for m in page.messages if m.type in ("error", "warning")] == []
+    inside = report.as_uri() + "/"
+    assert page.requests and all(url.startswith(inside) for url in page.requests), page.requests
+
+
+def test_every_cluster_section_and_thumbnail_is_there(opened):
+    page, pipeline, _ = opened
+    sections = page.eval_on_selector_all("section.cluster", "sections => sections.map((s) => Number(s.dataset.cluster))")
+    assert sorted(sections) == np.unique(pipeline.labels_).tolist()
+    page.evaluate("document.querySelectorAll('img').forEach((img) => { img.loading = 'eager'; })")
+    page.wait_for_function("[...document.images].every((img) => img.complete)")
+    broken = page.evaluate("[...document.images].filter((img) => img.naturalWidth === 0).map((img) => img.src)")
+    assert broken == []
+    assert page.evaluate("document.images.length") > len(sections)
+
+
+def isolated_point(page, pipeline) -> int:
+    """An image whose point on the map is more than the click radius away from every other point."""
+    points = np.array([page.evaluate(f"caeSimReport.pointOf({i})") for i in range(len(pipeline.paths_))])
+    gaps = np.linalg.norm(points[:, None] - points[None], axis=-1) + np.eye(len(points)) * 1e9
+    return int(np.argmax(gaps.min(axis=1)))
+
+
+def test_clicking_a_point_opens_its_panel_with_the_neighbours_query_gives(opened):
+    page, pipeline, _ = opened
+    i = isolated_point(page, pipeline)
+    box = page.locator("#map").bounding_box()
+    x, y = page.evaluate(f"caeSimReport.screenPointOf({i})")
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    assert page.get_attribute("#tooltip img", "src") == f"thumbs/{i}.jpg"
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    assert page.is_visible("#panel") and page.get_attribute("#panel", "data-i") == str(i)
+    assert page.inner_text("#panel-path") == pipeline.paths_[i]
+    assert page.inner_text("#panel-cluster") == str(pipeline.labels_[i])
+    listed = page.eval_on_selector_all("#panel-neighbors li", "items => items.map((li) => Number(li.dataset.i))")
+    scores = page.eval_on_selector_all("#panel-neighbors .score", "spans => spans.map((s) => Number(s.textContent))")
+    expected = [m for m in pipeline.query(pipeline.paths_[i], n=5) if m.index != i][:4]
+    assert listed == [m.index for m in expected]
+    assert np.allclose(scores, [m.score for m in expected], atol=1e-4)
+
+
+def test_clicking_a_thumbnail_opens_its_panel_and_escape_closes_it(opened):
+    page, _, _ = opened
+    first_outlier = page.locator("section.cluster .outliers img").first
+    i = int(first_outlier.get_attribute("data-i"))
+    first_outlier.click()
+    assert page.get_attribute("#panel", "data-i") == str(i)
+    nearest = page.locator("#panel-neighbors li").first.get_attribute("data-i")
+    page.locator("#panel-neighbors img").first.click()
+    assert page.get_attribute("#panel", "data-i") == nearest != str(i)
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#panel")
+
+
+def test_the_duplicates_section_shows_each_group_side_by_side(opened):
+    page, pipeline, _ = opened
+    groups = page.eval_on_selector_all(
+        "#duplicates .group", "groups => groups.map((g) => [...g.querySelectorAll('img')].map((img) => Number(img.dataset.i)))"
+    )
+    assert groups == pipeline.duplicates()
+    names = page.eval_on_selector_all("#duplicates figcaption", "captions => captions.map((c) => c.textContent)")
+    assert names == [os.path.basename(pipeline.paths_[i]) for group in groups for i in group]
