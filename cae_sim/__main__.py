@@ -1,4 +1,4 @@
-"""``python -m cae_sim`` (or ``cae-sim``): the ``train``, ``query``, ``add``, ``remove``, ``duplicates`` and ``match`` commands."""
+"""``python -m cae_sim`` (or ``cae-sim``): the ``train``, ``query``, ``add``, ``remove``, ``duplicates``, ``report`` and ``match`` commands."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import argparse
 import csv
 import io
 import json
-import math
 import os
 import sys
 from typing import TYPE_CHECKING
 
 from ._files import write_atomically
 from .duplicates import DEFAULT_THRESHOLD
-from .train import add_train_arguments, guarded, positive_int, run_train
+from .report.command import add_report_arguments, run_report
+from .train import add_train_arguments, guarded, positive_int, run_train, threshold_arg
 from .update import add_add_arguments, add_remove_arguments, run_add, run_remove
 
 if TYPE_CHECKING:
@@ -127,17 +127,6 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude-self", action="store_true", help="leave out the query file itself if the pipeline holds it")
 
 
-def threshold_arg(text: str) -> float:
-    """Parse ``--threshold``: a number in [-1, 1], the widest range of scores (the metric's own is checked after loading)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not -1 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1], got {text!r}")
-    return value
-
-
 def add_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of the duplicates command to ``parser``."""
     parser.add_argument("model", help="directory written by train")
@@ -235,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     duplicates = commands.add_parser("duplicates", help="print the groups of near-duplicate images of a saved pipeline as CSV")
     add_duplicates_arguments(duplicates)
     duplicates.set_defaults(run=run_duplicates, quiet=True)
+    reporter = commands.add_parser("report", help="write an HTML report of a saved pipeline: clusters, map, neighbours, duplicates")
+    add_report_arguments(reporter)
+    reporter.set_defaults(run=run_report)
     matcher = commands.add_parser("match", help="find the closest source images of every target image")
     add_match_arguments(matcher)
     matcher.set_defaults(run=run_match, quiet=True)

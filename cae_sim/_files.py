@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import BinaryIO
 
 
@@ -32,3 +34,17 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+
+
+def swap_into_place(staging: Path, target: Path) -> None:
+    """Put the folder ``staging`` where ``target`` is: renamed in, any older ``target`` renamed away, then deleted.
+
+    Between the two renames ``target`` is briefly absent; it is never half written.
+    """
+    if not target.exists():
+        staging.rename(target)
+        return
+    retired = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    target.rename(retired)
+    staging.rename(target)
+    shutil.rmtree(retired)

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._files import file_sha256
+from ._files import file_sha256, swap_into_place
 from ._json import from_json, to_json
 from .clustering import CLUSTERINGS, Clustering
 from .encoders import ENCODERS, Encoder
@@ -61,7 +61,7 @@ def save_pipeline(pipeline, directory: str | os.PathLike) -> None:
     staging.mkdir()
     try:
         _write(pipeline, staging)
-        _swap_into_place(staging, target)
+        swap_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -114,16 +114,6 @@ def _save_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
 def _load_arrays(root: Path, manifest: dict, folder: str) -> dict[str, np.ndarray]:
     listed = [name for name in manifest["files"] if name.startswith(f"{folder}/")]  # hash-checked before
     return {Path(name).stem: np.load(root / name, allow_pickle=False) for name in listed}
-
-
-def _swap_into_place(staging: Path, target: Path) -> None:
-    if not target.exists():
-        staging.rename(target)
-        return
-    retired = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-    target.rename(retired)
-    staging.rename(target)
-    shutil.rmtree(retired)
 
 
 class SavedPipeline(NamedTuple):

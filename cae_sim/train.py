@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import math
 import os
 import sys
 import time
@@ -30,6 +31,17 @@ def positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
+    return value
+
+
+def threshold_arg(text: str) -> float:
+    """Parse ``--threshold``: a number in [-1, 1], the widest range of scores (the metric's own is checked after loading)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not -1 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [-1, 1], got {text!r}")
     return value
 
 

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from ..train import positive_int
+from ..duplicates import DEFAULT_THRESHOLD
+from ..train import positive_int, threshold_arg
 from . import DEFAULT_NEIGHBORS, DEFAULT_PER_CLUSTER
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of the report command to ``parser``."""
-    from ..duplicates import DEFAULT_THRESHOLD
-
     parser.add_argument("model", help="directory written by train")
     parser.add_argument("--out", default="report", help="report folder, replaced if it holds an earlier report (default: report)")
     parser.add_argument("--per-cluster", type=positive_int, default=DEFAULT_PER_CLUSTER,
                         help=f"most central images shown per cluster (default: {DEFAULT_PER_CLUSTER})")
     parser.add_argument("--neighbors", type=positive_int, default=DEFAULT_NEIGHBORS,
                         help=f"nearest images listed for each image (default: {DEFAULT_NEIGHBORS})")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+    parser.add_argument("--threshold", type=threshold_arg, default=DEFAULT_THRESHOLD,
                         help=f"similarity from which images are near-duplicates (default: {DEFAULT_THRESHOLD})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -11,8 +11,8 @@ import jinja2
 from sklearn.utils.validation import check_is_fitted
 
 from .._checks import check_int
+from .._files import swap_into_place
 from ..duplicates import DEFAULT_THRESHOLD
-from ..store import _swap_into_place
 from .content import report_content
 from .thumbnails import write_thumbnails
 
@@ -78,7 +78,7 @@ def write_report(
         unreadable = write_thumbnails(content.points["paths"], staging / THUMBNAILS, n_jobs, verbose)
         page = _environment().get_template("report.html").render(vars(content), unreadable=unreadable, map_kind=_map_kind(pipeline))
         (staging / PAGE).write_text(page, encoding="utf-8")
-        _swap_into_place(staging, target)
+        swap_into_place(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target / PAGE
