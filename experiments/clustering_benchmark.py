@@ -10,10 +10,10 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.cluster import KMeans
 
-import plots
 from benchlib import RESULTS, write_results
 from cae_sim import Pipeline
 from cae_sim.metrics import clustering_scores
+from cae_sim.plots import cluster_grid, code_map, reconstructions, write_image
 
 
 def kmeans_raw_pixels(images: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, None]:
@@ -51,16 +51,13 @@ def run(methods: dict, images: np.ndarray, labels: np.ndarray, split: str, seed:
 def save_plots(name: str, pipeline: Pipeline, images: np.ndarray) -> list[str]:
     """Write the cluster grid, the code map and (for the autoencoder) reconstructions; return the file names."""
     written = [f"{name}_clusters.png", f"{name}_codes.png"]
-    plots.cluster_grid(images, pipeline.labels_, pipeline.distance_to_center(), RESULTS / written[0])
-    plots.code_map(pipeline.codes_, pipeline.labels_, RESULTS / written[1])
-    if hasattr(pipeline.encoder_, "reconstruct"):
-        sample = images[:: max(1, len(images) // 12)][:12]
-        size = pipeline.encoder_.image_size
-        from cae_sim.images import iter_batches
-
-        pixels = next(iter(iter_batches(sample, size, batch_size=len(sample)))).pixels
+    rows = [cluster_grid(pipeline, cluster, n=12, images=images, columns=12, tile=40) for cluster in np.unique(pipeline.labels_)]
+    write_image(RESULTS / written[0], np.vstack(rows))  # one row per cluster, nearest to its centre first
+    write_image(RESULTS / written[1], code_map(pipeline))
+    if pipeline.encoder_.name == "cae":
         written.append(f"{name}_reconstructions.png")
-        plots.reconstruction_pairs(pixels, pipeline.encoder_.reconstruct(pixels), RESULTS / written[-1])
+        sample = images[:: max(1, len(images) // 12)][:12]
+        write_image(RESULTS / written[-1], reconstructions(pipeline, sample, tile=40))
     return written
 
 

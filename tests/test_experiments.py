@@ -12,12 +12,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 
 import benchlib  # noqa: E402
+import clustering_benchmark  # noqa: E402
 import copy_detection  # noqa: E402
-import plots  # noqa: E402
 import render_results  # noqa: E402
 from clustering_benchmark import run  # noqa: E402
 from datasets import load_digits  # noqa: E402
 from digits_clustering import METHODS  # noqa: E402
+
+from cae_sim import Pipeline  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -75,14 +77,11 @@ def test_copy_detection_scores_count_the_rank_of_each_original():
         assert scores[kind] == {"top1": np.mean(ranks[mask] == 0), "top5": np.mean(hit[mask])}
 
 
-def test_cluster_grid_shows_each_cluster_nearest_first(tmp_path):
-    rng = np.random.default_rng(1)
-    images = np.stack([np.full((8, 8), 10 * i, np.uint8) for i in range(20)])  # image i is gray level 10 i
-    labels, distances = rng.permutation(np.arange(20) % 4), rng.random(20)
-    plots.cluster_grid(images, labels, distances, tmp_path / "clusters.png", per_cluster=3)
-    grid = cv2.imread(str(tmp_path / "clusters.png"))
-    assert grid.shape == (4 * 44, 3 * 44, 3)  # 40-px tiles, 4 px apart
-    for label in range(4):
-        members = np.flatnonzero(labels == label)
-        nearest = members[np.argsort(distances[members])][:3]
-        assert [grid[label * 44 + 2, c * 44 + 2, 0] for c in range(3)] == list(images[nearest, 0, 0])
+def test_the_clustering_pictures_show_a_row_per_cluster_and_the_code_map(tmp_path, monkeypatch):
+    monkeypatch.setattr(clustering_benchmark, "RESULTS", tmp_path)
+    images = load_digits()[0][:100]
+    pipeline = Pipeline(encoder="dhash", n_clusters=4, random_state=0).fit(images)  # no autoencoder: no reconstructions
+    written = clustering_benchmark.save_plots("demo", pipeline, images)
+    assert written == ["demo_clusters.png", "demo_codes.png"]
+    assert cv2.imread(str(tmp_path / written[0])).shape == (len(np.unique(pipeline.labels_)) * 44, 12 * 44, 3)  # 40-px tiles, 4 px apart
+    assert cv2.imread(str(tmp_path / written[1])).shape == (600, 600, 3)
