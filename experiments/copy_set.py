@@ -246,20 +246,15 @@ def write_copy_set(root: Path, seed: int = 0, n_distractors: int = 200) -> dict:
 # --------------------------------------------------------------------------- picture
 
 
-def _panel(image: np.ndarray, label: str, size: int) -> np.ndarray:
-    """``image`` fitted into a white ``size``×``size`` square above its label (aspect ratio kept)."""
-    panel = np.full((size, size, 3), 255, np.uint8)
-    room = size - 22
+def _letterboxed(image: np.ndarray, size: int) -> np.ndarray:
+    """``image`` fitted into a white ``size``×``size`` square (aspect ratio kept), centred at its foot, above the caption."""
+    square = np.full((size, size, 3), 255, np.uint8)
     h, w = image.shape[:2]
-    scale = room / max(h, w)
+    scale = size / max(h, w)
     small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    top, left = (room - small.shape[0]) // 2, (size - small.shape[1]) // 2  # image and label centred as one block
-    panel[top : top + small.shape[0], left : left + small.shape[1]] = small
-    font, text_scale = cv2.FONT_HERSHEY_SIMPLEX, 0.45
-    text_w = cv2.getTextSize(label, font, text_scale, 1)[0][0]
-    baseline = top + small.shape[0] + 16
-    cv2.putText(panel, label, ((size - text_w) // 2, baseline), font, text_scale, (0, 0, 0), 1, cv2.LINE_AA)
-    return panel
+    top, left = size - small.shape[0], (size - small.shape[1]) // 2
+    square[top : top + small.shape[0], left : left + small.shape[1]] = small
+    return square
 
 
 def save_degradation_picture(
@@ -267,8 +262,9 @@ def save_degradation_picture(
 ) -> Path:
     """Draw the original ``name`` beside its copy under each degradation, labelled, in two rows; return the path."""
     image = load_real_photos()[name]
-    panels = [_panel(image, f"original: {name}", size)]
-    panels += [_panel(degrade(image, d, name, seed), d, size) for d in DEGRADATIONS]
+    panels = [_letterboxed(image, size)] + [_letterboxed(degrade(image, d, name, seed), size) for d in DEGRADATIONS]
+    labels = [f"original: {name}", *DEGRADATIONS]
     columns = (len(panels) + 1) // 2
-    write_image(path, tile_grid([panels[:columns], panels[columns:]], columns, tile=size))  # the panels are already square
+    rows, captions = [panels[:columns], panels[columns:]], [labels[:columns], labels[columns:]]
+    write_image(path, tile_grid(rows, columns, tile=size, gap=16, captions=captions))  # the panels are already square
     return Path(path)
