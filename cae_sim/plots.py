@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -25,6 +26,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_int
 from .images import read_image, resize, to_rgb_uint8
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
 
 CAPTION_FONT = cv2.FONT_HERSHEY_SIMPLEX
 #: Scale of the caption font: digits 11 px high; a caption wider than its tile is drawn smaller.
@@ -152,7 +156,14 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
 
 
 def query_grid(
-    pipeline, image, n: int = 8, *, images: Sequence | np.ndarray | None = None, columns: int | None = None, tile: int = 64, gap: int = 4
+    pipeline: Pipeline,
+    image: str | os.PathLike | np.ndarray,
+    n: int = 8,
+    *,
+    images: Sequence | np.ndarray | None = None,
+    columns: int | None = None,
+    tile: int = 64,
+    gap: int = 4,
 ) -> np.ndarray:
     """Draw a query image beside its ``n`` best matches, with each match's score (``"0.934"``) under it.
 
@@ -180,7 +191,9 @@ def query_grid(
     Raises
     ------
     ValueError
-        If ``n`` < 1, the query cannot be read, or ``images`` is missing or of the wrong length.
+        If ``n`` or ``columns`` < 1, an image cannot be read, or ``images`` is missing or of the wrong length.
+    OSError
+        If an image file does not exist.
     """
     n = check_int("n", n)
     columns = n + 1 if columns is None else check_int("columns", columns)
@@ -192,7 +205,14 @@ def query_grid(
 
 
 def cluster_grid(
-    pipeline, cluster: int, n: int = 24, *, images: Sequence | np.ndarray | None = None, columns: int = 8, tile: int = 64, gap: int = 4
+    pipeline: Pipeline,
+    cluster: int,
+    n: int = 24,
+    *,
+    images: Sequence | np.ndarray | None = None,
+    columns: int = 8,
+    tile: int = 64,
+    gap: int = 4,
 ) -> np.ndarray:
     """Draw a cluster's ``n`` most central images, nearest to its centre first, in rows of ``columns``.
 
@@ -233,7 +253,7 @@ def cluster_grid(
     return _wrapped_grid([_picture(fitted[i], tile) for i in central], None, min(columns, n), tile, gap)
 
 
-def reconstructions(pipeline, images: Sequence | np.ndarray, *, tile: int = 64, gap: int = 4) -> np.ndarray:
+def reconstructions(pipeline: Pipeline, images: Sequence | np.ndarray, *, tile: int = 64, gap: int = 4) -> np.ndarray:
     """Draw images as the autoencoder sees them in one row, and its reconstructions of them below.
 
     Parameters
@@ -253,6 +273,8 @@ def reconstructions(pipeline, images: Sequence | np.ndarray, *, tile: int = 64, 
     ------
     ValueError
         If the pipeline's encoder is not the autoencoder, there is no image, or one cannot be read.
+    OSError
+        If an image file does not exist.
     """
     check_is_fitted(pipeline, "encoder_")
     encoder = pipeline.encoder_
@@ -265,7 +287,7 @@ def reconstructions(pipeline, images: Sequence | np.ndarray, *, tile: int = 64, 
     return tile_grid([list(pixels), list(encoder.reconstruct(pixels))], tile=tile, gap=gap)
 
 
-def map_coordinates(pipeline) -> np.ndarray:
+def map_coordinates(pipeline: Pipeline) -> np.ndarray:
     """Place every fitted image on a 2-D map: the first two principal components of its code.
 
     The codes are taken as the clustering sees them: the UMAP embedding of a manifold clustering
@@ -295,7 +317,7 @@ def map_coordinates(pipeline) -> np.ndarray:
     return coordinates
 
 
-def code_map(pipeline, size: int = 600, radius: int = 2) -> np.ndarray:
+def code_map(pipeline: Pipeline, size: int = 600, radius: int = 2) -> np.ndarray:
     """Draw ``map_coordinates`` as dots on a white square, one colour per cluster.
 
     Parameters
@@ -337,7 +359,7 @@ def _cluster_colours(n_clusters: int) -> np.ndarray:
     return cv2.cvtColor(hsv[np.newaxis], cv2.COLOR_HSV2RGB)[0]
 
 
-def _fitted_images(pipeline, images: Sequence | np.ndarray | None) -> Sequence | np.ndarray:
+def _fitted_images(pipeline: Pipeline, images: Sequence | np.ndarray | None) -> Sequence | np.ndarray:
     """The fitted images in ``codes_``'s order: ``images`` if given, else the files of ``paths_``."""
     check_is_fitted(pipeline, "codes_")
     if images is None:
