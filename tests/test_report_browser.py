@@ -70,6 +70,7 @@ def isolated_point(page, pipeline) -> int:
 def test_clicking_a_point_opens_its_panel_with_the_neighbours_query_gives(opened):
     page, pipeline, _ = opened
     i = isolated_point(page, pipeline)
+    page.locator("#map").scroll_into_view_if_needed()
     box = page.locator("#map").bounding_box()
     x, y = page.evaluate(f"caeSimReport.screenPointOf({i})")
     page.mouse.move(box["x"] + x, box["y"] + y)

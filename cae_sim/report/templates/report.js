@@ -99,5 +99,6 @@ window.caeSimReport = (() => {
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") panel.hidden = true; });
 
   drawMap();
+  performance.mark("report-ready");
   return { data, pointOf, screenPointOf, openPanel, ready: true };
 })();
