@@ -16,9 +16,11 @@ from scipy.sparse.csgraph import connected_components
 from ._checks import check_codes, check_int
 from .index import NeighborIndex
 
-#: Cosine similarity from which ``Pipeline.duplicates`` calls two images near-duplicates. Measured with
-#: efficientnet_lite0 (what encoder="auto" picks for photos) on real photos and their copies in
-#: ``experiments/near_duplicates.py``.
+#: Cosine similarity from which ``Pipeline.duplicates`` links two images, for efficientnet_lite0 (encoder="auto" on
+#: photos). Measured in ``experiments/near_duplicates.py`` (56 real photos, 40 with an exact, a half-size, a JPEG q35
+#: and a 90 % crop copy, 100 thumbnails): two different photos scored at most 0.72; at 0.9 every exact, half-size and
+#: cropped copy and 83 % of the JPEG ones are found (pair recall 0.93, precision 0.89, the false links all between
+#: 25–32 px thumbnails, which reach 0.92). The autoencoder's scores run higher, pHash's lower: see Pipeline.duplicates.
 DEFAULT_THRESHOLD = 0.9
 #: Neighbours (query rows × k) searched at once: bounds the memory of one search to a few MiB.
 BATCH_VALUES = 2**18

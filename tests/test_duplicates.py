@@ -1,6 +1,9 @@
 import csv
 import io
+import itertools
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +18,10 @@ from cae_sim.__main__ import main as cae_sim_main
 from cae_sim.duplicates import duplicate_groups
 from cae_sim.index import INDEXES, ExactIndex
 from conftest import smooth_image, write_image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
+
+from near_duplicates import pair_scores  # noqa: E402
 
 #: Thresholds each metric takes, as (lowest, highest, lowest excluded).
 THRESHOLDS = {"cosine": (-1.0, 1.0, False), "euclidean": (0.0, 1.0, True), "hamming": (0.0, 1.0, True)}
@@ -181,3 +188,16 @@ def test_a_threshold_outside_the_saved_metrics_scores_is_one_error_line(tmp_path
     pipeline.fit(np.stack([smooth_image(seed) for seed in range(4)])).save(tmp_path / "model")
     assert cae_sim_main(["duplicates", str(tmp_path / "model"), "--threshold", "-0.5"]) == 2
     assert "error: threshold must be a number in (0, 1] for metric 'euclidean', got -0.5" in capsys.readouterr().err
+
+
+@given(labels=arrays(np.int64, st.integers(2, 30), elements=st.integers(-1, 4)), families=st.data())
+def test_the_experiments_precision_and_recall_count_pairs_one_by_one(labels, families):
+    families = families.draw(arrays(np.int64, len(labels), elements=st.integers(-1, 4)))
+    groups = [np.flatnonzero(labels == label).tolist() for label in range(5) if np.sum(labels == label) >= 2]
+    assume(any(np.sum(families == family) >= 2 for family in range(5)))  # some true pair
+    pairs = list(itertools.combinations(range(len(labels)), 2))
+    found = {(i, j) for i, j in pairs if any(i in group and j in group for group in groups)}
+    true = {(i, j) for i, j in pairs if families[i] >= 0 and families[i] == families[j]}
+    scores = pair_scores(groups, families)
+    assert scores["recall"] == pytest.approx(len(found & true) / len(true))
+    assert scores["precision"] == pytest.approx(len(found & true) / len(found) if found else 1.0)
