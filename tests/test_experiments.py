@@ -3,6 +3,7 @@
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -14,12 +15,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
 import benchlib  # noqa: E402
 import clustering_benchmark  # noqa: E402
 import copy_detection  # noqa: E402
+import near_duplicates  # noqa: E402
 import render_results  # noqa: E402
 from clustering_benchmark import run  # noqa: E402
 from datasets import load_digits  # noqa: E402
 from digits_clustering import METHODS  # noqa: E402
 
 from cae_sim import Pipeline  # noqa: E402
+from cae_sim.plots import write_image  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +88,36 @@ def test_the_clustering_pictures_show_a_row_per_cluster_and_the_code_map(tmp_pat
     assert written == ["demo_clusters.png", "demo_codes.png"]
     assert cv2.imread(str(tmp_path / written[0])).shape == (len(np.unique(pipeline.labels_)) * 44, 12 * 44, 3)  # 40-px tiles, 4 px apart
     assert cv2.imread(str(tmp_path / written[1])).shape == (600, 600, 3)
+
+
+def smooth_image(seed: int, height: int = 40, width: int = 48) -> np.ndarray:
+    """A smooth random RGB uint8 image: 6×6 noise enlarged."""
+    noise = np.random.default_rng(seed).integers(0, 256, (6, 6, 3), dtype=np.uint8)
+    return cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def test_near_duplicates_raw_pixel_codes_are_flat_centred_pixels(tmp_path):
+    image = smooth_image(0)
+    paths = [str(tmp_path / f"{name}.png") for name in ("image", "enlarged", "other")]
+    for path, picture in zip(paths, (image, cv2.resize(image, (96, 80)), smooth_image(1))):
+        write_image(path, picture)
+    raw = near_duplicates.raw_pixel_codes(paths, side=16, centre=False)
+    assert raw.dtype == np.float32 and raw.shape == (3, 16 * 16 * 3)
+    assert np.array_equal(raw[0], cv2.resize(image, (16, 16), interpolation=cv2.INTER_AREA).ravel() / np.float32(255))
+    codes = near_duplicates.raw_pixel_codes(paths, side=16)
+    np.testing.assert_allclose(codes, raw - raw.mean(axis=1, keepdims=True))
+    unit = codes / np.linalg.norm(codes, axis=1, keepdims=True)
+    assert unit[0] @ unit[1] > 0.95 > unit[0] @ unit[2]
+
+
+def test_near_duplicates_finds_the_exact_copies_in_a_small_collection_with_raw_pixels(tmp_path):
+    images = {f"image{i}": smooth_image(i) for i in range(4)}
+    collection = near_duplicates.Collection(lambda seed: (images, [smooth_image(9)]), n_copied=2, resize=2.0)
+    truth = near_duplicates.write_folder(tmp_path, collection, seed=0)
+    assert Counter(kind for _, kind in truth.values()) == {"original": 4, "distractor": 1, **dict.fromkeys(near_duplicates.COPY_KINDS, 2)}
+    result = near_duplicates.evaluate(near_duplicates.RAW_PIXELS, str(tmp_path), truth)
+    assert len(result["thresholds"]) == len(near_duplicates.THRESHOLDS)
+    assert all(row["recall_by_kind"]["exact"] == 1.0 for row in result["thresholds"])
+    assert result["margins"]["lowest_exact"] == pytest.approx(1.0)
+    best = result["best_f1"]
+    assert best["f1"] == max(2 * r["precision"] * r["recall"] / (r["precision"] + r["recall"]) for r in result["thresholds"])
