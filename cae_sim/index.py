@@ -177,7 +177,7 @@ class ExactIndex(NeighborIndex):
     """Exact search in NumPy: each query against every code, by a matrix product.
 
     The k nearest are found with ``argpartition`` and then sorted; ties go to the
-    lower position. Queries are scored in blocks of about 64 MiB.
+    lower position. Queries are scored in blocks of about 64 MiB, however many neighbours are asked for.
     """
 
     def _build(self, codes: np.ndarray) -> None:
@@ -191,7 +191,9 @@ class ExactIndex(NeighborIndex):
         self._build(np.delete(self.codes_, positions, axis=0))
 
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        block = max(1, EXACT_BLOCK_VALUES // len(self.codes_))
+        # both the approximate scores (rows × codes) and the exact re-measuring (rows × candidates × d) fit a block
+        n_candidates = min(k + EXACT_EXTRA_CANDIDATES, len(self.codes_))
+        block = max(1, EXACT_BLOCK_VALUES // max(len(self.codes_), n_candidates * self.codes_.shape[1]))
         parts = [self._search_block(queries[start : start + block], k) for start in range(0, len(queries), block)]
         return np.concatenate([d for d, _ in parts]), np.concatenate([p for _, p in parts])
 

@@ -1,3 +1,5 @@
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -7,7 +9,7 @@ from hypothesis.extra.numpy import arrays
 from sklearn.neighbors import NearestNeighbors
 
 from cae_sim import ExactIndex
-from cae_sim.index import INDEXES, FaissIndex
+from cae_sim.index import EXACT_BLOCK_VALUES, INDEXES, FaissIndex
 from cae_sim.codes import l2_normalize
 
 
@@ -241,3 +243,16 @@ def test_near_ties_of_the_matrix_product_are_settled_by_exact_distances():
     for metric in ("cosine", "euclidean"):
         _, nearest = ExactIndex(metric).fit(codes).kneighbors(codes, 1)
         np.testing.assert_array_equal(nearest[:, 0], np.arange(4))
+
+
+def test_exact_search_memory_stays_within_its_blocks_however_many_neighbours_are_asked():
+    # Every neighbour of 400 wide codes: measured all at once, the exact re-measuring alone would hold
+    # 400 × 400 × 2,048 float32 values (1.3 GB); in blocks it holds a few 64 MiB blocks at most.
+    codes = np.random.default_rng(0).normal(size=(400, 2048)).astype(np.float32)
+    index = ExactIndex().fit(codes)
+    tracemalloc.start()
+    distances, positions = index.kneighbors(codes, 400)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4 * EXACT_BLOCK_VALUES * 4
+    assert (positions[:, 0] == np.arange(400)).all() and (np.diff(distances, axis=1) >= 0).all()
