@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import benchlib
+from cae_sim import tune_malloc
 from cae_sim.report import write_report
 
 TARGET_S = 3.0
@@ -73,6 +74,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     args = parse_args()
+    tune_malloc()  # as the cae_sim commands do
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         raise SystemExit("needs Chromium on PATH: apt-get install chromium")
