@@ -72,7 +72,7 @@ def test_a_failed_save_while_adding_leaves_the_old_save_intact(halves, monkeypat
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("cae_sim.store._swap_into_place", crash)
+    monkeypatch.setattr("cae_sim.store.swap_into_place", crash)
     assert main(["add", str(model), str(later), "--quiet"]) == 2
     assert json.loads((model / "manifest.json").read_text()) == before
     assert Pipeline.load(model).paths_ == before["paths"]
