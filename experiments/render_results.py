@@ -15,6 +15,7 @@ EXPERIMENTS = {
     "digits_clustering": "scikit-learn digits, 1,797 8×8 images (`python experiments/digits_clustering.py`)",
     "fashion_mnist_clustering": "Fashion-MNIST, 28×28 gray (`python experiments/fashion_mnist_clustering.py`)",
     "dogs_cats_clustering": "CIFAR-10 cats and dogs, 2,000 32×32 colour images (`python experiments/dogs_cats_clustering.py`)",
+    "food_clustering": "Food photos, 542 in 20 food groups, 307×173 colour (`python experiments/food_clustering.py`)",
 }
 
 
