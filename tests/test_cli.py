@@ -191,9 +191,10 @@ def test_train_will_not_replace_a_save_without_overwrite_or_fill_a_foreign_folde
 def test_train_by_default_chooses_the_pretrained_encoder_for_photos_and_prints_why(tmp_path, data_dir, capsys):
     out = tmp_path / "m"
     assert train_main([str(data_dir), "--out", str(out), "--clusters", "2", "--quiet"]) == 0
-    assert Pipeline.load(out).codes_.shape == (12, 1280)
+    loaded = Pipeline.load(out)
+    assert loaded.codes_.shape == (12, 1000) and (loaded.encoder_.name, loaded.encoder_.layer) == ("efficientnet_lite2", "logits")
     printed = capsys.readouterr().out
-    assert "encoder:       efficientnet_lite0 (colour images, typical side" in printed
+    assert "encoder:       efficientnet_lite2 (colour images, typical side" in printed
     assert "clusters:      2" in printed
 
 

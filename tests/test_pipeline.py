@@ -10,7 +10,7 @@ from sklearn.exceptions import NotFittedError
 
 from cae_sim import ConvAutoencoder, Match, PHash, Pipeline, PretrainedEncoder, SkippedImagesWarning
 from cae_sim.images import is_colour
-from cae_sim.pipeline import choose_encoder
+from cae_sim.pipeline import AUTO_PRETRAINED, AUTO_PRETRAINED_LAYER, choose_encoder
 from conftest import TINY, smooth_image, write_image
 
 
@@ -166,9 +166,9 @@ def test_a_setting_the_encoder_does_not_take_is_refused(data_dir, params, messag
 @pytest.mark.slow
 def test_a_setting_auto_cannot_use_is_ignored_with_a_warning(data_dir):
     photos = [data_dir / "coffee.jpg", data_dir / "rocket.jpg"]
-    with pytest.warns(UserWarning, match="code_size=4, epochs=2 is ignored: encoder='auto' chose 'efficientnet_lite0'"):
+    with pytest.warns(UserWarning, match=f"code_size=4, epochs=2 is ignored: encoder='auto' chose '{AUTO_PRETRAINED}'"):
         pipeline = Pipeline(n_clusters=2, code_size=4, epochs=2).fit(photos)
-    assert pipeline.codes_.shape == (2, 1280)
+    assert (pipeline.encoder_.layer, pipeline.codes_.shape) == (AUTO_PRETRAINED_LAYER, (2, 1000))
 
 
 @pytest.mark.slow
@@ -267,9 +267,9 @@ def test_auto_trains_the_autoencoder_on_small_gray_images_and_says_why(tmp_path)
 @pytest.mark.parametrize(
     "images, expected",
     [
-        (np.stack([smooth_image(i, 28, 28) for i in range(4)]), "efficientnet_lite0"),  # small, colour
+        (np.stack([smooth_image(i, 28, 28) for i in range(4)]), "efficientnet_lite2"),  # small, colour
         (np.stack([smooth_image(i, 63, 63, channels=1) for i in range(4)]), "cae"),  # gray, just under 64 px
-        (np.stack([smooth_image(i, 64, 80, channels=1) for i in range(4)]), "efficientnet_lite0"),  # gray, 64 px
+        (np.stack([smooth_image(i, 64, 80, channels=1) for i in range(4)]), "efficientnet_lite2"),  # gray, 64 px
         (np.repeat(np.stack([smooth_image(i, 20, 20, channels=1) for i in range(4)]), 3, axis=-1), "cae"),  # gray as RGB
     ],
 )
@@ -282,7 +282,7 @@ def test_the_auto_rule_reads_a_folder_and_passes_over_broken_files(tmp_path):
         write_image(tmp_path / f"photo{i}.png", smooth_image(i, 40, 40))
     (tmp_path / "broken.png").write_bytes(b"not an image")
     name, why = choose_encoder(sorted(str(p) for p in tmp_path.iterdir()))
-    assert (name, why) == ("efficientnet_lite0", "colour images, typical side 40 px: ImageNet features")
+    assert (name, why) == ("efficientnet_lite2", "colour images, typical side 40 px: ImageNet class scores, layer='logits'")
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(8, 40))
@@ -298,7 +298,7 @@ def test_gray_stored_as_rgb_is_not_colour_and_saturated_colour_is(seed, side):
 def test_image_size_with_auto_is_ignored_with_a_warning_when_a_pretrained_cnn_is_chosen(data_dir):
     with pytest.warns(UserWarning, match="image_size=32 is ignored"):
         pipeline = Pipeline(n_clusters=2, image_size=32).fit([data_dir / "coffee.jpg", data_dir / "rocket.jpg"])
-    assert pipeline.encoder_.name == "efficientnet_lite0"
+    assert (pipeline.encoder_.name, pipeline.encoder_.input_size) == (AUTO_PRETRAINED, None)
 
 
 def test_ensemble_by_name_says_to_list_its_members_and_unknown_names_list_the_choices():
