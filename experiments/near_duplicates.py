@@ -61,8 +61,8 @@ from copy_set import distractors
 from datasets import load_dogs_cats, load_real_photos
 
 RAW_PIXELS = "raw_pixels"
-ENCODERS = ("efficientnet_lite0", "cae", "phash", RAW_PIXELS)
-THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.875, 0.9, 0.91, 0.92, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 1.0)
+ENCODERS = ("auto", "efficientnet_lite0", "cae", "phash", RAW_PIXELS)  # "auto": the default, Lite2 class scores here
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.875, 0.9, 0.91, 0.92, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 1.0)
 RAW_SIDE = 32
 MAX_SIDE = 512
 N_DISTRACTORS = 100
