@@ -132,7 +132,8 @@ def add_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="directory written by train")
     parser.add_argument(
         "--threshold", type=threshold_arg, default=DEFAULT_THRESHOLD,
-        help=f"lowest similarity that links two images (default: {DEFAULT_THRESHOLD}, for efficientnet_lite0; about 0.97 for cae, 0.6-0.7 for phash)",
+        help=f"lowest similarity that links two images (default: {DEFAULT_THRESHOLD}, for encoder='auto' on photos; "
+        "0.91 for efficientnet_lite0, 0.875-0.97 for cae, 0.6 for phash)",
     )
     parser.add_argument("--out", help="write the CSV to this file (atomically) instead of standard output")
 

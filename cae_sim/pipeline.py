@@ -555,14 +555,15 @@ class Pipeline(BaseEstimator):
         similarity by default) is at least ``threshold``; a group holds images
         linked directly or through others, so A and C share a group when A is
         like B and B like C. Images with no near-duplicate are in no group.
-        The default suits ``efficientnet_lite0`` (what ``encoder="auto"``
-        picks for photos): on real photos it found every exact, half-size and
-        90 %-cropped copy and most JPEG (quality 35) ones, and linked no two
-        different photos (``experiments/near_duplicates.py``). Other encoders
-        score on other scales: the autoencoder's scores run higher (different
-        photos up to 0.98; about 0.97 suits it), pHash's lower (1 − 2 ·
-        differing bits / 64 with cosine: copies 0.875 and up but for crops,
-        different photos at most 0.56; 0.6 to 0.7 suits it).
+        The default suits what ``encoder="auto"`` gives photos
+        (``efficientnet_lite2``'s class scores): few false links, but it finds
+        only about half the copies, since class scores say what is in an image
+        rather than which image it is (``experiments/near_duplicates.py``).
+        For near-duplicate work fit ``encoder="efficientnet_lite0"`` (pooled
+        features; 0.91 on photos found 90 % of the copy pairs at precision
+        0.98), or on small images ``"cae"`` (about 0.875; different photos
+        reach 0.98, so 0.97 on photos) or ``"phash"`` (1 − 2 · differing
+        bits / 64 with cosine; 0.6, but it misses crops).
 
         Parameters
         ----------
