@@ -20,7 +20,7 @@ from .index import METRICS
 
 CLUSTERS_FILE = "clusters.csv"
 #: What ``--encoder auto`` picks.
-AUTO_ENCODER = "the autoencoder for small gray images, efficientnet_lite0 for others"
+AUTO_ENCODER = "the autoencoder for small gray images, efficientnet_lite2's class scores for others"
 
 
 def positive_int(text: str) -> int:
