@@ -12,6 +12,7 @@ import pytest
 from cae_sim import Pipeline
 from cae_sim.__main__ import main as cae_sim_main
 from cae_sim.clustering import CLUSTERINGS
+from cae_sim.pipeline import AUTO_PRETRAINED
 from cae_sim.train import main as train_main
 from cae_sim.train import n_jobs_arg
 from conftest import smooth_image, write_image
@@ -194,7 +195,7 @@ def test_train_by_default_chooses_the_pretrained_encoder_for_photos_and_prints_w
     loaded = Pipeline.load(out)
     assert loaded.codes_.shape == (12, 1000) and (loaded.encoder_.name, loaded.encoder_.layer) == ("efficientnet_lite2", "logits")
     printed = capsys.readouterr().out
-    assert "encoder:       efficientnet_lite2 (colour images, typical side" in printed
+    assert f"encoder:       {AUTO_PRETRAINED} (colour images, typical side" in printed
     assert "clusters:      2" in printed
 
 
@@ -210,4 +211,4 @@ def test_the_train_command_prints_only_its_summary(tmp_path, data_dir):
         capture_output=True, text=True, check=True,
     )
     assert done.stderr == ""  # no TensorFlow start-up lines
-    assert done.stdout.splitlines()[0].startswith("encoder:       efficientnet_lite0")
+    assert done.stdout.splitlines()[0].startswith(f"encoder:       {AUTO_PRETRAINED}")

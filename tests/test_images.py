@@ -195,12 +195,13 @@ def test_a_failure_while_decoding_ahead_reaches_the_caller_after_the_batches_bef
 
 def test_leaving_the_batches_early_stops_the_reading_thread(mixed_folder):
     root, _, _ = mixed_folder
-    before = threading.active_count()
+    before = set(threading.enumerate())  # threads of earlier tests may end meanwhile: follow only the new ones
     batches = iter_batches([str(root / "color.png")] * 64, size=8, batch_size=2, n_jobs=2)
     next(batches)
-    assert threading.active_count() > before  # the reader decodes ahead in its own thread
+    started = set(threading.enumerate()) - before
+    assert started  # the reader decodes ahead in its own thread
     batches.close()
     deadline = time.monotonic() + 5
-    while threading.active_count() > before and time.monotonic() < deadline:
+    while any(thread.is_alive() for thread in started) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert threading.active_count() == before
+    assert not any(thread.is_alive() for thread in started)

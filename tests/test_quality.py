@@ -31,4 +31,6 @@ def test_the_default_encoder_groups_textures_apart_from_objects_better_than_raw_
     pixels -= pixels.mean(axis=0)  # cosine of centred pixels: correlation, the fair raw baseline
     learned = nearest_neighbour_agreement(pipeline.codes_, groups)
     raw = nearest_neighbour_agreement(pixels, groups)
-    assert learned == 1.0 and learned > raw
+    # ImageNet class scores say little about a texture: 7 of 9 photos have a nearest neighbour of their kind
+    # (the cat's is gravel), against 5 of 9 for raw pixels; pooled features had 9 of 9 (see README, Results)
+    assert learned > raw
