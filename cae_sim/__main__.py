@@ -206,31 +206,29 @@ def add_match_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
 
 
+#: Each command: name, help, the function adding its options, the function running it, and whether it is always
+#: quiet (no --quiet option: it prints its result alone, with no progress or log lines).
+COMMANDS = (
+    ("train", "fit a pipeline on a folder and save it", add_train_arguments, run_train, False),
+    ("query", "print the images of a saved pipeline most like an image", add_query_arguments, run_query, True),
+    ("add", "add a folder's new images to a saved pipeline, in place (no retraining)", add_add_arguments, run_add, False),
+    ("remove", "take images out of a saved pipeline, in place", add_remove_arguments, run_remove, True),
+    ("duplicates", "print the groups of near-duplicate images of a saved pipeline as CSV", add_duplicates_arguments, run_duplicates, True),
+    ("report", "write an HTML report of a saved pipeline: clusters, map, neighbours, duplicates", add_report_arguments, run_report, False),
+    ("match", "find the closest source images of every target image", add_match_arguments, run_match, True),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m cae_sim`` and the ``cae-sim`` script."""
     parser = argparse.ArgumentParser(prog="cae-sim", description="Group images and find similar ones.")
     commands = parser.add_subparsers(dest="command", required=True)
-    train = commands.add_parser("train", help="fit a pipeline on a folder and save it")
-    add_train_arguments(train)
-    train.set_defaults(run=run_train)
-    query = commands.add_parser("query", help="print the images of a saved pipeline most like an image")
-    add_query_arguments(query)
-    query.set_defaults(run=run_query, quiet=True)
-    adder = commands.add_parser("add", help="add a folder's new images to a saved pipeline, in place (no retraining)")
-    add_add_arguments(adder)
-    adder.set_defaults(run=run_add)
-    remover = commands.add_parser("remove", help="take images out of a saved pipeline, in place")
-    add_remove_arguments(remover)
-    remover.set_defaults(run=run_remove, quiet=True)
-    duplicates = commands.add_parser("duplicates", help="print the groups of near-duplicate images of a saved pipeline as CSV")
-    add_duplicates_arguments(duplicates)
-    duplicates.set_defaults(run=run_duplicates, quiet=True)
-    reporter = commands.add_parser("report", help="write an HTML report of a saved pipeline: clusters, map, neighbours, duplicates")
-    add_report_arguments(reporter)
-    reporter.set_defaults(run=run_report)
-    matcher = commands.add_parser("match", help="find the closest source images of every target image")
-    add_match_arguments(matcher)
-    matcher.set_defaults(run=run_match, quiet=True)
+    for name, help_text, add_arguments, run, quiet in COMMANDS:
+        command = commands.add_parser(name, help=help_text)
+        add_arguments(command)
+        command.set_defaults(run=run)
+        if quiet:
+            command.set_defaults(quiet=True)
     args = parser.parse_args(argv)
     return guarded(args.run, args)
 

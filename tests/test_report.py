@@ -162,6 +162,8 @@ def test_bad_arguments_are_refused(tmp_path, report_collection):
         write_report(pipeline, tmp_path / "r", per_cluster=0)
     with pytest.raises(ValueError, match="neighbors"):
         write_report(pipeline, tmp_path / "r", neighbors=-1)
+    with pytest.raises(ValueError, match="threshold"):
+        write_report(pipeline, tmp_path / "r", threshold=1.5)
     with pytest.raises(ValueError, match="not fitted|fit"):
         write_report(Pipeline(), tmp_path / "r")
     on_array = Pipeline(encoder="dhash", n_clusters=2).fit(np.stack([smooth_image(s) for s in range(4)]))

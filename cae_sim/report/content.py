@@ -52,7 +52,7 @@ def report_content(pipeline, per_cluster: int, neighbors: int, threshold: float)
     -------
     ReportContent
     """
-    from ..plots import map_coordinates
+    from ..plots import map_coordinates  # here, not at the top: the commands' start-up need not load PCA
 
     positions, scores = nearest_others(pipeline, neighbors)
     return ReportContent(

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._checks import check_int
 from .._files import swap_into_place
-from ..duplicates import DEFAULT_THRESHOLD
+from ..duplicates import DEFAULT_THRESHOLD, check_threshold
 from .content import report_content
 from .thumbnails import write_thumbnails
 
@@ -69,6 +69,7 @@ def write_report(
     if pipeline.paths_ is None:
         raise ValueError("the report shows the images' files: fit the pipeline on a folder or a list of files, not an array")
     per_cluster, neighbors = check_int("per_cluster", per_cluster), check_int("neighbors", neighbors)
+    check_threshold(threshold, pipeline.metric)  # before the neighbours of every image are searched
     target = Path(out)
     _check_replaceable(target)
     content = report_content(pipeline, per_cluster, neighbors, threshold)
