@@ -14,11 +14,12 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_choice, check_int, check_n_clusters, check_random_state
+from .auto import choose_encoder
 from .clustering import CLUSTERINGS, Clustering
 from .duplicates import DEFAULT_THRESHOLD, duplicate_groups
 from .encoders import Encoder, Ensemble, encoder_class
 from .encoders.base import encode_batches
-from .images import READ_BATCH_SIZE, is_colour, iter_batches, resolve_source, typical_side
+from .images import READ_BATCH_SIZE, iter_batches, resolve_source, typical_side
 from .index import INDEXES, METRICS, NeighborIndex, check_positions
 from .progress import Progress
 from .store import load_pipeline, save_pipeline
@@ -42,32 +43,6 @@ def auto_image_size(side: int) -> int:
     ones are brought down to 64.
     """
     return int(min(64, max(16, -(-side // 8) * 8)))
-
-
-#: encoder="auto" trains the autoencoder on gray images whose typical side is below this; else a pretrained CNN.
-AUTO_CAE_MAX_SIDE = 64
-#: The pretrained CNN encoder="auto" picks for colour or larger images, and its layer: the 1,000 ImageNet class
-#: scores, which group photos better than the pooled features and than EfficientNet-Lite0's (CIFAR cats and dogs
-#: 0.827 against 0.746 for Lite0's pooled features, food photos 0.439 against 0.391: means over 5 K-Means seeds).
-AUTO_PRETRAINED, AUTO_PRETRAINED_LAYER = "efficientnet_lite2", "logits"
-
-
-def choose_encoder(items, side: int | None = None) -> tuple[str, str]:
-    """The rule of ``encoder="auto"``: return (encoder name, why) for a folder's files or an image array.
-
-    ``side`` is the images' ``typical_side`` where the caller has it already.
-
-    Small gray images (shorter side under 64 px: digits, glyphs, sketches,
-    small scans) train the convolutional autoencoder, whose codes group them
-    well; colour images and larger gray ones use ``efficientnet_lite2``'s
-    ImageNet class scores (``layer="logits"``), which know objects where an
-    autoencoder learns colour and layout. Measured on both kinds in ``experiments/``.
-    """
-    side, colour = typical_side(items) if side is None else side, is_colour(items)
-    described = f"{'colour' if colour else 'gray'} images, typical side {side} px"
-    if colour or side >= AUTO_CAE_MAX_SIDE:
-        return AUTO_PRETRAINED, f"{described}: ImageNet class scores, layer={AUTO_PRETRAINED_LAYER!r}"
-    return "cae", f"{described}: an autoencoder trained on them"
 
 
 class SkippedImagesWarning(UserWarning):
@@ -128,9 +103,11 @@ class Pipeline(BaseEstimator):
     Parameters
     ----------
     encoder : str, list of str, or Encoder, default="auto"
-        ``"auto"`` picks from the images (see ``choose_encoder``): the
-        autoencoder for small gray images, ``"efficientnet_lite2"``'s class
-        scores for colour or larger ones; the choice and its reason are in ``encoder_choice_``.
+        ``"auto"`` picks from the images (see ``cae_sim.auto``):
+        ``"efficientnet_lite2"``'s class scores for colour or larger images;
+        for small gray ones, ``"efficientnet_lite0"``'s class scores if
+        ImageNet's classifier recognises them, else the autoencoder. The
+        choice and its reason are in ``encoder_choice_``.
         ``"cae"`` (a convolutional autoencoder trained on the images),
         ``"contrastive"`` (a frozen pretrained CNN and a projection head
         trained with NT-Xent on the images), ``"phash"`` / ``"dhash"``
@@ -288,7 +265,7 @@ class Pipeline(BaseEstimator):
         """
         self._check_params()
         items, paths, skipped = resolve_source(X)
-        encoder, choice = self._make_encoder(items)
+        encoder, choice, manifold = self._make_encoder(items)
         if encoder.learns_from_images:
             codes, kept, unreadable = self._fit_from_cache(encoder, items)
         else:  # nothing to train: decoding overlaps encoding, and no cache is written
@@ -298,7 +275,7 @@ class Pipeline(BaseEstimator):
         skipped += unreadable
         _warn_skipped(skipped)
 
-        clustering = self._make_clustering(len(codes), encoder)
+        clustering = self._make_clustering(len(codes), manifold)
         labels = self._fit_clustering(clustering, codes)
         kept_paths = None if paths is None else [paths[i] for i in kept]
         index = self._make_index(len(codes)).fit(codes)
@@ -382,8 +359,9 @@ class Pipeline(BaseEstimator):
                 progress.update(done)
             yield batch
 
-    def _make_encoder(self, items) -> tuple[Encoder, str]:
-        """Return the encoder to fit, and which it is and why (``encoder_choice_``).
+    def _make_encoder(self, items) -> tuple[Encoder, str, bool]:
+        """Return the encoder to fit, which it is and why (``encoder_choice_``), and whether
+        ``clustering="auto"`` should cluster its codes on a UMAP manifold.
 
         Raises
         ------
@@ -393,13 +371,14 @@ class Pipeline(BaseEstimator):
         """
         if isinstance(self.encoder, (Encoder, list, tuple)):
             self._refuse_settings(f"an encoder given as {'an object' if isinstance(self.encoder, Encoder) else 'a list'}", "set them on the encoder objects")
-            return (clone(self.encoder) if isinstance(self.encoder, Encoder) else Ensemble(encoders=list(self.encoder))), "given"
-        name, choice = self.encoder, "given"
+            encoder = clone(self.encoder) if isinstance(self.encoder, Encoder) else Ensemble(encoders=list(self.encoder))
+            return encoder, "given", encoder.cluster_on_manifold
+        name, choice, chosen = self.encoder, "given", None
         side = None  # the images' typical side, read from the files once if needed
         if name == "auto":
             side = typical_side(items)
-            name, why = choose_encoder(items, side)
-            choice = f"{name} ({why})"
+            chosen = choose_encoder(items, side)
+            name, choice = chosen.name, chosen.describe()
             logger.info("encoder: %s", choice)
         cls = encoder_class(name)
         accepted = cls._get_param_names()
@@ -413,9 +392,10 @@ class Pipeline(BaseEstimator):
                 raise ValueError(f"{listed} does not apply to encoder {name!r}; leave it None")
             warnings.warn(f"{listed} is ignored: encoder='auto' chose {name!r}, which does not take it", UserWarning, stacklevel=3)
         shared = {"model": name, "random_state": self.random_state, "verbose": self.verbose, "cache_dir": self.cache_dir, **settings}
-        if self.encoder == "auto" and name == AUTO_PRETRAINED:
-            shared["layer"] = AUTO_PRETRAINED_LAYER
-        return cls(**{key: value for key, value in shared.items() if key in accepted and value is not None}), choice
+        if chosen is not None:
+            shared.update(chosen.settings)
+        encoder = cls(**{key: value for key, value in shared.items() if key in accepted and value is not None})
+        return encoder, choice, encoder.cluster_on_manifold if chosen is None else chosen.manifold
 
     def _encoder_settings(self, accepted: list[str], auto: bool) -> dict:
         """The encoder settings given to the pipeline, by the encoder parameter they set.
@@ -606,10 +586,10 @@ class Pipeline(BaseEstimator):
             return self.transform([image])
         raise ValueError(f"expected one image (a path or an array), got {type(image).__name__}")
 
-    def _make_clustering(self, n_images: int, encoder: Encoder) -> Clustering:
+    def _make_clustering(self, n_images: int, manifold: bool) -> Clustering:
         kind = self.clustering
         if kind == "auto":
-            kind = "manifold" if encoder.cluster_on_manifold and n_images >= MANIFOLD_MIN_IMAGES else "kmeans"
+            kind = "manifold" if manifold and n_images >= MANIFOLD_MIN_IMAGES else "kmeans"
         return CLUSTERINGS[kind](n_clusters=self.n_clusters, random_state=self.random_state)
 
     def _fitted_encoder(self) -> Encoder:

@@ -1,4 +1,4 @@
-"""Clustering Fashion-MNIST: raw-pixel K-Means, the default cae_sim pipeline and efficientnet_lite0 with K-Means.
+"""Clustering Fashion-MNIST: raw-pixel K-Means, the default cae_sim pipeline, the autoencoder and efficientnet_lite0.
 
     python experiments/fashion_mnist_clustering.py                   # test (10k), then full (70k)
     python experiments/fashion_mnist_clustering.py --splits test     # the quick one
@@ -18,6 +18,7 @@ from cae_sim import tune_malloc
 METHODS = {
     "K-Means on raw pixels": kmeans_raw_pixels,
     "cae_sim default": pipeline_method(),
+    "autoencoder (encoder='cae')": pipeline_method(encoder="cae"),
     "efficientnet_lite0 + K-Means": pipeline_method(encoder="efficientnet_lite0", clustering="kmeans"),
     "efficientnet_lite0 + UMAP + GMM": pipeline_method(encoder="efficientnet_lite0", clustering="manifold"),
     "efficientnet_lite0 at 160 px + K-Means": pipeline_method(encoder="efficientnet_lite0", image_size=160, clustering="kmeans"),

@@ -9,7 +9,7 @@ On each labelled colour set (2,000 CIFAR-10 cats and dogs; 542 food photos in 20
 - finding: the share of each image's 10 nearest other images (cosine) that are of its class (precision@10);
 - the raw-pixel baseline: the images at 32×32, centred per image, through the same two measures.
 
-This is the comparison behind ``encoder="auto"``'s choice for colour photos (``pipeline.AUTO_PRETRAINED``).
+This is the comparison behind ``encoder="auto"``'s choice for colour photos (``auto.AUTO_PRETRAINED``).
 Writes experiments/results/pretrained_layers.json.
 """
 

@@ -8,10 +8,9 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from cae_sim import ConvAutoencoder, Match, PHash, Pipeline, PretrainedEncoder, SkippedImagesWarning
-from cae_sim.images import is_colour
-from cae_sim.pipeline import AUTO_PRETRAINED, AUTO_PRETRAINED_LAYER, choose_encoder
-from conftest import TINY, smooth_image, write_image
+from cae_sim import ConvAutoencoder, Match, PHash, Pipeline, SkippedImagesWarning
+from cae_sim.auto import AUTO_PRETRAINED, AUTO_PRETRAINED_LAYER
+from conftest import TINY, smooth_image
 
 
 def test_fitted_attributes_follow_the_contract(fitted, data_dir):
@@ -238,60 +237,6 @@ def test_manifold_clustering_in_a_pipeline_survives_a_save(tmp_path):
     np.testing.assert_array_equal(loaded.labels_, pipeline.labels_)
     np.testing.assert_array_equal(loaded.predict(images[:10]), pipeline.predict(images[:10]))
     np.testing.assert_allclose(loaded.distance_to_center(), pipeline.distance_to_center(), rtol=1e-5)
-
-
-def test_auto_clustering_takes_the_manifold_for_many_autoencoder_codes():
-    from cae_sim.clustering import KMeansClustering, ManifoldClustering
-
-    cae, pretrained = ConvAutoencoder(), PretrainedEncoder()
-    assert isinstance(Pipeline()._make_clustering(999, cae), KMeansClustering)
-    assert isinstance(Pipeline()._make_clustering(1000, cae), ManifoldClustering)
-    assert isinstance(Pipeline()._make_clustering(10**6, pretrained), KMeansClustering)
-    assert isinstance(Pipeline(clustering="manifold")._make_clustering(10, pretrained), ManifoldClustering)
-    assert isinstance(Pipeline(clustering="kmeans")._make_clustering(10**6, cae), KMeansClustering)
-
-
-# ---------------------------------------------------------------------- encoder="auto"
-
-
-@pytest.mark.slow
-def test_auto_trains_the_autoencoder_on_small_gray_images_and_says_why(tmp_path):
-    digits = np.stack([smooth_image(i, 28, 28, channels=1)[..., 0] for i in range(8)])
-    pipeline = Pipeline(n_clusters=2, epochs=1, random_state=0).fit(digits)
-    assert pipeline.encoder_.name == "cae"
-    assert pipeline.encoder_choice_.startswith("cae (gray images, typical side 28 px")
-    pipeline.save(tmp_path / "saved")
-    assert Pipeline.load(tmp_path / "saved").encoder_choice_ == pipeline.encoder_choice_
-
-
-@pytest.mark.parametrize(
-    "images, expected",
-    [
-        (np.stack([smooth_image(i, 28, 28) for i in range(4)]), "efficientnet_lite2"),  # small, colour
-        (np.stack([smooth_image(i, 63, 63, channels=1) for i in range(4)]), "cae"),  # gray, just under 64 px
-        (np.stack([smooth_image(i, 64, 80, channels=1) for i in range(4)]), "efficientnet_lite2"),  # gray, 64 px
-        (np.repeat(np.stack([smooth_image(i, 20, 20, channels=1) for i in range(4)]), 3, axis=-1), "cae"),  # gray as RGB
-    ],
-)
-def test_the_auto_rule_goes_by_colour_and_size(images, expected):
-    assert choose_encoder(images)[0] == expected
-
-
-def test_the_auto_rule_reads_a_folder_and_passes_over_broken_files(tmp_path):
-    for i in range(3):
-        write_image(tmp_path / f"photo{i}.png", smooth_image(i, 40, 40))
-    (tmp_path / "broken.png").write_bytes(b"not an image")
-    name, why = choose_encoder(sorted(str(p) for p in tmp_path.iterdir()))
-    assert (name, why) == ("efficientnet_lite2", "colour images, typical side 40 px: ImageNet class scores, layer='logits'")
-
-
-@given(st.integers(0, 2**32 - 1), st.integers(8, 40))
-def test_gray_stored_as_rgb_is_not_colour_and_saturated_colour_is(seed, side):
-    gray = smooth_image(seed, side, side, channels=1)
-    assert not is_colour(np.repeat(gray[np.newaxis], 3, axis=-1))
-    tinted = np.repeat(gray[np.newaxis], 3, axis=-1).astype(np.int16)
-    tinted[..., 0] = 255 - tinted[..., 0] // 2  # red channel far from the other two
-    assert is_colour(tinted.clip(0, 255).astype(np.uint8))
 
 
 @pytest.mark.slow

@@ -7,9 +7,9 @@
 
 from .batches import PREFETCH_BATCHES, READ_BATCH_SIZE, ImageBatch, iter_batches
 from .decoding import ImageReadError, check_image_array, decode_image, read_file, read_image, read_thumbnail, resize, to_rgb_uint8
-from .sources import IMAGE_EXTENSIONS, find_images, is_colour, resolve_source, typical_side
+from .sources import IMAGE_EXTENSIONS, find_images, is_colour, read_sample, resolve_source, typical_side
 
 __all__ = [
     "IMAGE_EXTENSIONS", "PREFETCH_BATCHES", "READ_BATCH_SIZE", "ImageBatch", "ImageReadError", "check_image_array", "decode_image", "find_images",
-    "is_colour", "iter_batches", "read_file", "read_image", "read_thumbnail", "resize", "resolve_source", "to_rgb_uint8", "typical_side",
+    "is_colour", "iter_batches", "read_file", "read_image", "read_sample", "read_thumbnail", "resize", "resolve_source", "to_rgb_uint8", "typical_side",
 ]

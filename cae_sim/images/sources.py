@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .decoding import check_image_array, jpeg_dimensions, read_file, to_rgb_uint8
+from .decoding import check_image_array, jpeg_dimensions, read_file, resize, to_rgb_uint8
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -151,3 +151,20 @@ def is_colour(items: Sequence | np.ndarray, sample: int = 16) -> bool:
         rgb = rgb.astype(np.int16)
         votes.append(np.abs(rgb - rgb[..., [1, 2, 0]]).mean() > COLOUR_THRESHOLD)
     return bool(votes) and float(np.mean(votes)) >= 0.5
+
+
+def read_sample(items: Sequence | np.ndarray, size: int, sample: int) -> np.ndarray:
+    """Read an even sample of at most ``sample`` images, resized to ``size``; unreadable files are passed over.
+
+    Returns
+    -------
+    ndarray of shape (n, size, size, 3), uint8
+        n is 0 if none of the sampled files can be read.
+    """
+    images = []
+    for item in _evenly(items, sample):
+        try:
+            images.append(resize(to_rgb_uint8(item), size) if isinstance(items, np.ndarray) else read_file(item, size))
+        except (OSError, ValueError):  # unreadable: fit will skip and report it
+            continue
+    return np.stack(images) if images else np.empty((0, size, size, 3), np.uint8)
