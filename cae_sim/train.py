@@ -20,7 +20,10 @@ from .index import METRICS
 
 CLUSTERS_FILE = "clusters.csv"
 #: What ``--encoder auto`` picks.
-AUTO_ENCODER = "the autoencoder for small gray images, efficientnet_lite2's class scores for others"
+AUTO_ENCODER = (
+    "efficientnet_lite2's class scores for colour or larger images; for small gray ones, efficientnet_lite0's if "
+    "ImageNet recognises them, else the autoencoder"
+)
 
 
 def positive_int(text: str) -> int:
