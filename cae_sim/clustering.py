@@ -252,9 +252,19 @@ class ManifoldClustering(Clustering):
         """Place codes in the embedding: the distance-weighted mean of their nearest fitted codes' places.
 
         This is how UMAP starts placing new points; unlike ``UMAP.transform`` it needs
-        only arrays, so a saved pipeline predicts the same after loading.
+        only arrays, so a saved pipeline predicts the same after loading. Codes that
+        begin with the fitted codes (a pipeline's ``codes_``, also after ``add``) keep
+        those codes' own places, without a neighbour search over them.
         """
         codes = self._codes(X)
+        fitted = self.fitted_codes_
+        if len(codes) >= len(fitted) and np.array_equal(codes[: len(fitted)], fitted):
+            return np.concatenate([self.embedding_, self._place(codes[len(fitted) :])])
+        return self._place(codes)
+
+    def _place(self, codes: np.ndarray) -> np.ndarray:
+        if not len(codes):
+            return np.empty((0, self.embedding_.shape[1]), np.float32)
         distances, indices = self.neighbors_.kneighbors(codes)
         weights = 1.0 / np.maximum(distances, 1e-12)
         weights /= weights.sum(axis=1, keepdims=True)

@@ -96,6 +96,18 @@ def test_manifold_predicts_fitted_codes_as_fitted_and_new_codes_near_their_blob(
 
 
 @pytest.mark.slow
+def test_manifold_keeps_the_places_of_fitted_codes_and_places_codes_after_them_by_their_neighbours(manifold_blobs):
+    codes, clustering = manifold_blobs
+    new = codes[::30] + 0.05
+    np.testing.assert_array_equal(clustering.embed(codes), clustering.embedding_)
+    placed = clustering.embed(np.concatenate([codes, new]))  # a pipeline's codes_ after add
+    np.testing.assert_array_equal(placed[: len(codes)], clustering.embedding_)
+    np.testing.assert_allclose(placed[len(codes) :], clustering.embed(new), rtol=1e-6)
+    # out of order they are placed by their neighbours, themselves first among them: the same places, nearly
+    np.testing.assert_allclose(clustering.embed(codes[::-1])[::-1], clustering.embedding_, atol=1e-3)
+
+
+@pytest.mark.slow
 def test_manifold_state_restores_the_same_estimator(manifold_blobs):
     codes, clustering = manifold_blobs
     restored = ManifoldClustering(**clustering.get_params()).restore(clustering.state(), clustering.scores_)
