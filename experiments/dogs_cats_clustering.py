@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from clustering_benchmark import experiment_main, kmeans_raw_pixels, pipeline_method
 from datasets import load_dogs_cats
+from learned_heads import contrastive_method, feature_map_cae_method
 from cae_sim import tune_malloc
 
 METHODS = {
@@ -17,6 +18,10 @@ METHODS = {
     "autoencoder (encoder='cae')": pipeline_method(encoder="cae"),
     "efficientnet_lite0 + K-Means": pipeline_method(encoder="efficientnet_lite0", clustering="kmeans"),
     "efficientnet_lite0 + UMAP + GMM": pipeline_method(encoder="efficientnet_lite0", clustering="manifold"),
+    "contrastive head on efficientnet_lite0 + K-Means": contrastive_method(224, "kmeans"),
+    "contrastive head on efficientnet_lite0 + UMAP + GMM": contrastive_method(224, "manifold"),
+    "autoencoder on efficientnet_lite0's feature maps + K-Means": feature_map_cae_method(224, "kmeans"),
+    "autoencoder on efficientnet_lite0's feature maps + UMAP + GMM": feature_map_cae_method(224, "manifold"),
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from clustering_benchmark import experiment_main, kmeans_raw_pixels, pipeline_method
 from datasets import load_fashion_mnist
+from learned_heads import contrastive_method, feature_map_cae_method
 from cae_sim import tune_malloc
 
 METHODS = {
@@ -22,6 +23,11 @@ METHODS = {
     "efficientnet_lite0 + K-Means": pipeline_method(encoder="efficientnet_lite0", clustering="kmeans"),
     "efficientnet_lite0 + UMAP + GMM": pipeline_method(encoder="efficientnet_lite0", clustering="manifold"),
     "efficientnet_lite0 at 160 px + K-Means": pipeline_method(encoder="efficientnet_lite0", image_size=160, clustering="kmeans"),
+    "efficientnet_lite0 at 160 px + UMAP + GMM": pipeline_method(encoder="efficientnet_lite0", image_size=160, clustering="manifold"),
+    "contrastive head on efficientnet_lite0 at 160 px + K-Means": contrastive_method(160, "kmeans"),
+    "contrastive head on efficientnet_lite0 at 160 px + UMAP + GMM": contrastive_method(160, "manifold"),
+    "autoencoder on efficientnet_lite0's feature maps at 160 px + K-Means": feature_map_cae_method(160, "kmeans"),
+    "autoencoder on efficientnet_lite0's feature maps at 160 px + UMAP + GMM": feature_map_cae_method(160, "manifold"),
 }
 
 PUBLISHED = [{"method": "N2D", "acc": 0.672, "source": "McConville et al. 2020, N2D (ICPR)"}]

@@ -28,16 +28,14 @@ from sklearn.decomposition import PCA
 
 from benchlib import write_results
 from clustering_benchmark import kmeans_raw_pixels
-from cae_sim import PretrainedEncoder, tune_malloc
-from cae_sim.clustering import KMeansClustering, ManifoldClustering
+from cae_sim import tune_malloc
 from cae_sim.codes import l2_normalize
-from cae_sim.encoders.base import to_unit_float
 from cae_sim.encoders.pretrained import _layer_output
-from cae_sim.images import resize, to_rgb_uint8
 from cae_sim.metrics import clustering_scores
 from datasets import cache_dir, load_fashion_mnist
+from learned_heads import backbone_outputs, group
 
-SIDE, BATCH, K, SEED = 160, 8, 10, 0
+SIDE, K, SEED = 160, 10, 0
 
 
 def lite0_features(images: np.ndarray) -> dict[str, np.ndarray]:
@@ -46,26 +44,19 @@ def lite0_features(images: np.ndarray) -> dict[str, np.ndarray]:
     if path.exists():
         with np.load(path) as cached:
             return dict(cached)
-    encoder = PretrainedEncoder(model="efficientnet_lite0", layer="logits", input_size=SIDE).fit()
-    both = keras.Model(encoder.classifier_.inputs, [_layer_output(encoder.classifier_, "pool"), encoder.classifier_.outputs[0]])
-    pool, logits = [], []
-    for start in range(0, len(images), BATCH):
-        batch = np.stack([resize(to_rgb_uint8(image), SIDE) for image in images[start : start + BATCH]])
-        outputs = both.predict_on_batch(encoder.preprocess(to_unit_float(batch)))
-        pool.append(np.asarray(outputs[0], np.float32))
-        logits.append(np.asarray(outputs[1], np.float32))
-    features = {"pool": np.concatenate(pool), "logits": np.concatenate(logits)}
+    pool, logits = backbone_outputs(images, SIDE, lambda classifier: [_layer_output(classifier, "pool"), classifier.outputs[0]])
+    features = {"pool": pool, "logits": logits}
     np.savez(path.with_suffix(".tmp.npz"), **features)
     path.with_suffix(".tmp.npz").replace(path)
     return features
 
 
 def kmeans(features: np.ndarray) -> np.ndarray:
-    return KMeansClustering(n_clusters=K, random_state=SEED).fit(l2_normalize(features)).labels_
+    return group(features, K, SEED, "kmeans")
 
 
 def manifold(features: np.ndarray) -> np.ndarray:
-    return ManifoldClustering(n_clusters=K, random_state=SEED).fit(features).labels_
+    return group(features, K, SEED, "manifold")
 
 
 def pca_manifold(features: np.ndarray) -> np.ndarray:
