@@ -14,11 +14,17 @@ In one run, beside K-Means on raw pixels:
 This is the comparison behind ``encoder="auto"``'s choice for small gray images ImageNet recognises
 (``auto.SMALL_PRETRAINED``). The features are cached in the datasets folder, so a second run only clusters.
 Writes experiments/results/small_gray_features.json.
+
+    python experiments/small_gray_features.py --spread
+
+measures how much UMAP + GMM's result moves with its random state and number of neighbours instead
+(experiments/results/small_gray_spread.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 import keras
@@ -29,6 +35,7 @@ from sklearn.decomposition import PCA
 from benchlib import write_results
 from clustering_benchmark import kmeans_raw_pixels
 from cae_sim import tune_malloc
+from cae_sim.clustering import ManifoldClustering
 from cae_sim.codes import l2_normalize
 from cae_sim.encoders.pretrained import _layer_output
 from cae_sim.metrics import clustering_scores
@@ -111,8 +118,19 @@ def measured(method: str, labels: np.ndarray, truth: np.ndarray, seconds: float)
     return {"method": method, **scores, "seconds": round(seconds, 1)}
 
 
+def seed_spread(features: dict[str, np.ndarray], truth: np.ndarray) -> list[dict]:
+    """UMAP + GMM on both layers with 15 and 50 UMAP neighbours, each under random states 0, 1 and 2."""
+    rows = []
+    for layer, neighbours, seed in itertools.product(("pool", "logits"), (15, 50), (0, 1, 2)):
+        start = time.perf_counter()
+        labels = ManifoldClustering(n_clusters=K, n_neighbors=neighbours, random_state=seed).fit(features[layer]).labels_
+        rows.append(measured(f"Lite0 {layer}, UMAP ({neighbours} neighbours) + GMM, seed {seed}", labels, truth, time.perf_counter() - start))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spread", action="store_true", help="only the seed spread of UMAP + GMM (small_gray_spread.json)")
     args = parser.parse_args()
     images, truth = load_fashion_mnist("full")
     start = time.perf_counter()
@@ -120,12 +138,14 @@ def main() -> None:
     start = time.perf_counter()
     features = lite0_features(images)
     print(f"Lite0 features at {SIDE} px: {time.perf_counter() - start:.0f} s (0 if cached)", flush=True)
+    if args.spread:
+        write_results("small_gray_spread", args, data="Fashion-MNIST full (70,000)", results=rows + seed_spread(features, truth))
+        return
     for layer in ("pool", "logits"):
-        for grouping, group in GROUPINGS.items():
+        for grouping, cluster in GROUPINGS.items():
             start = time.perf_counter()
-            rows.append(measured(f"Lite0 {layer}, {grouping}", group(features[layer]), truth, time.perf_counter() - start))
+            rows.append(measured(f"Lite0 {layer}, {grouping}", cluster(features[layer]), truth, time.perf_counter() - start))
     write_results("small_gray_features", args, data="Fashion-MNIST full (70,000)", results=rows)
-
 
 if __name__ == "__main__":
     tune_malloc()
