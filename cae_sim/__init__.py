@@ -22,6 +22,7 @@ _MODULES = {
     "DHash": ".encoders",
     "Encoder": ".encoders",
     "Ensemble": ".encoders",
+    "FeatureMapAutoencoder": ".encoders",
     "ImageReadError": ".images",
     "Clustering": ".clustering",
     "KMeansClustering": ".clustering",

@@ -105,10 +105,13 @@ class Pipeline(BaseEstimator):
     encoder : str, list of str, or Encoder, default="auto"
         ``"auto"`` picks from the images (see ``cae_sim.auto``):
         ``"efficientnet_lite2"``'s class scores for colour or larger images;
-        for small gray ones, ``"efficientnet_lite0"``'s class scores if
-        ImageNet's classifier recognises them, else the autoencoder. The
-        choice and its reason are in ``encoder_choice_``.
+        for small gray ones, an autoencoder trained on ``"efficientnet_lite0"``'s
+        feature maps (``"feature_cae"``) if ImageNet's classifier recognises
+        them, else the autoencoder on pixels. The choice and its reason are in
+        ``encoder_choice_``.
         ``"cae"`` (a convolutional autoencoder trained on the images),
+        ``"feature_cae"`` (one trained on a frozen CNN's last feature maps of
+        the images),
         ``"contrastive"`` (a frozen pretrained CNN and a projection head
         trained with NT-Xent on the images), ``"phash"`` / ``"dhash"``
         (64-bit perceptual hashes), a
@@ -142,10 +145,11 @@ class Pipeline(BaseEstimator):
         ``encoder="auto"`` picks a pretrained CNN.
     code_size : int or None, default=None
         Length of the code of encoders that learn one; None: the encoder's
-        default (32 for the autoencoder, 128 for the contrastive head).
+        default (32 for the autoencoders, 128 for the contrastive head).
     epochs : int or None, default=None
         Most training epochs; None: the encoder's default (25 for the
-        autoencoder, which stops early on a plateau; 400 for the contrastive head).
+        autoencoder, which stops early on a plateau; 30 for the feature-map
+        autoencoder; 400 for the contrastive head).
     batch_size : int or None, default=None
         Training batch size (and encoding batch of pretrained CNNs); None: the
         encoder's default (for the autoencoder about 64 steps per epoch,

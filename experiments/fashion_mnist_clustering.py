@@ -28,6 +28,7 @@ METHODS = {
     "contrastive head on efficientnet_lite0 at 160 px + UMAP + GMM": contrastive_method(160, "manifold"),
     "autoencoder on efficientnet_lite0's feature maps at 160 px + K-Means": feature_map_cae_method(160, "kmeans"),
     "autoencoder on efficientnet_lite0's feature maps at 160 px + UMAP + GMM": feature_map_cae_method(160, "manifold"),
+    "autoencoder on efficientnet_lite0's feature maps at 160 px, 15 epochs + K-Means": feature_map_cae_method(160, "kmeans", epochs=15),
 }
 
 PUBLISHED = [{"method": "N2D", "acc": 0.672, "source": "McConville et al. 2020, N2D (ICPR)"}]

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from cae_sim.encoders import ENCODERS, ContrastiveEncoder, ConvAutoencoder, DHash, Encoder, Ensemble, PHash, PretrainedEncoder
+from cae_sim.encoders import (
+    ENCODERS, ContrastiveEncoder, ConvAutoencoder, DHash, Encoder, Ensemble, FeatureMapAutoencoder, PHash, PretrainedEncoder,
+)
 from conftest import smooth_image
 
 #: A small, quick instance of each registered encoder class.
@@ -20,7 +22,10 @@ SMALL_ENCODERS = {
     PHash: lambda: PHash(hash_size=4),
     DHash: lambda: DHash(hash_size=4),
     PretrainedEncoder: lambda: PretrainedEncoder(model="efficientnet_lite0", input_size=32),
+    FeatureMapAutoencoder: lambda: FeatureMapAutoencoder(input_size=32, width=8, code_size=4, epochs=1, random_state=0),
 }
+#: Those that build an ImageNet CNN: seconds, not milliseconds.
+BUILDS_A_CNN = (PretrainedEncoder, FeatureMapAutoencoder)
 
 
 def test_every_registered_encoder_class_is_covered():
@@ -28,7 +33,7 @@ def test_every_registered_encoder_class_is_covered():
 
 
 @pytest.mark.parametrize(
-    "cls", [pytest.param(cls, id=cls.__name__, marks=[pytest.mark.slow] if cls is PretrainedEncoder else []) for cls in SMALL_ENCODERS]
+    "cls", [pytest.param(cls, id=cls.__name__, marks=[pytest.mark.slow] if cls in BUILDS_A_CNN else []) for cls in SMALL_ENCODERS]
 )
 def test_an_encoder_fits_encodes_saves_and_loads_as_the_pipeline_expects(cls, tmp_path):
     encoder = SMALL_ENCODERS[cls]()

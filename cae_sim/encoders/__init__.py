@@ -6,6 +6,7 @@ from .autoencoder import ConvAutoencoder
 from .base import Encoder
 from .contrastive import ContrastiveEncoder
 from .ensemble import Ensemble
+from .feature_autoencoder import FeatureMapAutoencoder
 from .hashing import DHash, PHash
 from .backbones import BACKBONES
 from .pretrained import PretrainedEncoder
@@ -16,6 +17,7 @@ ENCODERS: dict[str, type[Encoder]] = {
     "cae": ConvAutoencoder,
     "contrastive": ContrastiveEncoder,
     "ensemble": Ensemble,
+    "feature_cae": FeatureMapAutoencoder,
     "phash": PHash,
     "dhash": DHash,
     **{name: PretrainedEncoder for name in BACKBONES},
@@ -40,5 +42,5 @@ def encoder_class(name: str) -> type[Encoder]:
 
 
 __all__ = [
-    "BACKBONES", "ENCODERS", "ContrastiveEncoder", "ConvAutoencoder", "DHash", "Encoder", "Ensemble", "PHash", "PretrainedEncoder", "encoder_class"
+    "BACKBONES", "ENCODERS", "ContrastiveEncoder", "ConvAutoencoder", "DHash", "Encoder", "Ensemble", "FeatureMapAutoencoder", "PHash", "PretrainedEncoder", "encoder_class"
 ]

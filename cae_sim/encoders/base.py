@@ -48,6 +48,14 @@ class Encoder(BaseEstimator, ABC):
         """Rebuild a fitted encoder from ``save``'s directory and its parameters."""
 
 
+def check_images(images, size: int, minimum: int = 1) -> None:
+    """Raise ValueError unless ``images`` is an array of at least ``minimum`` images (N, size, size, 3)."""
+    ok = isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[1:] == (size, size, 3)
+    if not ok or len(images) < minimum:
+        shape = getattr(images, "shape", type(images).__name__)
+        raise ValueError(f"expected at least {minimum} images of shape (N, {size}, {size}, 3), got {shape}")
+
+
 def encode_batches(encoder: Encoder, batches) -> tuple[np.ndarray | None, list[int], list[tuple[str, str]]]:
     """Encode the readable images of ``ImageBatch``es as they come.
 

@@ -26,7 +26,7 @@ from .._checks import check_int, check_random_state
 from ..augment import Augment, make_augment
 from ..codes import l2_normalize
 from ..progress import Progress
-from .base import Encoder, to_uint8
+from .base import Encoder, check_images, to_uint8
 from .ensemble import Ensemble
 from .members import is_fitted, load_member, member_encoder, save_member
 
@@ -170,7 +170,7 @@ class ContrastiveEncoder(Encoder):
             On a bad parameter, or fewer than two images of the wrong shape.
         """
         self._check_params()
-        self._check_images(images, minimum=2)
+        check_images(images, self.image_size, minimum=2)
         seed = check_random_state(self.random_state)
         rng = np.random.default_rng(seed)
         self.backbone_ = self._fitted_backbone(images)
@@ -295,13 +295,6 @@ class ContrastiveEncoder(Encoder):
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {list(OUTPUTS)}, got {self.output!r}")
         make_augment(self.augment)  # raises on a bad policy
-
-    def _check_images(self, images, minimum: int) -> None:
-        size = self.image_size
-        ok = isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[1:] == (size, size, 3)
-        if not ok or len(images) < minimum:
-            shape = getattr(images, "shape", type(images).__name__)
-            raise ValueError(f"expected at least {minimum} images of shape (N, {size}, {size}, 3), got {shape}")
 
 
 def _two_views(features: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

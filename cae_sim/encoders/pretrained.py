@@ -154,12 +154,17 @@ def _layer_output(classifier: keras.Model, layer: str):
     if layer == "softmax":
         return keras.layers.Softmax(name="softmax_scores")(classifier.outputs[0])
     if layer == "pool":
-        layer = next(l.name for l in reversed(classifier.layers) if len(l.output.shape) == 4)
+        layer = last_feature_map(classifier).name
     try:
         output = classifier.get_layer(layer).output
     except ValueError:
         raise ValueError(f"no layer {layer!r} in {classifier.name}; use 'pool', 'logits', 'softmax' or one of its layer names") from None
     return keras.layers.GlobalAveragePooling2D(name=f"{layer}_pooled")(output) if len(output.shape) == 4 else output
+
+
+def last_feature_map(classifier: keras.Model) -> keras.layers.Layer:
+    """The classifier's last layer with a spatial (4-d) output: what ``layer="pool"`` averages."""
+    return next(layer for layer in reversed(classifier.layers) if len(layer.output.shape) == 4)
 
 
 def imagenet_class_names() -> list[str]:

@@ -1,0 +1,262 @@
+"""A convolutional autoencoder learned on the user's images, over a frozen ImageNet CNN's last feature maps.
+
+Pixels tell clothes, cats and food apart by colour and layout; a CNN's last
+feature maps (5 × 5 × 1,280 for EfficientNet-Lite0 at 160 px) already know
+shapes and parts. The autoencoder learns which of those the user's images
+vary in, and squeezes them into a short code. On Fashion-MNIST's test split it
+groups 0.751 of the images right with K-Means, against 0.662 for the pooled
+features it starts from (``experiments/fashion_mnist_clustering.py``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+from sklearn.utils.validation import check_is_fitted
+
+from .._checks import check_int, check_random_state
+from ..progress import Progress
+from .backbones import BACKBONES
+from .base import Encoder, check_images, to_unit_float
+from .members import load_member, save_member
+from .pretrained import MIN_INPUT_SIZE, PretrainedEncoder, last_feature_map
+
+MODEL_FILE = "feature_encoder.keras"
+SCALING_FILE = "channel_scaling.npy"
+HISTORY_FILE = "history.json"
+BACKBONE_DIR = "backbone"
+#: Filters of the 3 × 3 convolution on each side of the code.
+SPATIAL_FILTERS = 64
+
+
+class FeatureMapAutoencoder(Encoder):
+    """A convolutional autoencoder trained on a frozen pretrained CNN's last feature maps of the images.
+
+    Each channel of the maps is standardised over the training images, so that
+    the reconstruction weighs every channel alike. Encoder: 1 × 1 convolution
+    to ``width`` channels, 3 × 3 convolution to 64, dense code; the decoder mirrors it.
+
+    Parameters
+    ----------
+    backbone : str, default="efficientnet_lite0"
+        A pretrained model's name (``BACKBONES``); its weights never change.
+    input_size : int, default=160
+        Side of the square images the backbone sees (32 or more).
+    code_size : int, default=32
+        Length of the code.
+    width : int, default=256
+        Channels of the 1 × 1 convolution that first compresses the maps.
+    epochs : int, default=30
+        Passes over the training images.
+    batch_size : int, default=128
+        Feature maps per training step.
+    learning_rate : float, default=1e-3
+        Adam's learning rate.
+    max_train_images : int, default=10000
+        The autoencoder trains on a random sample of at most this many images
+        (every image is encoded); training costs about 2 ms an image an epoch
+        on 2 cores.
+    random_state : int or None, default=None
+        Seeds the sample, the shuffling and the weights (no process-wide seed is set).
+    verbose : int, default=0
+        1 shows a progress bar while training.
+
+    Attributes
+    ----------
+    backbone_ : PretrainedEncoder
+        The frozen CNN.
+    maps_ : keras.Model
+        The backbone up to its last feature map: preprocessed image → (h, w, c).
+    channel_mean_, channel_std_ : ndarray of shape (c,)
+        The standardisation of the maps' channels.
+    encoder_ : keras.Model
+        Standardised maps → code.
+    history_ : dict
+        ``{"loss": [...]}``, the mean reconstruction loss of each epoch.
+    """
+
+    name = "feature_cae"
+
+    def __init__(
+        self,
+        *,
+        backbone: str = "efficientnet_lite0",
+        input_size: int = 160,
+        code_size: int = 32,
+        width: int = 256,
+        epochs: int = 30,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        max_train_images: int = 10_000,
+        random_state: int | None = None,
+        verbose: int = 0,
+    ):
+        self.backbone = backbone
+        self.input_size = input_size
+        self.code_size = code_size
+        self.width = width
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_train_images = max_train_images
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @property
+    def image_size(self) -> int:
+        return self.input_size
+
+    def fit(self, images: np.ndarray) -> "FeatureMapAutoencoder":
+        """Compute the feature maps of (a sample of) the images and train the autoencoder on them.
+
+        Parameters
+        ----------
+        images : ndarray of shape (N, input_size, input_size, 3)
+            uint8 or float in [0, 1], N >= 2; a numpy memmap is read batch by batch.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            On a bad parameter, or fewer than two images of the wrong shape.
+        """
+        self._check_params()
+        check_images(images, self.input_size, minimum=2)
+        seed = check_random_state(self.random_state)
+        rng = np.random.default_rng(seed)
+        self._set_backbone(PretrainedEncoder(model=self.backbone, layer="logits", input_size=self.input_size).fit())
+        sample = np.arange(len(images))
+        if len(images) > self.max_train_images:
+            sample = np.sort(rng.choice(len(images), self.max_train_images, replace=False))
+        maps = self._feature_maps(images, sample)
+        self.channel_mean_, self.channel_std_ = _channel_moments(maps)
+        autoencoder = self._build(maps.shape[1:], seed)
+        self.encoder_ = keras.Model(autoencoder.inputs, autoencoder.get_layer("code").output, name="feature_encoder")
+        self.history_ = {"loss": self._train(autoencoder, maps, rng)}
+        return self
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Return the (N, code_size) float32 codes of images (N, input_size, input_size, 3)."""
+        check_is_fitted(self, "encoder_")
+        check_images(images, self.input_size, minimum=1)
+        step = self.backbone_.batch_size
+        codes = [
+            self.encoder_.predict_on_batch(self._standardised(self._forward_maps(images[start : start + step])))
+            for start in range(0, len(images), step)
+        ]
+        return np.concatenate([np.asarray(code, np.float32) for code in codes])
+
+    def save(self, directory: Path) -> None:
+        """Write the encoder half (``.keras``), the channel scaling (``.npy``), the loss history and the backbone."""
+        check_is_fitted(self, "encoder_")
+        directory = Path(directory)
+        self.encoder_.save(directory / MODEL_FILE)
+        np.save(directory / SCALING_FILE, np.stack([self.channel_mean_, self.channel_std_]), allow_pickle=False)
+        (directory / HISTORY_FILE).write_text(json.dumps(self.history_))
+        save_member(self.backbone_, directory / BACKBONE_DIR)
+
+    @classmethod
+    def load(cls, directory: Path, params: dict) -> "FeatureMapAutoencoder":
+        """Rebuild a fitted encoder from ``save``'s directory."""
+        directory = Path(directory)
+        encoder = cls(**params)
+        encoder._set_backbone(load_member(directory / BACKBONE_DIR))
+        encoder.channel_mean_, encoder.channel_std_ = np.load(directory / SCALING_FILE, allow_pickle=False)
+        encoder.encoder_ = keras.models.load_model(directory / MODEL_FILE, compile=False, safe_mode=True)
+        encoder.history_ = json.loads((directory / HISTORY_FILE).read_text())
+        return encoder
+
+    # ------------------------------------------------------------------ helpers
+
+    def _set_backbone(self, backbone: PretrainedEncoder) -> None:
+        classifier = backbone.classifier_
+        self.backbone_ = backbone
+        self.maps_ = keras.Model(classifier.inputs, last_feature_map(classifier).output, name="feature_maps")
+
+    def _forward_maps(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(self.maps_.predict_on_batch(self.backbone_.preprocess(to_unit_float(images))), np.float32)
+
+    def _feature_maps(self, images: np.ndarray, picked: np.ndarray) -> np.ndarray:
+        """The float16 feature maps (n, h, w, c) of the images at the sorted positions ``picked``."""
+        step = self.backbone_.batch_size
+        progress = Progress(len(picked), "feature maps") if self.verbose else None
+        parts = []
+        for start in range(0, len(picked), step):
+            parts.append(self._forward_maps(images[picked[start : start + step]]).astype(np.float16))
+            if progress:
+                progress.add(len(parts[-1]))
+        return np.concatenate(parts)
+
+    def _standardised(self, maps: np.ndarray) -> np.ndarray:
+        return (maps.astype(np.float32) - self.channel_mean_) / self.channel_std_
+
+    def _build(self, map_shape: tuple[int, int, int], seed: int | None) -> keras.Model:
+        seeds = itertools.count(seed or 0)
+
+        def init():  # each layer is seeded on its own: no process-wide seed is set
+            return {"kernel_initializer": keras.initializers.GlorotUniform(seed=None if seed is None else next(seeds))}
+
+        height, width, channels = map_shape
+        inputs = keras.Input(map_shape)
+        x = layers.Conv2D(self.width, 1, activation="relu", **init())(inputs)
+        x = layers.Conv2D(SPATIAL_FILTERS, 3, padding="same", activation="relu", **init())(x)
+        code = layers.Dense(self.code_size, name="code", **init())(layers.Flatten()(x))
+        y = layers.Dense(height * width * SPATIAL_FILTERS, activation="relu", **init())(code)
+        y = layers.Reshape((height, width, SPATIAL_FILTERS))(y)
+        y = layers.Conv2D(self.width, 3, padding="same", activation="relu", **init())(y)
+        outputs = layers.Conv2D(channels, 1, **init())(y)
+        model = keras.Model(inputs, outputs, name="feature_autoencoder")
+        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss="mse")
+        return model
+
+    def _train(self, autoencoder: keras.Model, maps: np.ndarray, rng: np.random.Generator) -> list[float]:
+        """Train with a plain ``train_on_batch`` loop; return the mean loss of each epoch."""
+        batch_size = min(self.batch_size, len(maps))
+        steps = math.ceil(len(maps) / batch_size)
+        progress = Progress(self.epochs * steps, "training on feature maps", unit="batch") if self.verbose else None
+        history = []
+        for _ in range(self.epochs):
+            order = rng.permutation(len(maps))
+            losses, sizes = [], []
+            for start in range(0, len(maps), batch_size):
+                batch = self._standardised(maps[np.sort(order[start : start + batch_size])])
+                losses.append(float(autoencoder.train_on_batch(batch, batch)))
+                sizes.append(len(batch))
+                if progress:
+                    progress.add(1, loss=losses[-1])
+            history.append(float(np.average(losses, weights=sizes)))
+        return history
+
+    def _check_params(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {self.backbone!r}")
+        check_int("input_size", self.input_size, minimum=MIN_INPUT_SIZE)
+        for name in ("code_size", "width", "epochs", "batch_size", "max_train_images"):
+            check_int(name, getattr(self, name))
+        check_int("verbose", self.verbose, minimum=0)
+        check_random_state(self.random_state)
+        rate = self.learning_rate
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+            raise ValueError(f"learning_rate must be a positive number, got {rate!r}")
+
+
+def _channel_moments(maps: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Each channel's mean and standard deviation (+1e-6) over maps (n, h, w, c), in float64 a chunk at a time."""
+    total, squares = np.zeros(maps.shape[-1]), np.zeros(maps.shape[-1])
+    for start in range(0, len(maps), chunk):
+        part = maps[start : start + chunk].astype(np.float64)
+        total += part.sum(axis=(0, 1, 2))
+        squares += np.square(part).sum(axis=(0, 1, 2))
+    count = len(maps) * maps.shape[1] * maps.shape[2]
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0)) + 1e-6
+    return mean.astype(np.float32), std.astype(np.float32)

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from cae_sim import FeatureMapAutoencoder, read_image
+from cae_sim.encoders.feature_autoencoder import _channel_moments
+from conftest import DATA, smooth_image
+from test_quality import OBJECTS, TEXTURES, nearest_neighbour_agreement
+
+SIDE = 96
+
+
+@given(arrays(np.float16, st.tuples(st.integers(1, 5), st.integers(1, 3), st.integers(1, 3), st.integers(1, 4)),
+              elements=st.floats(-100, 100, width=16)), st.integers(1, 4))
+def test_channel_moments_match_numpy_whatever_the_chunk(maps, chunk):
+    mean, std = _channel_moments(maps, chunk=chunk)
+    wide = maps.astype(np.float64)
+    np.testing.assert_allclose(mean, wide.mean(axis=(0, 1, 2)), rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(std, wide.std(axis=(0, 1, 2)) + 1e-6, rtol=1e-3, atol=1e-2)
+    assert mean.dtype == std.dtype == np.float32 and (std > 0).all()
+
+
+@pytest.mark.parametrize(
+    "params, named",
+    [
+        ({"backbone": "alexnet"}, "backbone"),
+        ({"input_size": 16}, "input_size"),
+        ({"code_size": 0}, "code_size"),
+        ({"width": 2.5}, "width"),
+        ({"epochs": True}, "epochs"),
+        ({"max_train_images": -1}, "max_train_images"),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"random_state": -3}, "random_state"),
+    ],
+)
+def test_bad_parameters_are_refused_by_name_before_any_work(params, named):
+    with pytest.raises(ValueError, match=named):
+        FeatureMapAutoencoder(**{"input_size": 32, **params}).fit(np.zeros((4, 32, 32, 3), np.uint8))
+
+
+@pytest.mark.parametrize("images", [np.zeros((1, 32, 32, 3), np.uint8), np.zeros((4, 16, 16, 3), np.uint8), [[0]]])
+def test_too_few_images_or_the_wrong_shape_are_refused(images):
+    with pytest.raises(ValueError, match=r"\(N, 32, 32, 3\)"):
+        FeatureMapAutoencoder(input_size=32).fit(images)
+
+
+def test_encoding_before_fit_raises():
+    with pytest.raises(Exception, match="not fitted"):
+        FeatureMapAutoencoder(input_size=32).encode(np.zeros((2, 32, 32, 3), np.uint8))
+
+
+@pytest.mark.slow
+def test_it_trains_on_a_seeded_sample_and_encodes_every_image():
+    images = np.stack([smooth_image(i, 32, 32) for i in range(12)])
+    params = dict(input_size=32, width=8, code_size=4, epochs=3, batch_size=4, max_train_images=6, random_state=0)
+    first, second = FeatureMapAutoencoder(**params).fit(images), FeatureMapAutoencoder(**params).fit(images)
+    assert len(first.history_["loss"]) == 3 and first.channel_mean_.shape == (1280,)
+    codes = first.encode(images)
+    assert codes.shape == (12, 4) and codes.dtype == np.float32
+    np.testing.assert_allclose(second.encode(images), codes, rtol=1e-5, atol=1e-6)  # same seed, same sample and weights
+
+
+@pytest.mark.slow
+def test_its_codes_tell_textures_from_objects_better_than_raw_pixels():
+    names = TEXTURES + OBJECTS
+    images = np.stack([np.rint(read_image(DATA / name, SIDE) * 255).astype(np.uint8) for name in names])
+    groups = np.array([0] * len(TEXTURES) + [1] * len(OBJECTS))
+    training = np.concatenate([images, images[:, :, ::-1]])  # mirrored copies: a few more maps to learn from
+    encoder = FeatureMapAutoencoder(input_size=SIDE, code_size=8, epochs=40, batch_size=6, random_state=0).fit(training)
+    pixels = images.reshape(len(images), -1).astype(np.float32)
+    pixels -= pixels.mean(axis=0)
+    assert encoder.history_["loss"][-1] < encoder.history_["loss"][0]
+    assert nearest_neighbour_agreement(encoder.encode(images), groups) > nearest_neighbour_agreement(pixels, groups)
