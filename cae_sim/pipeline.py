@@ -105,10 +105,9 @@ class Pipeline(BaseEstimator):
     encoder : str, list of str, or Encoder, default="auto"
         ``"auto"`` picks from the images (see ``cae_sim.auto``):
         ``"efficientnet_lite2"``'s class scores for colour or larger images;
-        for small gray ones, an autoencoder trained on ``"efficientnet_lite0"``'s
-        feature maps (``"feature_cae"``) if ImageNet's classifier recognises
-        them, else the autoencoder on pixels. The choice and its reason are in
-        ``encoder_choice_``.
+        for small gray ones, ``"efficientnet_lite0"``'s class scores if
+        ImageNet's classifier recognises them, else the autoencoder. The
+        choice and its reason are in ``encoder_choice_``.
         ``"cae"`` (a convolutional autoencoder trained on the images),
         ``"feature_cae"`` (one trained on a frozen CNN's last feature maps of
         the images),

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cae_sim import ConvAutoencoder, Pipeline, PretrainedEncoder, auto
-from cae_sim.auto import AUTO_PRETRAINED, RECOGNISED, SMALL_RECOGNISED, choose_encoder, imagenet_confidence
+from cae_sim.auto import AUTO_PRETRAINED, RECOGNISED, SMALL_PRETRAINED, SMALL_PRETRAINED_SETTINGS, choose_encoder, imagenet_confidence
 from cae_sim.clustering import KMeansClustering, ManifoldClustering
 from cae_sim.images import is_colour, read_sample, resize, to_rgb_uint8
 from conftest import smooth_image, write_image
@@ -54,13 +54,13 @@ def test_the_auto_rule_goes_by_colour_and_size_and_blurred_noise_is_not_recognis
     assert choose_encoder(images).name == expected
 
 
-@pytest.mark.parametrize("value, expected", [(RECOGNISED, SMALL_RECOGNISED), (RECOGNISED - 0.01, "cae"), (0.0, "cae")])
-def test_small_gray_images_take_the_feature_map_autoencoder_exactly_when_imagenet_recognises_them(confidence, value, expected):
+@pytest.mark.parametrize("value, expected", [(RECOGNISED, SMALL_PRETRAINED), (RECOGNISED - 0.01, "cae"), (0.0, "cae")])
+def test_small_gray_images_take_the_pretrained_cnn_exactly_when_imagenet_recognises_them(confidence, value, expected):
     calls = confidence(value)
     choice = choose_encoder(blobs(6, 28))
     assert choice.name == expected and calls == [6]
-    assert choice.manifold == (expected == "cae")  # pixel codes need UMAP; feature-map codes group with K-Means
-    assert choice.settings == {}
+    assert choice.manifold  # small gray images are clustered on a manifold either way
+    assert choice.settings == (SMALL_PRETRAINED_SETTINGS if expected == SMALL_PRETRAINED else {})
     assert f"ImageNet confidence {value:.2f}" in choice.why
 
 
@@ -147,17 +147,14 @@ def test_auto_trains_the_autoencoder_on_small_gray_images_and_says_why(tmp_path)
 
 
 @pytest.mark.slow
-def test_recognised_small_gray_images_get_the_feature_map_autoencoder_and_k_means(confidence, tmp_path):
+def test_recognised_small_gray_images_get_the_small_pretrained_cnn_with_its_settings(confidence, tmp_path):
     confidence(0.9)
-    pipeline = Pipeline(n_clusters=2, epochs=2, random_state=0).fit(blobs(8, 28))
+    pipeline = Pipeline(n_clusters=2, random_state=0).fit(blobs(8, 28))
     encoder = pipeline.encoder_
-    assert (encoder.name, encoder.input_size, encoder.epochs) == (SMALL_RECOGNISED, 160, 2)
-    assert pipeline.codes_.shape == (8, encoder.code_size) and isinstance(pipeline.clustering_, KMeansClustering)
-    assert pipeline.encoder_choice_ == (
-        f"{SMALL_RECOGNISED} (gray images, typical side 28 px, ImageNet confidence 0.90 >= {RECOGNISED}: "
-        "an autoencoder trained on their ImageNet feature maps)"
-    )
+    assert (encoder.name, encoder.layer, encoder.input_size) == (SMALL_PRETRAINED, "logits", SMALL_PRETRAINED_SETTINGS["input_size"])
+    assert pipeline.codes_.shape == (8, 1000)
+    assert pipeline.encoder_choice_ == f"{SMALL_PRETRAINED} (gray images, typical side 28 px, ImageNet confidence 0.90 >= {RECOGNISED}: class scores at 160 px, on a UMAP manifold)"
     pipeline.save(tmp_path / "saved")
     loaded = Pipeline.load(tmp_path / "saved")
-    assert loaded.encoder_.get_params() == encoder.get_params()
+    assert (loaded.encoder_.layer, loaded.encoder_.input_size) == ("logits", SMALL_PRETRAINED_SETTINGS["input_size"])
     np.testing.assert_allclose(loaded.transform(blobs(2, 28)), pipeline.codes_[:2], rtol=1e-4, atol=1e-4)
