@@ -12,6 +12,13 @@ def check_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_positive(name: str, value) -> float:
+    """Return ``value`` as a float if it is a number > 0 (not a bool); raise ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
 def check_fraction(name: str, value) -> float:
     """Return ``value`` as a float if it lies in [0, 1); raise ValueError otherwise."""
     ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)

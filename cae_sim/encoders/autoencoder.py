@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -13,7 +14,7 @@ import numpy as np
 from keras import layers
 from sklearn.utils.validation import check_is_fitted
 
-from .._checks import check_fraction, check_int, check_random_state
+from .._checks import check_fraction, check_int, check_positive, check_random_state
 from ..augment import make_augment
 from ..progress import Progress
 from .base import Encoder, to_uint8, to_unit_float
@@ -28,6 +29,19 @@ MIN_VALIDATION_IMAGES = 32
 
 #: Most pixels (per channel) in one training batch: 256 images of 32 × 32.
 MAX_BATCH_PIXELS = 256 * 32 * 32
+
+
+def seeded_initializers(seed: int | None) -> Callable[[], dict]:
+    """Layer keywords, one call per layer: a Glorot-uniform kernel initializer seeded ``seed``, ``seed + 1``, ...
+
+    Each layer is seeded on its own, so no process-wide seed is set; with ``seed=None`` they are unseeded.
+    """
+    seeds = itertools.count(seed or 0)
+
+    def init() -> dict:
+        return {"kernel_initializer": keras.initializers.GlorotUniform(seed=None if seed is None else next(seeds))}
+
+    return init
 
 
 def auto_batch_size(n_images: int, image_size: int) -> int:
@@ -242,12 +256,7 @@ class ConvAutoencoder(Encoder):
     # ------------------------------------------------------------------ helpers
 
     def _build(self, seed: int | None = None) -> keras.Model:
-        # each layer's initializer is seeded on its own: no process-wide seed is set
-        seeds = itertools.count(seed or 0)
-
-        def init():
-            return {"kernel_initializer": keras.initializers.GlorotUniform(seed=None if seed is None else next(seeds))}
-
+        init = seeded_initializers(seed)
         inputs = keras.Input((self.image_size, self.image_size, 3))
         x = inputs
         for n_filters in self.filters:
@@ -275,8 +284,7 @@ class ConvAutoencoder(Encoder):
         stride = 2 ** len(self.filters)
         if check_int("image_size", self.image_size) % stride:
             raise ValueError(f"image_size must be a multiple of {stride} (the encoder halves it {len(self.filters)} times), got {self.image_size}")
-        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
-            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
+        check_positive("learning_rate", self.learning_rate)
 
     def _check_images(self, images: np.ndarray) -> None:
         expected = (self.image_size, self.image_size, 3)

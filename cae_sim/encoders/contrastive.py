@@ -22,7 +22,7 @@ import tensorflow as tf
 from keras import layers
 from sklearn.utils.validation import check_is_fitted
 
-from .._checks import check_int, check_random_state
+from .._checks import check_int, check_positive, check_random_state
 from ..augment import Augment, make_augment
 from ..codes import l2_normalize
 from ..progress import Progress
@@ -288,10 +288,8 @@ class ContrastiveEncoder(Encoder):
         if self.batch_size is not None:
             check_int("batch_size", self.batch_size, minimum=2)
         check_random_state(self.random_state)
-        for name in ("temperature", "learning_rate"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        check_positive("temperature", self.temperature)
+        check_positive("learning_rate", self.learning_rate)
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {list(OUTPUTS)}, got {self.output!r}")
         make_augment(self.augment)  # raises on a bad policy

@@ -10,7 +10,6 @@ seeds, against 0.66 for the pooled features it starts from (README, Results).
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from pathlib import Path
@@ -20,9 +19,10 @@ import numpy as np
 from keras import layers
 from sklearn.utils.validation import check_is_fitted
 
-from .._checks import check_int, check_random_state
+from .._checks import check_int, check_positive, check_random_state
 from ..progress import Progress
 from .backbones import BACKBONES
+from .autoencoder import seeded_initializers
 from .base import Encoder, check_images, to_unit_float
 from .members import load_member, save_member
 from .pretrained import MIN_INPUT_SIZE, PretrainedEncoder, last_feature_map
@@ -200,11 +200,7 @@ class FeatureMapAutoencoder(Encoder):
         return (maps.astype(np.float32) - self.channel_mean_) / self.channel_std_
 
     def _build(self, map_shape: tuple[int, int, int], seed: int | None) -> keras.Model:
-        seeds = itertools.count(seed or 0)
-
-        def init():  # each layer is seeded on its own: no process-wide seed is set
-            return {"kernel_initializer": keras.initializers.GlorotUniform(seed=None if seed is None else next(seeds))}
-
+        init = seeded_initializers(seed)
         height, width, channels = map_shape
         inputs = keras.Input(map_shape)
         x = layers.Conv2D(self.width, 1, activation="relu", **init())(inputs)
@@ -244,9 +240,7 @@ class FeatureMapAutoencoder(Encoder):
             check_int(name, getattr(self, name))
         check_int("verbose", self.verbose, minimum=0)
         check_random_state(self.random_state)
-        rate = self.learning_rate
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-            raise ValueError(f"learning_rate must be a positive number, got {rate!r}")
+        check_positive("learning_rate", self.learning_rate)
 
 
 def _channel_moments(maps: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
