@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 #: Top-n rows printed by ``match`` (and every n up to --top in the accuracy CSV).
 SHOWN_TOP_N = (1, 2, 3, 5, 10, 15, 20, 50)
 #: Columns of the json and csv output of ``query``.
-QUERY_FIELDS = ("rank", "index", "path", "score")
+QUERY_FIELDS = ("rank", "index", "path", "score", "kind")
 #: Columns of the CSV of ``duplicates``.
 DUPLICATE_FIELDS = ("group", "index", "path")
 #: One match as ``query`` prints it: the ``QUERY_FIELDS``.
@@ -35,7 +35,7 @@ def run_query(args: argparse.Namespace) -> int:
 
     pipeline = Pipeline.load(args.model)
     matches = query_matches(pipeline, args.image, args.n, args.exclude_self)
-    print_matches(query_rows(matches), args.format)
+    print_matches(query_rows(matches, pipeline.describe_score), args.format)
     return 0
 
 
@@ -65,10 +65,15 @@ def query_matches(pipeline: Pipeline, image: str, n: int, exclude_self: bool) ->
     return others[:n]
 
 
-def query_rows(matches: list[Match]) -> list[Row]:
-    """Return one ``{"rank", "index", "path", "score"}`` dict per match; paths made absolute, None kept."""
+def query_rows(matches: list[Match], describe=lambda score: "") -> list[Row]:
+    """Return one dict of ``QUERY_FIELDS`` per match; paths made absolute, None kept.
+
+    ``kind`` is ``describe(score)``: ``Pipeline.describe_score`` says "copy" or "similar" by the collection's
+    near-duplicate calibration.
+    """
     return [
-        {"rank": rank, "index": m.index, "path": None if m.path is None else os.path.abspath(m.path), "score": m.score}
+        {"rank": rank, "index": m.index, "path": None if m.path is None else os.path.abspath(m.path), "score": m.score,
+         "kind": describe(m.score)}
         for rank, m in enumerate(matches, start=1)
     ]
 
@@ -81,9 +86,11 @@ def print_matches(rows: list[Row], output_format: str) -> None:
     rows : list of dict
         The rows of ``query_rows``.
     output_format : {"text", "json", "csv"}
-        ``"text"``: an aligned ``rank score path`` table (``#index`` for an
-        image without a path); ``"json"``: a list of objects; ``"csv"``: a
-        ``rank,index,path,score`` header, then one line per row.
+        ``"text"``: an aligned ``rank score kind path`` table under a header
+        line (kind ``-`` where it is empty, ``#index`` for an image without a
+        path); ``"json"``: a list of
+        objects; ``"csv"``: a ``rank,index,path,score,kind`` header, then one
+        line per row.
 
     Raises
     ------
@@ -98,9 +105,10 @@ def print_matches(rows: list[Row], output_format: str) -> None:
 
 
 def _write_text(rows: list[Row]) -> None:
+    print(f"{'rank':>4}  {'score':>6}  {'kind':<7}  path")
     for row in rows:
         where = row["path"] if row["path"] is not None else f"#{row['index']}"
-        print(f"{row['rank']:3d}  {row['score']:.4f}  {where}")
+        print(f"{row['rank']:4d}  {row['score']:6.4f}  {row['kind'] or '-':<7}  {where}")
 
 
 def _write_json(rows: list[Row]) -> None:
@@ -131,9 +139,9 @@ def add_duplicates_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of the duplicates command to ``parser``."""
     parser.add_argument("model", help="directory written by train")
     parser.add_argument(
-        "--threshold", type=threshold_arg, default=DEFAULT_THRESHOLD,
-        help=f"lowest similarity that links two images (default: {DEFAULT_THRESHOLD}, for encoder='auto' on photos; "
-        "0.91 for efficientnet_lite0, 0.875-0.97 for cae, 0.6 for phash)",
+        "--threshold", type=threshold_arg, default=None,
+        help="lowest similarity that links two images (default: the threshold calibrated on the collection's own "
+        "images when it was trained, for an estimated precision of 0.98)",
     )
     parser.add_argument("--out", help="write the CSV to this file (atomically) instead of standard output")
 

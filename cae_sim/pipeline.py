@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_choice, check_int, check_n_clusters, check_random_state
 from .auto import choose_encoder
+from .calibration import DEFAULT_PRECISION, Calibration, calibrate_collection, check_precision
 from .clustering import CLUSTERINGS, Clustering
 from .duplicates import DEFAULT_THRESHOLD, duplicate_groups
 from .encoders import Encoder, Ensemble, encoder_class
@@ -173,8 +174,12 @@ class Pipeline(BaseEstimator):
         codes are out of one machine's reach, and K-Means gains little from
         more than a sample. Every data set of ``experiments/`` (MNIST's
         70,000 images the largest) is clustered whole.
+    duplicate_precision : float, default=0.98
+        Precision that the near-duplicate threshold calibrated during ``fit``
+        aims at (see ``calibration_`` and ``cae_sim.calibration``).
     random_state : int or None, default=None
-        Seeds every random choice (weights, shuffling, K-Means).
+        Seeds every random choice (weights, shuffling, K-Means, the
+        calibration's sample and copies).
     n_jobs : int, default=-1
         Threads decoding images (-1: one per core).
     verbose : int, default=0
@@ -207,6 +212,11 @@ class Pipeline(BaseEstimator):
     clustering_ : Clustering
         The fitted clustering (``KMeansClustering`` or ``ManifoldClustering``).
     index_ : NeighborIndex
+    calibration_ : Calibration or None
+        The near-duplicate threshold measured on synthetic copies of a sample
+        of the fitted images, with its estimated precision and recall and
+        their curve; ``duplicates()`` uses its ``threshold``. None for fewer
+        than two distinct images, and for saves made before calibration.
     """
 
     def __init__(
@@ -222,6 +232,7 @@ class Pipeline(BaseEstimator):
         metric="cosine",
         index="auto",
         cluster_sample_size=100_000,
+        duplicate_precision=DEFAULT_PRECISION,
         random_state=None,
         n_jobs=-1,
         verbose=0,
@@ -237,6 +248,7 @@ class Pipeline(BaseEstimator):
         self.metric = metric
         self.index = index
         self.cluster_sample_size = cluster_sample_size
+        self.duplicate_precision = duplicate_precision
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
@@ -282,7 +294,8 @@ class Pipeline(BaseEstimator):
         labels = self._fit_clustering(clustering, codes)
         kept_paths = None if paths is None else [paths[i] for i in kept]
         index = self._make_index(len(codes)).fit(codes)
-        return self._set_fitted(encoder, codes, labels, kept_paths, skipped, clustering, choice, index)
+        calibration = calibrate_collection(encoder, index, codes, items, kept, self.duplicate_precision, self.random_state)
+        return self._set_fitted(encoder, codes, labels, kept_paths, skipped, clustering, choice, index, calibration)
 
     def _fit_clustering(self, clustering: Clustering, codes: np.ndarray) -> np.ndarray:
         """Fit the clustering on the codes, or on a random sample of them if there are more than
@@ -317,8 +330,10 @@ class Pipeline(BaseEstimator):
         if self.n_clusters != "auto" and self.n_clusters > len(kept):
             raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of images read ({len(kept)})")
 
-    def _set_fitted(self, encoder: Encoder, codes: np.ndarray, labels, paths, skipped, clustering, choice: str, index) -> "Pipeline":
+    def _set_fitted(self, encoder: Encoder, codes: np.ndarray, labels, paths, skipped, clustering, choice: str, index,
+                    calibration: Calibration | None) -> "Pipeline":
         """Set the learned state (after fit, or when loading a save)."""
+        self.calibration_ = calibration
         self.encoder_ = encoder
         self.encoder_choice_ = choice
         self.codes_ = codes
@@ -428,6 +443,7 @@ class Pipeline(BaseEstimator):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name))
         check_int("cluster_sample_size", self.cluster_sample_size)
+        check_precision(self.duplicate_precision)
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0:
             raise ValueError(f"n_jobs must be a non-zero int (-1: one per core), got {self.n_jobs!r}")
 
@@ -531,28 +547,22 @@ class Pipeline(BaseEstimator):
         distance = index.distance(self._encode_one(a), self._encode_one(b))
         return float(index.score(distance)[0])
 
-    def duplicates(self, threshold: float = DEFAULT_THRESHOLD) -> list[list[int]]:
+    def duplicates(self, threshold: float | None = None) -> list[list[int]]:
         """Return the groups of near-duplicates among the fitted images.
 
         Two images are linked when their score (that of ``Match``: cosine
         similarity by default) is at least ``threshold``; a group holds images
         linked directly or through others, so A and C share a group when A is
         like B and B like C. Images with no near-duplicate are in no group.
-        The default suits what ``encoder="auto"`` gives photos
-        (``efficientnet_lite2``'s class scores): few false links, but it finds
-        only about half the copies, since class scores say what is in an image
-        rather than which image it is (``experiments/near_duplicates.py``).
-        For near-duplicate work fit ``encoder="efficientnet_lite0"`` (pooled
-        features; 0.91 on photos found 90 % of the copy pairs at precision
-        0.98), or on small images ``"cae"`` (about 0.875; different photos
-        reach 0.98, so 0.97 on photos) or ``"phash"`` (1 − 2 · differing
-        bits / 64 with cosine; 0.6, but it misses crops).
 
         Parameters
         ----------
-        threshold : float, default=DEFAULT_THRESHOLD
+        threshold : float or None, default=None
             Lowest score that links two images: in [-1, 1] with the cosine
-            metric, in (0, 1] with the euclidean and hamming ones.
+            metric, in (0, 1] with the euclidean and hamming ones. None: the
+            threshold calibrated on this collection's images during ``fit``
+            (``duplicate_threshold``), so that the default means the same
+            thing whatever the encoder.
 
         Returns
         -------
@@ -576,7 +586,21 @@ class Pipeline(BaseEstimator):
         ['photos/beach.jpg', 'photos/copies/beach_small.jpg']
         """
         index = self._fitted_index()
+        threshold = self.duplicate_threshold if threshold is None else threshold
         return [group.tolist() for group in duplicate_groups(index, self.codes_, threshold)]
+
+    @property
+    def duplicate_threshold(self) -> float:
+        """The near-duplicate threshold ``duplicates()`` uses by default: ``calibration_.threshold``, or, where a
+        collection has no calibration (saves made before it, fewer than two distinct images), ``DEFAULT_THRESHOLD``."""
+        check_is_fitted(self, "index_")
+        return DEFAULT_THRESHOLD if self.calibration_ is None else self.calibration_.threshold
+
+    def describe_score(self, score: float) -> str:
+        """``"copy"`` for a score at or above the calibrated threshold, ``"similar"`` for one at or above the median
+        score of an image and its nearest other image in this collection, else ``""`` (also without a calibration)."""
+        check_is_fitted(self, "index_")
+        return "" if self.calibration_ is None else self.calibration_.describe(score)
 
     def _encode_one(self, image) -> np.ndarray:
         if isinstance(image, np.ndarray):
@@ -755,5 +779,6 @@ class Pipeline(BaseEstimator):
         if index is None:  # saves from before indexes were saved
             index = pipeline._make_index(len(saved.codes)).fit(saved.codes)
         return pipeline._set_fitted(
-            saved.encoder, saved.codes, saved.labels, saved.paths, saved.skipped, saved.clustering, saved.choice, index
+            saved.encoder, saved.codes, saved.labels, saved.paths, saved.skipped, saved.clustering, saved.choice, index,
+            saved.calibration,
         )

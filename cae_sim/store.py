@@ -2,7 +2,8 @@
 
 ::
 
-    DIR/manifest.json          format name and version, parameters, paths, sha256 of every other file
+    DIR/manifest.json          format name and version, parameters, paths, the near-duplicate calibration,
+                               sha256 of every other file
     DIR/codes.npy              (N, d) float32 codes (loaded memory-mapped)
     DIR/labels.npy             (N,) cluster of each image
     DIR/clustering/NAME.npy    the clustering's fitted arrays (K-Means: labels and centres;
@@ -30,6 +31,7 @@ import numpy as np
 
 from ._files import file_sha256, swap_into_place
 from ._json import from_json, to_json
+from .calibration import Calibration
 from .clustering import CLUSTERINGS, Clustering
 from .encoders import ENCODERS, Encoder
 from .index import INDEX_CLASSES, NeighborIndex
@@ -96,6 +98,7 @@ def _write(pipeline, root: Path) -> None:
         "index": {"class": type(index).__name__, "params": index.get_params()},
         "paths": pipeline.paths_,
         "skipped": pipeline.skipped_,
+        "calibration": None if pipeline.calibration_ is None else pipeline.calibration_.to_dict(),
         "files": {name: file_sha256(root / name) for name in _files_below(root)},
     }
     _write_durably(root / MANIFEST, json.dumps(manifest, indent=1, default=to_json).encode())
@@ -128,6 +131,7 @@ class SavedPipeline(NamedTuple):
     skipped: list[tuple[str, str]]
     clustering: Clustering
     index: NeighborIndex | None
+    calibration: Calibration | None
 
 
 def load_pipeline(directory: str | os.PathLike) -> SavedPipeline:
@@ -152,7 +156,8 @@ def load_pipeline(directory: str | os.PathLike) -> SavedPipeline:
         clustering = CLUSTERINGS[described["kind"]](**described["params"])
         index = None if "index" not in manifest else INDEX_CLASSES[manifest["index"]["class"]](**manifest["index"]["params"])
         paths, skipped = manifest["paths"], [tuple(entry) for entry in manifest["skipped"]]
-    except (KeyError, TypeError, AttributeError) as error:
+        calibration = None if manifest.get("calibration") is None else Calibration.from_dict(manifest["calibration"])
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
         raise ValueError(f"damaged save {str(root)!r}: manifest lacks or mangles {error}") from error
     try:
         clustering.restore(arrays, scores)
@@ -164,7 +169,7 @@ def load_pipeline(directory: str | os.PathLike) -> SavedPipeline:
     labels = np.load(root / "labels.npy", allow_pickle=False) if "labels.npy" in manifest["files"] else clustering.labels_
     if len(labels) != len(codes) or (paths is not None and len(paths) != len(codes)):
         raise ValueError(f"damaged save {str(root)!r}: codes, labels and paths disagree in length")
-    return SavedPipeline(manifest["params"], encoder, choice, codes, labels, paths, skipped, clustering, index)
+    return SavedPipeline(manifest["params"], encoder, choice, codes, labels, paths, skipped, clustering, index, calibration)
 
 
 def load_encoder(directory: str | os.PathLike) -> Encoder:
@@ -257,6 +262,7 @@ def _check_fields(manifest: dict, root: Path) -> None:
         and isinstance(m["index"]["params"], dict)),
         "paths": lambda m: m["paths"] is None or strings(m["paths"]),
         "skipped": lambda m: isinstance(m["skipped"], list) and all(strings(entry, 2) for entry in m["skipped"]),
+        "calibration": lambda m: m.get("calibration") is None or isinstance(m["calibration"], dict),
         "files": lambda m: isinstance(m["files"], dict) and all(isinstance(v, str) for v in m["files"].values()),
     }
     for field, valid in checks.items():

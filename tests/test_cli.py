@@ -35,12 +35,14 @@ def query_output(capsys, *args: str) -> str:
 def parse_query_output(text: str, output_format: str) -> list[tuple[int, str, float]]:
     """(rank, path, score) of each printed match, whatever the format."""
     if output_format == "text":
-        return [(int(rank), path, float(score)) for rank, score, path in (line.split(None, 2) for line in text.splitlines())]
+        header, *lines = text.splitlines()
+        assert header.split() == ["rank", "score", "kind", "path"]
+        return [(int(rank), path, float(score)) for rank, score, _, path in (line.split(None, 3) for line in lines)]
     if output_format == "json":
         rows = json.loads(text)
     else:
         reader = csv.DictReader(io.StringIO(text))
-        assert reader.fieldnames == ["rank", "index", "path", "score"]
+        assert reader.fieldnames == ["rank", "index", "path", "score", "kind"]
         rows = list(reader)
     return [(int(row["rank"]), row["path"], float(row["score"])) for row in rows]
 
@@ -65,17 +67,20 @@ def test_train_prints_a_summary(tmp_path, data_dir, capsys):
 
 def test_query_prints_the_image_itself_first(trained, data_dir, capsys):
     assert cae_sim_main(["query", str(trained), str(data_dir / "rocket.jpg"), "-n", "3"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3
+    header, *lines = capsys.readouterr().out.strip().splitlines()
+    assert header.split() == ["rank", "score", "kind", "path"] and len(lines) == 3
     assert lines[0].split()[0] == "1" and lines[0].endswith("rocket.jpg")
     assert float(lines[0].split()[1]) == pytest.approx(1.0, abs=1e-3)
+    assert lines[0].split()[2] == "copy"  # the image itself scores above any calibrated threshold
 
 
 def test_query_json_and_csv_agree_with_the_text_table_and_pipeline_query(trained, data_dir, capsys):
     image = data_dir / "rocket.jpg"
     expected = Pipeline.load(trained).query(str(image), n=4)
     rows = json.loads(query_output(capsys, trained, image, "-n", "4", "--format", "json"))
-    assert [set(row) for row in rows] == [{"rank", "index", "path", "score"}] * 4
+    assert [set(row) for row in rows] == [{"rank", "index", "path", "score", "kind"}] * 4
+    pipeline = Pipeline.load(trained)
+    assert [row["kind"] for row in rows] == [pipeline.describe_score(m.score) for m in expected]
     assert [(row["rank"], row["index"], row["path"]) for row in rows] == [(r, m.index, m.path) for r, m in enumerate(expected, 1)]
     assert [row["score"] for row in rows] == pytest.approx([m.score for m in expected])
     by_format = {f: parse_query_output(query_output(capsys, trained, image, "-n", "4", "--format", f), f) for f in ("text", "json", "csv")}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..duplicates import DEFAULT_THRESHOLD
 from ..train import positive_int, threshold_arg
 from . import DEFAULT_NEIGHBORS, DEFAULT_PER_CLUSTER
 
@@ -17,8 +16,9 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"most central images shown per cluster (default: {DEFAULT_PER_CLUSTER})")
     parser.add_argument("--neighbors", type=positive_int, default=DEFAULT_NEIGHBORS,
                         help=f"nearest images listed for each image (default: {DEFAULT_NEIGHBORS})")
-    parser.add_argument("--threshold", type=threshold_arg, default=DEFAULT_THRESHOLD,
-                        help=f"similarity from which images are near-duplicates (default: {DEFAULT_THRESHOLD})")
+    parser.add_argument("--threshold", type=threshold_arg, default=None,
+                        help="similarity from which images are near-duplicates (default: the threshold calibrated "
+                        "on the collection's own images when it was trained)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -31,6 +31,7 @@ class ReportContent:
     clusters: list[ClusterView]
     duplicates: list[list[int]]
     threshold: float
+    calibration: dict | None
     points: dict[str, list]
 
 
@@ -63,12 +64,14 @@ def report_content(pipeline, per_cluster: int, neighbors: int, threshold: float)
         clusters=cluster_views(pipeline.labels_, pipeline.distance_to_center(), per_cluster),
         duplicates=pipeline.duplicates(threshold),
         threshold=threshold,
+        calibration=None if pipeline.calibration_ is None else pipeline.calibration_.to_dict(),
         points={
             "paths": list(pipeline.paths_),
             "labels": pipeline.labels_.tolist(),
             "xy": unit_square(map_coordinates(pipeline)).round(MAP_DIGITS).tolist(),
             "neighbors": positions.tolist(),
             "scores": scores.round(SCORE_DIGITS).tolist(),
+            "kinds": [[pipeline.describe_score(score) for score in row] for row in scores.tolist()],
         },
     )
 

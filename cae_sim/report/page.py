@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._checks import check_int
 from .._files import swap_into_place
-from ..duplicates import DEFAULT_THRESHOLD, check_threshold
+from ..duplicates import check_threshold
 from .content import report_content
 from .thumbnails import write_thumbnails
 
@@ -27,7 +27,7 @@ def write_report(
     *,
     per_cluster: int = DEFAULT_PER_CLUSTER,
     neighbors: int = DEFAULT_NEIGHBORS,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     n_jobs: int = -1,
     verbose: int = 0,
 ) -> Path:
@@ -46,8 +46,9 @@ def write_report(
         Most central images shown per cluster; a third as many outliers (at least one) follow.
     neighbors : int, default=8
         Nearest images listed in each image's panel.
-    threshold : float
-        Similarity from which images chain into a near-duplicate group (see ``Pipeline.duplicates``).
+    threshold : float or None, default=None
+        Similarity from which images chain into a near-duplicate group (see ``Pipeline.duplicates``); None: the
+        pipeline's calibrated ``duplicate_threshold``.
     n_jobs : int, default=-1
         Threads that make the thumbnails; -1: one per core.
     verbose : int, default=0
@@ -69,6 +70,7 @@ def write_report(
     if pipeline.paths_ is None:
         raise ValueError("the report shows the images' files: fit the pipeline on a folder or a list of files, not an array")
     per_cluster, neighbors = check_int("per_cluster", per_cluster), check_int("neighbors", neighbors)
+    threshold = pipeline.duplicate_threshold if threshold is None else threshold
     check_threshold(threshold, pipeline.metric)  # before the neighbours of every image are searched
     target = Path(out)
     _check_replaceable(target)

@@ -64,10 +64,11 @@ window.caeSimReport = (() => {
     tooltip.style.top = `${event.pageY + 12}px`;
   }
 
-  function neighbourItem(j, score) {
+  function neighbourItem(j, score, kind) {
     const item = document.createElement("li");
     item.dataset.i = j;
-    const scoreText = Object.assign(document.createElement("span"), { className: "score", textContent: score.toFixed(4) });
+    const label = kind ? `${score.toFixed(4)} ${kind}` : score.toFixed(4);
+    const scoreText = Object.assign(document.createElement("span"), { className: "score", textContent: label });
     const path = Object.assign(document.createElement("span"), { className: "path", textContent: data.paths[j] });
     item.append(thumbnail(j), scoreText, path);
     return item;
@@ -80,7 +81,7 @@ window.caeSimReport = (() => {
     const cluster = document.getElementById("panel-cluster");
     cluster.textContent = data.labels[i];
     cluster.href = `#cluster-${data.labels[i]}`;
-    const items = data.neighbors[i].map((j, rank) => neighbourItem(j, data.scores[i][rank]));
+    const items = data.neighbors[i].map((j, rank) => neighbourItem(j, data.scores[i][rank], data.kinds[i][rank]));
     document.getElementById("panel-neighbors").replaceChildren(...items);
     panel.hidden = false;
   }

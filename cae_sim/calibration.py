@@ -1,0 +1,276 @@
+"""Near-duplicate thresholds calibrated on the collection's own images.
+
+A fixed threshold means different things for different encoders (class scores
+of two photos of one kind of thing reach 0.86; pooled features of a photo and
+its JPEG copy may stay under 0.9). So every fit measures its own: it makes one
+synthetic copy of each image of a seeded sample (``COPY_KINDS``: JPEG quality
+30, half size, 80 % centre crop, colour shift, blur, in turn), and compares
+
+- the score of each image and its copy (what a near-duplicate scores), with
+- the score of each image and its nearest *other* image of the collection
+  (what the closest non-duplicate scores).
+
+At a threshold t, the estimated recall is the share of copies scoring at least
+t, and the estimated precision is copies / (copies + nearest others) at or
+above t: the precision of the links of an image that has one copy. The
+threshold kept is the lowest from which the estimated precision stays at or
+above the target. Images that are already near-duplicates of each other in the
+collection count as "others", which can only raise the threshold.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import cv2
+import numpy as np
+
+from ._checks import check_int
+from .images import read_thumbnail, resize, to_rgb_uint8
+
+#: How many images of a collection get a synthetic copy.
+CALIBRATION_SAMPLE = 200
+#: The target precision of the calibrated threshold.
+DEFAULT_PRECISION = 0.98
+#: Points of the precision/recall curve kept in a save.
+CURVE_POINTS = 51
+#: Distance under which two codes are the same image: an identical image is a duplicate, never a "nearest other".
+IDENTICAL = 1e-6
+#: How far above the highest other score the threshold goes where no lower one reaches the target: scores of one
+#: pair differ in their last bits between searches of different batches.
+MARGIN = 1e-4
+#: Neighbours searched for each sampled image's nearest other one.
+OTHER_NEIGHBOURS = 8
+
+
+def _jpeg30(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    ok, buffer = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 30])
+    return cv2.cvtColor(cv2.imdecode(buffer, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def _half_size(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    height, width = image.shape[:2]
+    return cv2.resize(image, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
+
+
+def _crop80(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    height, width = image.shape[:2]
+    top, left = round(height * 0.1), round(width * 0.1)
+    return image[top : top + max(1, round(height * 0.8)), left : left + max(1, round(width * 0.8))]
+
+
+def _colour_shift(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    gains = rng.uniform(0.85, 1.15, size=3)
+    offsets = rng.uniform(-15, 15, size=3)
+    return np.clip(image * gains + offsets, 0, 255).astype(np.uint8)
+
+
+def _blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    sigma = 0.01 * max(image.shape[:2]) + 0.5
+    return cv2.GaussianBlur(image, (0, 0), sigma)
+
+
+#: The synthetic copies: name → function (RGB uint8 image, generator) → RGB uint8 image.
+COPY_KINDS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
+    "jpeg30": _jpeg30,
+    "half_size": _half_size,
+    "crop80": _crop80,
+    "colour_shift": _colour_shift,
+    "blur": _blur,
+}
+
+
+def make_copy(image: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Return a synthetic copy of an RGB uint8 image (H, W, 3) made by ``COPY_KINDS[kind]``.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown or the image is not RGB uint8.
+    """
+    if kind not in COPY_KINDS:
+        raise ValueError(f"kind must be one of {sorted(COPY_KINDS)}, got {kind!r}")
+    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+        raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {getattr(image, 'shape', type(image).__name__)}")
+    return np.ascontiguousarray(COPY_KINDS[kind](image, rng))
+
+
+class Calibration(NamedTuple):
+    """A near-duplicate threshold measured on a collection's own images.
+
+    Attributes
+    ----------
+    threshold : float
+        Lowest score from which the estimated precision stays at or above ``target_precision``.
+    target_precision : float
+    precision, recall : float
+        Estimated at ``threshold`` (see the module's docstring).
+    similar : float
+        Median score of an image and its nearest other image: matches scoring at least this are as alike
+        as neighbours in this collection usually are.
+    n_images : int
+        Images of the sample.
+    curve : dict of str to list of float
+        ``threshold``, ``precision`` and ``recall`` at ``CURVE_POINTS`` thresholds.
+    """
+
+    threshold: float
+    target_precision: float
+    precision: float
+    recall: float
+    similar: float
+    n_images: int
+    curve: dict
+
+    def describe(self, score: float) -> str:
+        """``"copy"`` at or above the threshold, ``"similar"`` at or above ``similar``, else ``""``."""
+        if score >= self.threshold:
+            return "copy"
+        return "similar" if score >= self.similar else ""
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (``from_dict`` reads it back)."""
+        return self._asdict()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Calibration":
+        """Rebuild from ``to_dict``'s output; raises ValueError if a field lacks or is not a number."""
+        try:
+            numbers = {name: float(data[name]) for name in ("threshold", "target_precision", "precision", "recall", "similar")}
+            curve = {name: [float(v) for v in data["curve"][name]] for name in ("threshold", "precision", "recall")}
+            return cls(**numbers, n_images=int(data["n_images"]), curve=curve)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"a calibration lacks or mangles {error}") from error
+
+
+def check_precision(target_precision) -> float:
+    """Return ``target_precision`` as a float if it lies in (0, 1]; raise ValueError otherwise."""
+    number = isinstance(target_precision, (int, float, np.integer, np.floating)) and not isinstance(target_precision, bool)
+    if not (number and 0 < target_precision <= 1):
+        raise ValueError(f"target precision must be a number in (0, 1], got {target_precision!r}")
+    return float(target_precision)
+
+
+def calibrate(copy_scores, other_scores, target_precision: float = DEFAULT_PRECISION) -> Calibration:
+    """Choose a near-duplicate threshold from scores of copies and of nearest other images.
+
+    Parameters
+    ----------
+    copy_scores : array-like of shape (n_copies,)
+        Score of each sampled image and its synthetic copy.
+    other_scores : array-like of shape (n_others,)
+        Score of each sampled image and its nearest other image.
+    target_precision : float, default=DEFAULT_PRECISION
+        In (0, 1].
+
+    Returns
+    -------
+    Calibration
+        If no score reaches the target, the threshold is ``MARGIN`` above the
+        highest other score (no false link in the sample) but at most 1, the
+        highest score of every metric.
+
+    Raises
+    ------
+    ValueError
+        If a score array is empty, not 1-d or not finite, or the target is out of range.
+    """
+    target = check_precision(target_precision)
+    copies, others = (np.asarray(scores, np.float64) for scores in (copy_scores, other_scores))
+    for name, scores in (("copy_scores", copies), ("other_scores", others)):
+        if scores.ndim != 1 or not len(scores) or not np.isfinite(scores).all():
+            raise ValueError(f"{name} must be a non-empty 1-d array of finite scores, got shape {scores.shape}")
+    above_others = min(others.max() + MARGIN, 1.0)
+    candidates = np.unique(np.concatenate([copies, others, [above_others]]))
+    precision, recall = _precision_recall(copies, others, candidates)
+    failing = np.flatnonzero(precision < target)
+    chosen = failing[-1] + 1 if len(failing) else 0
+    if chosen == len(candidates):  # only where an other image scores 1 (the metric's highest): no threshold separates
+        chosen -= 1
+    grid = np.linspace(min(copies.min(), others.min()), max(copies.max(), others.max()), CURVE_POINTS)
+    grid_precision, grid_recall = _precision_recall(copies, others, grid)
+    curve = {"threshold": grid.tolist(), "precision": grid_precision.tolist(), "recall": grid_recall.tolist()}
+    return Calibration(
+        float(candidates[chosen]), target, float(precision[chosen]), float(recall[chosen]),
+        float(np.median(others)), len(copies), curve,
+    )
+
+
+def _precision_recall(copies: np.ndarray, others: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Estimated precision and recall at each threshold (rates, so the arrays' lengths may differ);
+    precision is 1 where nothing passes."""
+    true = (copies[None, :] >= thresholds[:, None]).mean(axis=1)
+    false = (others[None, :] >= thresholds[:, None]).mean(axis=1)
+    passing = true + false
+    precision = np.divide(true, passing, out=np.ones(len(thresholds)), where=passing > 0)
+    return precision, true
+
+
+def sample_positions(n_images: int, random_state: int | None, sample: int = CALIBRATION_SAMPLE) -> np.ndarray:
+    """Ascending positions of at most ``sample`` of ``n_images`` images, drawn with ``random_state``."""
+    check_int("sample", sample)
+    if n_images <= sample:
+        return np.arange(n_images)
+    return np.sort(np.random.default_rng(random_state).choice(n_images, sample, replace=False))
+
+
+def make_copies(originals: list[np.ndarray], random_state: int | None) -> list[np.ndarray]:
+    """One synthetic copy of each RGB uint8 image, the kinds of ``COPY_KINDS`` in turn, seeded."""
+    rng = np.random.default_rng(random_state)
+    kinds = list(COPY_KINDS)
+    return [make_copy(image, kinds[i % len(kinds)], rng) for i, image in enumerate(originals)]
+
+
+def read_originals(items, positions: np.ndarray, image_size: int) -> list[np.ndarray]:
+    """The sampled images as RGB uint8: arrays as they are, files as thumbnails of twice ``image_size``.
+
+    A half-size copy of a thumbnail still holds ``image_size`` pixels a side, and a thumbnail of a large JPEG costs a
+    fraction of a full decode.
+    """
+    if isinstance(items, np.ndarray):
+        return [to_rgb_uint8(items[i]) for i in positions]
+    return [read_thumbnail(items[i], max(64, 2 * image_size)) for i in positions]
+
+
+def nearest_other_scores(index, codes: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Score of each sampled code and its nearest indexed code that is neither itself nor identical to it.
+
+    Sampled codes with no such neighbour among their ``OTHER_NEIGHBOURS`` nearest are left out.
+    """
+    distances, neighbours = index.kneighbors(codes[positions], min(OTHER_NEIGHBOURS, len(index)))
+    other = (neighbours != positions[:, None]) & (distances > IDENTICAL) & np.isfinite(distances)
+    first = other.argmax(axis=1)
+    return index.score(distances[np.arange(len(positions)), first])[other.any(axis=1)]
+
+
+def calibrate_collection(encoder, index, codes: np.ndarray, items, kept: list[int], target_precision: float,
+                         random_state: int | None) -> Calibration | None:
+    """Calibrate the near-duplicate threshold of a fitted collection (the module's docstring says how).
+
+    Parameters
+    ----------
+    encoder : Encoder
+        The fitted encoder that made ``codes``.
+    index : NeighborIndex
+        The fitted index of ``codes``.
+    codes : ndarray of shape (n_images, d)
+    items : list of paths or ndarray
+        The images the codes were made from; code i is of ``items[kept[i]]``.
+    kept : list of int
+    target_precision : float
+    random_state : int or None
+        Seeds the sample and the copies.
+
+    Returns
+    -------
+    Calibration, or None where no image has another one to compare with (fewer than two distinct images).
+    """
+    positions = sample_positions(len(codes), random_state)
+    originals = read_originals(items, np.asarray(kept)[positions], encoder.image_size)
+    copies = make_copies(originals, random_state)
+    copy_codes = encoder.encode(np.stack([resize(copy, encoder.image_size) for copy in copies]))
+    others = nearest_other_scores(index, codes, positions)
+    if not len(others):
+        return None
+    copy_scores = index.score(index.distance(np.asarray(copy_codes, np.float32), codes[positions]))
+    return calibrate(copy_scores, others, target_precision)
