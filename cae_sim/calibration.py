@@ -2,20 +2,24 @@
 
 A fixed threshold means different things for different encoders (class scores
 of two photos of one kind of thing reach 0.86; pooled features of a photo and
-its JPEG copy may stay under 0.9). So every fit measures its own: it makes one
-synthetic copy of each image of a seeded sample (``COPY_KINDS``: JPEG quality
-30, half size, 80 % centre crop, colour shift, blur, in turn), and compares
+its JPEG copy may stay under 0.9). So every fit measures its own: it makes the
+five synthetic copies of ``COPY_KINDS`` (JPEG quality 30, half size, 80 %
+centre crop, colour shift, blur) of each image of a seeded sample, and compares
 
-- the score of each image and its copy (what a near-duplicate scores), with
-- the score of each image and its nearest *other* image of the collection
-  (what the closest non-duplicate scores).
+- the score of each image and each of its copies (what a near-duplicate
+  scores), with
+- the score of each image and its nearest other image of the collection that
+  scores below the median of the image's own copies (what the closest
+  non-duplicate scores). Other images that score as high as the image's own
+  copies are near-duplicates already in the collection (re-saved files,
+  frames of one scene): counting them as non-duplicates would push the
+  threshold above the copies it is there to find.
 
 At a threshold t, the estimated recall is the share of copies scoring at least
-t, and the estimated precision is copies / (copies + nearest others) at or
-above t: the precision of the links of an image that has one copy. The
-threshold kept is the lowest from which the estimated precision stays at or
-above the target. Images that are already near-duplicates of each other in the
-collection count as "others", which can only raise the threshold.
+t, and the estimated precision is r / (r + f), where r is that recall and f the
+share of nearest non-duplicates scoring at least t: the precision of the links
+of an image that has a copy. The threshold kept is the lowest from which the
+estimated precision stays at or above the target.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ import numpy as np
 from ._checks import check_int
 from .images import read_thumbnail, resize, to_rgb_uint8
 
-#: How many images of a collection get a synthetic copy.
-CALIBRATION_SAMPLE = 200
+#: How many images of a collection get the synthetic copies (one of each kind).
+CALIBRATION_SAMPLE = 64
 #: The target precision of the calibrated threshold.
 DEFAULT_PRECISION = 0.98
 #: Points of the precision/recall curve kept in a save.
@@ -108,8 +112,8 @@ class Calibration(NamedTuple):
     similar : float
         Median score of an image and its nearest other image: matches scoring at least this are as alike
         as neighbours in this collection usually are.
-    n_images : int
-        Images of the sample.
+    n_copies : int
+        Synthetic copies measured (``len(COPY_KINDS)`` of each sampled image).
     curve : dict of str to list of float
         ``threshold``, ``precision`` and ``recall`` at ``CURVE_POINTS`` thresholds.
     """
@@ -119,7 +123,7 @@ class Calibration(NamedTuple):
     precision: float
     recall: float
     similar: float
-    n_images: int
+    n_copies: int
     curve: dict
 
     def describe(self, score: float) -> str:
@@ -138,7 +142,7 @@ class Calibration(NamedTuple):
         try:
             numbers = {name: float(data[name]) for name in ("threshold", "target_precision", "precision", "recall", "similar")}
             curve = {name: [float(v) for v in data["curve"][name]] for name in ("threshold", "precision", "recall")}
-            return cls(**numbers, n_images=int(data["n_images"]), curve=curve)
+            return cls(**numbers, n_copies=int(data["n_copies"]), curve=curve)
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"a calibration lacks or mangles {error}") from error
 
@@ -215,10 +219,9 @@ def sample_positions(n_images: int, random_state: int | None, sample: int = CALI
 
 
 def make_copies(originals: list[np.ndarray], random_state: int | None) -> list[np.ndarray]:
-    """One synthetic copy of each RGB uint8 image, the kinds of ``COPY_KINDS`` in turn, seeded."""
+    """The copies of every kind of ``COPY_KINDS`` of each RGB uint8 image, image by image, seeded."""
     rng = np.random.default_rng(random_state)
-    kinds = list(COPY_KINDS)
-    return [make_copy(image, kinds[i % len(kinds)], rng) for i, image in enumerate(originals)]
+    return [make_copy(image, kind, rng) for image in originals for kind in COPY_KINDS]
 
 
 def read_originals(items, positions: np.ndarray, image_size: int) -> list[np.ndarray]:
@@ -232,15 +235,17 @@ def read_originals(items, positions: np.ndarray, image_size: int) -> list[np.nda
     return [read_thumbnail(items[i], max(64, 2 * image_size)) for i in positions]
 
 
-def nearest_other_scores(index, codes: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """Score of each sampled code and its nearest indexed code that is neither itself nor identical to it.
+def nearest_other_scores(index, codes: np.ndarray, positions: np.ndarray, below: np.ndarray) -> np.ndarray:
+    """Score of each sampled code and its nearest indexed code that is neither itself, nor identical to it, nor
+    scoring ``below`` (one bound per sampled code) or higher.
 
     Sampled codes with no such neighbour among their ``OTHER_NEIGHBOURS`` nearest are left out.
     """
     distances, neighbours = index.kneighbors(codes[positions], min(OTHER_NEIGHBOURS, len(index)))
-    other = (neighbours != positions[:, None]) & (distances > IDENTICAL) & np.isfinite(distances)
+    scores = index.score(distances)
+    other = (neighbours != positions[:, None]) & (distances > IDENTICAL) & np.isfinite(distances) & (scores < below[:, None])
     first = other.argmax(axis=1)
-    return index.score(distances[np.arange(len(positions)), first])[other.any(axis=1)]
+    return scores[np.arange(len(positions)), first][other.any(axis=1)]
 
 
 def calibrate_collection(encoder, index, codes: np.ndarray, items, kept: list[int], target_precision: float,
@@ -263,14 +268,15 @@ def calibrate_collection(encoder, index, codes: np.ndarray, items, kept: list[in
 
     Returns
     -------
-    Calibration, or None where no image has another one to compare with (fewer than two distinct images).
+    Calibration, or None where no sampled image has a non-duplicate to compare with.
     """
     positions = sample_positions(len(codes), random_state)
     originals = read_originals(items, np.asarray(kept)[positions], encoder.image_size)
     copies = make_copies(originals, random_state)
-    copy_codes = encoder.encode(np.stack([resize(copy, encoder.image_size) for copy in copies]))
-    others = nearest_other_scores(index, codes, positions)
+    copy_codes = np.asarray(encoder.encode(np.stack([resize(copy, encoder.image_size) for copy in copies])), np.float32)
+    copy_scores = index.score(index.distance(copy_codes, np.repeat(codes[positions], len(COPY_KINDS), axis=0)))
+    weakest_copy = copy_scores.reshape(len(positions), len(COPY_KINDS)).min(axis=1)
+    others = nearest_other_scores(index, codes, positions, below=weakest_copy)
     if not len(others):
         return None
-    copy_scores = index.score(index.distance(np.asarray(copy_codes, np.float32), codes[positions]))
     return calibrate(copy_scores, others, target_precision)
