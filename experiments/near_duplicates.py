@@ -53,7 +53,8 @@ import numpy as np
 
 from benchlib import write_results
 from cae_sim import Pipeline, tune_malloc
-from cae_sim.duplicates import duplicate_groups
+from cae_sim.duplicates import DEFAULT_THRESHOLD, duplicate_groups
+from cae_sim.encoders import PretrainedEncoder
 from cae_sim.images import find_images, read_file
 from cae_sim.index import ExactIndex
 from cae_sim.plots import write_image
@@ -61,7 +62,9 @@ from copy_set import distractors
 from datasets import load_dogs_cats, load_real_photos
 
 RAW_PIXELS = "raw_pixels"
-ENCODERS = ("auto", "efficientnet_lite0", "cae", "phash", RAW_PIXELS)  # "auto": the default, Lite2 class scores here
+#: The former default of encoder="auto" for photos: EfficientNet-Lite2's class scores.
+FORMER_DEFAULT = "efficientnet_lite2_logits"
+ENCODERS = ("auto", FORMER_DEFAULT, "efficientnet_lite0", "cae", "phash", RAW_PIXELS)
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.875, 0.9, 0.91, 0.92, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 1.0)
 RAW_SIDE = 32
 MAX_SIDE = 512
@@ -150,14 +153,18 @@ def raw_pixel_codes(paths: list[str], side: int = RAW_SIDE, centre: bool = True)
     return codes - codes.mean(axis=1, keepdims=True) if centre else codes
 
 
-def fit_codes(encoder: str, folder: str) -> tuple[ExactIndex, np.ndarray, list[str]]:
-    """The fitted index, the codes and the image paths (in the codes' order) of one encoder on a folder."""
+def fit_codes(encoder: str, folder: str) -> tuple[ExactIndex, np.ndarray, list[str], dict | None]:
+    """The fitted index, the codes, the image paths (in the codes' order) and the pipeline's near-duplicate
+    calibration (None for raw pixels) of one encoder on a folder."""
     if encoder == RAW_PIXELS:
         paths = find_images(folder)[0]
         codes = raw_pixel_codes(paths)
-        return ExactIndex(metric="cosine").fit(codes), codes, paths
+        return ExactIndex(metric="cosine").fit(codes), codes, paths, None
+    if encoder == FORMER_DEFAULT:
+        encoder = PretrainedEncoder(model="efficientnet_lite2", layer="logits")
     pipeline = Pipeline(encoder=encoder, n_clusters=10, random_state=0).fit(folder)
-    return pipeline.index_, pipeline.codes_, pipeline.paths_
+    calibration = pipeline.calibration_._asdict() if pipeline.calibration_ else None
+    return pipeline.index_, pipeline.codes_, pipeline.paths_, calibration
 
 
 # --------------------------------------------------------------------------- scoring
@@ -238,15 +245,22 @@ def best_f1(rows: list[dict]) -> dict:
 def evaluate(encoder: str, folder: str, truth: dict[str, tuple[int, str]]) -> dict:
     """Fit one encoder on a folder; its fit time, score margins, best F1 and scores at every threshold."""
     start = time.perf_counter()
-    index, codes, paths = fit_codes(encoder, folder)
+    index, codes, paths, calibration = fit_codes(encoder, folder)
     fit_seconds = time.perf_counter() - start
     families = np.array([truth[path][0] for path in paths])
     kinds = np.array([truth[path][1] for path in paths])
-    rows = []
-    for threshold in THRESHOLDS:
+
+    def scored(threshold: float) -> dict:
         groups = duplicate_groups(index, codes, threshold)
-        rows.append({"threshold": threshold, **pair_scores(groups, families), "recall_by_kind": kind_recall(groups, families, kinds)})
-    return {"fit_seconds": fit_seconds, "best_f1": best_f1(rows), "margins": score_margins(index, codes, families, kinds), "thresholds": rows}
+        return {"threshold": threshold, **pair_scores(groups, families), "recall_by_kind": kind_recall(groups, families, kinds)}
+
+    rows = [scored(threshold) for threshold in THRESHOLDS]
+    defaults = {"fixed": scored(DEFAULT_THRESHOLD)}
+    if calibration is not None:
+        defaults["calibrated"] = scored(calibration["threshold"]) | {
+            "estimated_precision": calibration["precision"], "estimated_recall": calibration["recall"]}
+    return {"fit_seconds": fit_seconds, "best_f1": best_f1(rows), "margins": score_margins(index, codes, families, kinds),
+            "defaults": defaults, "thresholds": rows}
 
 
 # --------------------------------------------------------------------------- report
@@ -259,6 +273,13 @@ def print_table(name: str, results: dict) -> None:
         cells = [results[encoder]["thresholds"][t] for encoder in results]
         print(f"{threshold:9.3f}  " + "".join(f"{c['precision']:.3f} / {c['recall']:.3f} ({c['groups']:3d} gr)".rjust(26) for c in cells))
     print("best F1  " + "".join(f"{b['f1']:.3f} at {b['threshold']:.3f}".rjust(26) for b in (r["best_f1"] for r in results.values())))
+    print(f"default thresholds: fixed {DEFAULT_THRESHOLD} against the one calibrated at fit time (estimated P / R in brackets)")
+    for encoder, result in results.items():
+        cells = []
+        for name, row in result["defaults"].items():
+            estimate = f" (est. {row['estimated_precision']:.3f} / {row['estimated_recall']:.3f})" if "estimated_precision" in row else ""
+            cells.append(f"{name} {row['threshold']:.3f}: P {row['precision']:.3f} R {row['recall']:.3f}{estimate}")
+        print(f"  {encoder:26}" + "   ".join(cells))
     print("lowest score of an original and its copy of each kind; highest of two different originals, and with a distractor")
     for encoder, result in results.items():
         cells = (f"{key.removeprefix('lowest_')}={'-' if value is None else f'{value:.3f}'}" for key, value in result["margins"].items())
@@ -286,8 +307,9 @@ def main() -> None:
     for name, collection in COLLECTIONS.items():
         setups[name], results[name] = run_collection(name, collection, args.seed)
     best = {name: {encoder: result["best_f1"] for encoder, result in by_encoder.items()} for name, by_encoder in results.items()}
+    defaults = {name: {encoder: result["defaults"] for encoder, result in by_encoder.items()} for name, by_encoder in results.items()}
     setup = {"collections": setups, "raw_pixels": {"side": RAW_SIDE, "centred": True}, "max_side": MAX_SIDE}
-    print("\nwrote", write_results("near_duplicates", args, setup=setup, best_f1=best, results=results))
+    print("\nwrote", write_results("near_duplicates", args, setup=setup, best_f1=best, defaults=defaults, results=results))
 
 
 if __name__ == "__main__":
