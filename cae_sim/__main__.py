@@ -11,7 +11,6 @@ import sys
 from typing import TYPE_CHECKING
 
 from ._files import write_atomically
-from .duplicates import DEFAULT_THRESHOLD
 from .report.command import add_report_arguments, run_report
 from .train import add_train_arguments, guarded, positive_int, run_train, threshold_arg
 from .update import add_add_arguments, add_remove_arguments, run_add, run_remove

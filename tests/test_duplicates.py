@@ -176,6 +176,16 @@ def test_the_duplicates_command_writes_the_csv_to_out_and_says_how_many(saved_co
     assert [path.name for path in tmp_path.iterdir()] == ["groups.csv"]  # no temporary file left
 
 
+def test_the_duplicates_command_uses_the_calibrated_threshold_by_default(saved_copies, capsys):
+    model, pipeline, families = saved_copies
+    assert pipeline.calibration_ is not None
+    assert cae_sim_main(["duplicates", str(model)]) == 0
+    rows = duplicates_rows(capsys.readouterr().out)
+    expected = [(number, i) for number, group in enumerate(pipeline.duplicates(pipeline.calibration_.threshold), 1) for i in group]
+    assert [(int(row["group"]), int(row["index"])) for row in rows] == expected
+    assert pipeline.duplicates() == pipeline.duplicates(pipeline.calibration_.threshold)
+
+
 @pytest.mark.parametrize("text", ["2", "-1.5", "nan", "inf", "high"])
 def test_a_bad_threshold_is_an_argparse_error_before_anything_is_loaded(text, capsys):
     with pytest.raises(SystemExit) as exited:

@@ -1,6 +1,7 @@
 """The HTML report's content and files, read without a browser (test_report_browser.py opens it in Chromium)."""
 
 import json
+from pathlib import Path
 import os
 import shutil
 import subprocess
@@ -109,6 +110,20 @@ def test_the_page_data_gives_each_image_its_neighbours_as_query_ranks_them(repor
         matches = [m for m in pipeline.query(pipeline.paths_[i], n=5) if m.index != i][:4]
         assert data["neighbors"][i] == [m.index for m in matches]
         assert np.allclose(data["scores"][i], [m.score for m in matches], atol=1e-4)
+
+
+def test_the_overview_shows_the_calibration_and_the_panels_mark_copies(report_collection):
+    pipeline, report = report_collection
+    calibration = pipeline.calibration_
+    page = (report / "index.html").read_text(encoding="utf-8")
+    assert f"{round(calibration.threshold, 4)}, calibrated on {calibration.n_copies} synthetic copies" in page
+    assert f"estimated precision {round(calibration.precision, 3)}" in page
+    data = json.loads(parse(report).data)
+    for i in range(len(pipeline.paths_)):
+        matches = [m for m in pipeline.query(pipeline.paths_[i], n=5) if m.index != i][:4]
+        assert data["kinds"][i] == [pipeline.describe_score(m.score) for m in matches]
+    copy = next(i for i, path in enumerate(pipeline.paths_) if Path(path).name == "copy_of_03.png")
+    assert data["kinds"][copy][0] == "copy"  # its exact original
 
 
 def test_file_names_are_escaped(report_collection):

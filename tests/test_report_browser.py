@@ -84,6 +84,8 @@ def test_clicking_a_point_opens_its_panel_with_the_neighbours_query_gives(opened
     expected = [m for m in pipeline.query(pipeline.paths_[i], n=5) if m.index != i][:4]
     assert listed == [m.index for m in expected]
     assert np.allclose(scores, [m.score for m in expected], atol=1e-4)
+    kinds = page.eval_on_selector_all("#panel-neighbors .kind", "spans => spans.map((s) => s.textContent)")
+    assert kinds == [pipeline.describe_score(m.score) for m in expected]
 
 
 def test_clicking_a_thumbnail_opens_its_panel_and_escape_closes_it(opened):

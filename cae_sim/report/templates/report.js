@@ -67,10 +67,10 @@ window.caeSimReport = (() => {
   function neighbourItem(j, score, kind) {
     const item = document.createElement("li");
     item.dataset.i = j;
-    const label = kind ? `${score.toFixed(4)} ${kind}` : score.toFixed(4);
-    const scoreText = Object.assign(document.createElement("span"), { className: "score", textContent: label });
+    const scoreText = Object.assign(document.createElement("span"), { className: "score", textContent: score.toFixed(4) });
+    const kindText = Object.assign(document.createElement("span"), { className: "kind", textContent: kind });
     const path = Object.assign(document.createElement("span"), { className: "path", textContent: data.paths[j] });
-    item.append(thumbnail(j), scoreText, path);
+    item.append(thumbnail(j), scoreText, kindText, path);
     return item;
   }
 
