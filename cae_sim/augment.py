@@ -160,7 +160,7 @@ class Augment(BaseEstimator):
             sigma = np.float32(rng.uniform(0, self.noise) * 255)
             image = np.clip(image + sigma * rng.standard_normal(image.shape, dtype=np.float32), 0, 255).astype(np.uint8)
         if self.jpeg is not None:
-            image = _jpeg(image, int(rng.integers(self.jpeg[0], self.jpeg[1] + 1)))
+            image = jpeg_roundtrip(image, int(rng.integers(self.jpeg[0], self.jpeg[1] + 1)))
         return np.ascontiguousarray(image)
 
     def _check_params(self) -> None:
@@ -254,7 +254,8 @@ def _down_up(image: np.ndarray, share: float) -> np.ndarray:
     return cv2.resize(cv2.resize(image, small, interpolation=cv2.INTER_AREA), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
+    """An RGB uint8 image encoded as JPEG at ``quality`` and decoded again."""
     _, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from ._checks import check_int
+from .augment import jpeg_roundtrip
 from .images import read_thumbnail, resize, to_rgb_uint8
 
 #: How many images of a collection get the synthetic copies (one of each kind).
@@ -48,8 +49,7 @@ OTHER_NEIGHBOURS = 8
 
 
 def _jpeg30(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    ok, buffer = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 30])
-    return cv2.cvtColor(cv2.imdecode(buffer, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return jpeg_roundtrip(image, 30)
 
 
 def _half_size(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
