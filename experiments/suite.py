@@ -253,7 +253,8 @@ def verdict(collections: dict) -> dict:
         return min(c["candidates"][name]["acc"] - c["candidates"][LITE0]["acc"] for c in collections.values())
     def copy_gap(name):
         return float(np.mean([c["candidates"][name]["copy_top1"] - c["candidates"][LITE0]["copy_top1"] for c in collections.values()]))
-    passing = [n for n in CANDIDATES if worst_gap(n) >= -0.02 and copy_gap(n) >= -0.02]
+    # "more than 0.02 below" fails; a gap of exactly 0.02 (ACC rounded to 4 decimals) passes, float noise aside
+    passing = [n for n in CANDIDATES if worst_gap(n) >= -0.02 - 1e-9 and copy_gap(n) >= -0.02 - 1e-9]
     best_rank = min(ranks.values())
     winner = next((n for n in sorted(passing, key=ranks.get) if ranks[n] == best_rank), None)
     return {
@@ -290,8 +291,8 @@ def markdown(result: dict) -> str:
     lines += ["", "## The rule's verdict", "", "| candidate | mean ACC rank | worst ACC gap to Lite0 | mean copy gap to Lite0 | passes guards |",
               "|---|---|---|---|---|"]
     for name in sorted(CANDIDATES, key=rule["mean_acc_rank"].get):
-        lines.append(f"| {name} | {rule['mean_acc_rank'][name]} | {rule['worst_acc_gap_to_lite0'][name]:+.3f} | "
-                     f"{rule['mean_copy_gap_to_lite0'][name]:+.3f} | {'yes' if name in rule['passing_guards'] else 'no'} |")
+        lines.append(f"| {name} | {rule['mean_acc_rank'][name]} | {rule['worst_acc_gap_to_lite0'][name]:+.4f} | "
+                     f"{rule['mean_copy_gap_to_lite0'][name]:+.4f} | {'yes' if name in rule['passing_guards'] else 'no'} |")
     lines += ["", f"**Default by the rule: {rule['default']}** ({rule['why']}).", ""]
     choices = {n: c["candidates"]["current default (encoder='auto')"].get("choice", "") for n, c in collections.items()}
     lines += ["What the former `encoder='auto'` rule chose:", ""] + [f"- {n}: {c}" for n, c in choices.items()] + [""]
@@ -308,8 +309,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--copies", type=int, default=100, help="images per collection that get the five copies")
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get("CAE_SIM_CACHE", Path.home() / ".cache" / "cae_sim")) / "suite")
+    parser.add_argument("--render", action="store_true", help="only apply the rule to the saved results and rewrite the table")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # run one collection in this process, print its JSON
     args = parser.parse_args()
+    if args.render:
+        result = json.loads(RESULTS.read_text())
+        result["verdict"] = verdict(result["collections"])
+        RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+        TABLE.write_text(markdown(result))
+        print(markdown(result))
+        return
     if args.quick:
         args.max_images, args.seeds, args.copies = 500, 1, 20
         args.collections = args.collections or ",".join(QUICK_COLLECTIONS)
