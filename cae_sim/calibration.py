@@ -9,11 +9,13 @@ centre crop, colour shift, blur) of each image of a seeded sample, and compares
 - the score of each image and each of its copies (what a near-duplicate
   scores), with
 - the score of each image and its nearest other image of the collection that
-  scores below the median of the image's own copies (what the closest
-  non-duplicate scores). Other images that score as high as the image's own
-  copies are near-duplicates already in the collection (re-saved files,
-  frames of one scene): counting them as non-duplicates would push the
-  threshold above the copies it is there to find.
+  scores below the median of all the copies' scores (what the closest
+  non-duplicate scores). Other images that score as high as a typical copy are
+  near-duplicates already in the collection (re-saved files, frames of one
+  scene): counting them as non-duplicates would push the threshold above the
+  copies it is there to find. The bound is the collection's, not each image's:
+  the copies of a tiny image are poor, and its own bound would pass its
+  look-alikes as duplicates.
 
 At a threshold t, the estimated recall is the share of copies scoring at least
 t, and the estimated precision is r / (r + f), where r is that recall and f the
@@ -235,15 +237,15 @@ def read_originals(items, positions: np.ndarray, image_size: int) -> list[np.nda
     return [read_thumbnail(items[i], max(64, 2 * image_size)) for i in positions]
 
 
-def nearest_other_scores(index, codes: np.ndarray, positions: np.ndarray, below: np.ndarray) -> np.ndarray:
+def nearest_other_scores(index, codes: np.ndarray, positions: np.ndarray, below: float) -> np.ndarray:
     """Score of each sampled code and its nearest indexed code that is neither itself, nor identical to it, nor
-    scoring ``below`` (one bound per sampled code) or higher.
+    scoring ``below`` or higher.
 
     Sampled codes with no such neighbour among their ``OTHER_NEIGHBOURS`` nearest are left out.
     """
     distances, neighbours = index.kneighbors(codes[positions], min(OTHER_NEIGHBOURS, len(index)))
     scores = index.score(distances)
-    other = (neighbours != positions[:, None]) & (distances > IDENTICAL) & np.isfinite(distances) & (scores < below[:, None])
+    other = (neighbours != positions[:, None]) & (distances > IDENTICAL) & np.isfinite(distances) & (scores < below)
     first = other.argmax(axis=1)
     return scores[np.arange(len(positions)), first][other.any(axis=1)]
 
@@ -275,8 +277,7 @@ def calibrate_collection(encoder, index, codes: np.ndarray, items, kept: list[in
     copies = make_copies(originals, random_state)
     copy_codes = np.asarray(encoder.encode(np.stack([resize(copy, encoder.image_size) for copy in copies])), np.float32)
     copy_scores = index.score(index.distance(copy_codes, np.repeat(codes[positions], len(COPY_KINDS), axis=0)))
-    weakest_copy = copy_scores.reshape(len(positions), len(COPY_KINDS)).min(axis=1)
-    others = nearest_other_scores(index, codes, positions, below=weakest_copy)
+    others = nearest_other_scores(index, codes, positions, below=float(np.median(copy_scores)))
     if not len(others):
         return None
     return calibrate(copy_scores, others, target_precision)
