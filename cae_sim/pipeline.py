@@ -104,11 +104,9 @@ class Pipeline(BaseEstimator):
     Parameters
     ----------
     encoder : str, list of str, or Encoder, default="auto"
-        ``"auto"`` picks from the images (see ``cae_sim.auto``):
-        ``"efficientnet_lite2"``'s class scores for colour or larger images;
-        for small gray ones, ``"efficientnet_lite0"``'s class scores if
-        ImageNet's classifier recognises them, else the autoencoder. The
-        choice and its reason are in ``encoder_choice_``.
+        ``"auto"``: ``"efficientnet_lite0"``'s pooled features, for every
+        collection (chosen by the evaluation suite's rule, see
+        ``cae_sim.auto`` and docs/defaults.md); ``encoder_choice_`` says so.
         ``"cae"`` (a convolutional autoencoder trained on the images),
         ``"feature_cae"`` (one trained on a frozen CNN's last feature maps of
         the images),
@@ -392,17 +390,15 @@ class Pipeline(BaseEstimator):
             encoder = clone(self.encoder) if isinstance(self.encoder, Encoder) else Ensemble(encoders=list(self.encoder))
             return encoder, "given", encoder.cluster_on_manifold
         name, choice, chosen = self.encoder, "given", None
-        side = None  # the images' typical side, read from the files once if needed
         if name == "auto":
-            side = typical_side(items)
-            chosen = choose_encoder(items, side)
+            chosen = choose_encoder()
             name, choice = chosen.name, chosen.describe()
             logger.info("encoder: %s", choice)
         cls = encoder_class(name)
         accepted = cls._get_param_names()
         settings = self._encoder_settings(accepted, auto=self.encoder == "auto")
         if "image_size" in accepted and settings.get("image_size") is None:
-            settings["image_size"] = auto_image_size(typical_side(items) if side is None else side)
+            settings["image_size"] = auto_image_size(typical_side(items))
         ignored = {key: value for key, value in settings.items() if value is not None and key not in accepted}
         if ignored:
             listed = ", ".join(f"{key}={value}" for key, value in ignored.items())

@@ -208,6 +208,10 @@ def print_summary(pipeline: Pipeline, out: str, seconds: float) -> None:
     print(f"clusters:      {pipeline.n_clusters_}{chosen}")
     for label in sorted(sizes):
         print(f"  cluster {label}: {sizes[label]} image{'s' if sizes[label] != 1 else ''}")
+    calibration = pipeline.calibration_
+    if calibration is not None:
+        print(f"duplicates:    from a score of {calibration.threshold:.3f} (calibrated on {calibration.n_copies} synthetic "
+              f"copies: estimated precision {calibration.precision:.2f}, recall {calibration.recall:.2f})")
     print(f"saved to:      {out} (clusters in {os.path.join(out, CLUSTERS_FILE)})")
     print(f"time:          {seconds:.1f} s")
 

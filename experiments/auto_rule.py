@@ -1,9 +1,9 @@
-"""What encoder="auto" picks on every data set of the experiments, and the ImageNet confidence it goes by.
+"""What the former encoder="auto" rule (former_default.py) picks on every data set of the experiments, and the ImageNet confidence it goes by.
 
     python experiments/auto_rule.py
 
 For each set: the typical side, colour or gray, the mean top-class probability of ImageNet's classifier over the
-rule's sample (``cae_sim.auto.imagenet_confidence``, asked of every set, even those the rule does not ask it
+rule's sample (``former_default.imagenet_confidence``, asked of every set, even those the rule does not ask it
 of), and the rule's choice with its reason, as ``train`` prints it. The colour sets are measured in gray too
 (CIFAR cats and dogs at 32 px, food photos at 48 px): small gray photos the rule should give to ImageNet's features.
 Writes experiments/results/auto_rule.json.
@@ -19,7 +19,7 @@ import numpy as np
 
 from benchlib import write_results
 from cae_sim import find_images
-from cae_sim.auto import choose_encoder, imagenet_confidence
+from former_default import choose_encoder, imagenet_confidence
 from cae_sim.images import is_colour, typical_side
 from datasets import load_digits, load_dogs_cats, load_fashion_mnist, load_food_photos, load_lfw_subset, load_mnist
 

@@ -51,7 +51,7 @@ class Candidate(NamedTuple):
 CANDIDATES = {
     RAW: Candidate("raw", "kmeans"),
     LITE0: Candidate("lite0_pool", "kmeans"),
-    "current default (encoder='auto')": Candidate("auto", "auto"),
+    "former encoder='auto' rule": Candidate("former", "auto"),
     "efficientnet_lite0 pooled + UMAP/GMM": Candidate("lite0_pool", "manifold"),
     "efficientnet_lite0 pooled, flip-averaged + K-Means": Candidate("lite0_pool_flip", "kmeans"),
     "efficientnet_lite0 pooled, PCA-whitened + K-Means": Candidate("lite0_pool", "kmeans", "pca-whiten"),
@@ -173,19 +173,21 @@ def pca_whiten(codes: np.ndarray, copy_codes: np.ndarray, seed: int = 0) -> tupl
     return pca.transform(l2(codes)).astype(np.float32), pca.transform(l2(copy_codes)).astype(np.float32)
 
 
-def current_default(images: np.ndarray, labels: np.ndarray, copies: list[np.ndarray], encodings: Encodings,
-                    seeds: list[int]) -> tuple[str, dict[str, float], np.ndarray, np.ndarray]:
-    """What encoder="auto" did before this suite (cae_sim.auto's rule), reusing cached codes where it picks them."""
-    from cae_sim import Pipeline
-    from cae_sim.auto import choose_encoder
+def former_default(images: np.ndarray, labels: np.ndarray, copies: list[np.ndarray], encodings: Encodings,
+                   seeds: list[int]) -> tuple[str, dict[str, float], np.ndarray, np.ndarray]:
+    """What encoder="auto" did before this suite (former_default.py's rule), reusing cached codes where it picks them."""
+    from cae_sim import Pipeline, PretrainedEncoder
     from cae_sim.images import resize, to_rgb_uint8
+    from former_default import choose_encoder
 
     choice = choose_encoder(images)
     clustering = "manifold" if choice.manifold and len(images) >= 1000 else "kmeans"
     if choice.name == "efficientnet_lite2" and choice.settings == {"layer": "logits"}:
         codes, copy_codes = encodings.get("lite2_logits"), encodings.get("lite2_logits", "copies")
     else:  # a trained or differently sized encoder: the real pipeline, its clustering seeds shared
-        pipeline = Pipeline(n_clusters=len(np.unique(labels)), random_state=seeds[0]).fit(images)
+        encoder = PretrainedEncoder(model=choice.name, **choice.settings) if choice.settings else choice.name
+        pipeline = Pipeline(encoder=encoder, n_clusters=len(np.unique(labels)), clustering=clustering,
+                            random_state=seeds[0]).fit(images)
         encoder = pipeline.encoder_
         codes = pipeline.codes_
         copy_codes = encoder.encode(np.stack([resize(to_rgb_uint8(c), encoder.image_size) for c in copies]))
@@ -211,8 +213,8 @@ def run_collection(name: str, max_images: int, seeds: list[int], n_copies: int, 
     rows = {}
     for candidate_name, candidate in CANDIDATES.items():
         began = time.perf_counter()
-        if candidate.encoding == "auto":
-            choice, scores, codes, copy_codes = current_default(images, labels, copies, encodings, seeds)
+        if candidate.encoding == "former":
+            choice, scores, codes, copy_codes = former_default(images, labels, copies, encodings, seeds)
         else:
             codes, copy_codes = encodings.get(candidate.encoding), encodings.get(candidate.encoding, "copies")
             if candidate.transform == "pca-whiten":
@@ -294,7 +296,7 @@ def markdown(result: dict) -> str:
         lines.append(f"| {name} | {rule['mean_acc_rank'][name]} | {rule['worst_acc_gap_to_lite0'][name]:+.4f} | "
                      f"{rule['mean_copy_gap_to_lite0'][name]:+.4f} | {'yes' if name in rule['passing_guards'] else 'no'} |")
     lines += ["", f"**Default by the rule: {rule['default']}** ({rule['why']}).", ""]
-    choices = {n: c["candidates"]["current default (encoder='auto')"].get("choice", "") for n, c in collections.items()}
+    choices = {n: c["candidates"]["former encoder='auto' rule"].get("choice", "") for n, c in collections.items()}
     lines += ["What the former `encoder='auto'` rule chose:", ""] + [f"- {n}: {c}" for n, c in choices.items()] + [""]
     return "\n".join(lines)
 

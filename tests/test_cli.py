@@ -12,7 +12,7 @@ import pytest
 from cae_sim import Pipeline
 from cae_sim.__main__ import main as cae_sim_main
 from cae_sim.clustering import CLUSTERINGS
-from cae_sim.auto import AUTO_PRETRAINED
+from cae_sim.auto import DEFAULT_ENCODER
 from cae_sim.train import main as train_main
 from cae_sim.train import n_jobs_arg
 from conftest import smooth_image, write_image
@@ -63,6 +63,8 @@ def test_train_prints_a_summary(tmp_path, data_dir, capsys):
     out = capsys.readouterr().out
     assert "encoder:       cae\n" in out and "images read:   12" in out and "skipped:       0" in out
     assert "(chosen by silhouette)" in out and "cluster 0:" in out
+    calibration = Pipeline.load(tmp_path / "m").calibration_
+    assert f"duplicates:    from a score of {calibration.threshold:.3f} (calibrated on {calibration.n_copies} synthetic" in out
 
 
 def test_query_prints_the_image_itself_first(trained, data_dir, capsys):
@@ -194,13 +196,13 @@ def test_train_will_not_replace_a_save_without_overwrite_or_fill_a_foreign_folde
 
 
 @pytest.mark.slow
-def test_train_by_default_chooses_the_pretrained_encoder_for_photos_and_prints_why(tmp_path, data_dir, capsys):
+def test_train_by_default_uses_the_default_encoder_and_prints_why(tmp_path, data_dir, capsys):
     out = tmp_path / "m"
     assert train_main([str(data_dir), "--out", str(out), "--clusters", "2", "--quiet"]) == 0
     loaded = Pipeline.load(out)
-    assert loaded.codes_.shape == (12, 1000) and (loaded.encoder_.name, loaded.encoder_.layer) == ("efficientnet_lite2", "logits")
+    assert loaded.codes_.shape == (12, 1280) and (loaded.encoder_.name, loaded.encoder_.layer) == (DEFAULT_ENCODER, "pool")
     printed = capsys.readouterr().out
-    assert f"encoder:       {AUTO_PRETRAINED} (colour images, typical side" in printed
+    assert f"encoder:       {DEFAULT_ENCODER} (the default" in printed
     assert "clusters:      2" in printed
 
 
@@ -216,4 +218,4 @@ def test_the_train_command_prints_only_its_summary(tmp_path, data_dir):
         capture_output=True, text=True, check=True,
     )
     assert done.stderr == ""  # no TensorFlow start-up lines
-    assert done.stdout.splitlines()[0].startswith(f"encoder:       {AUTO_PRETRAINED}")
+    assert done.stdout.splitlines()[0].startswith(f"encoder:       {DEFAULT_ENCODER}")

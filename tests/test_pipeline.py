@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from cae_sim import ConvAutoencoder, Match, PHash, Pipeline, SkippedImagesWarning
-from cae_sim.auto import AUTO_PRETRAINED, AUTO_PRETRAINED_LAYER
+from cae_sim.auto import DEFAULT_ENCODER
 from conftest import TINY, smooth_image
 
 
@@ -165,9 +165,9 @@ def test_a_setting_the_encoder_does_not_take_is_refused(data_dir, params, messag
 @pytest.mark.slow
 def test_a_setting_auto_cannot_use_is_ignored_with_a_warning(data_dir):
     photos = [data_dir / "coffee.jpg", data_dir / "rocket.jpg"]
-    with pytest.warns(UserWarning, match=f"code_size=4, epochs=2 is ignored: encoder='auto' chose '{AUTO_PRETRAINED}'"):
+    with pytest.warns(UserWarning, match=f"code_size=4, epochs=2 is ignored: encoder='auto' chose '{DEFAULT_ENCODER}'"):
         pipeline = Pipeline(n_clusters=2, code_size=4, epochs=2).fit(photos)
-    assert (pipeline.encoder_.layer, pipeline.codes_.shape) == (AUTO_PRETRAINED_LAYER, (2, 1000))
+    assert (pipeline.encoder_.layer, pipeline.codes_.shape) == ("pool", (2, 1280))
 
 
 @pytest.mark.slow
@@ -243,7 +243,7 @@ def test_manifold_clustering_in_a_pipeline_survives_a_save(tmp_path):
 def test_image_size_with_auto_is_ignored_with_a_warning_when_a_pretrained_cnn_is_chosen(data_dir):
     with pytest.warns(UserWarning, match="image_size=32 is ignored"):
         pipeline = Pipeline(n_clusters=2, image_size=32).fit([data_dir / "coffee.jpg", data_dir / "rocket.jpg"])
-    assert (pipeline.encoder_.name, pipeline.encoder_.input_size) == (AUTO_PRETRAINED, None)
+    assert (pipeline.encoder_.name, pipeline.encoder_.input_size) == (DEFAULT_ENCODER, None)
 
 
 def test_ensemble_by_name_says_to_list_its_members_and_unknown_names_list_the_choices():
