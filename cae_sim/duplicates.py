@@ -16,12 +16,8 @@ from scipy.sparse.csgraph import connected_components
 from ._checks import check_codes, check_int
 from .index import NeighborIndex
 
-#: Cosine similarity from which ``Pipeline.duplicates`` links two images, for what encoder="auto" gives colour photos
-#: (EfficientNet-Lite2's class scores). Measured in ``experiments/near_duplicates.py``: at 0.95, precision 0.98 on 56
-#: real photos with exact, half-size, JPEG-q35 and 90 %-crop copies (recall 0.62) and 1.00 on 500 32-px pets with
-#: such copies (recall 0.43). Class scores say what is in an image, so two photos of one kind of thing score high
-#: (up to 0.86): for near-duplicate work, efficientnet_lite0's pooled features at 0.91 and the autoencoder at 0.875
-#: to 0.97 find more; see Pipeline.duplicates.
+#: The threshold of saves made before near-duplicate thresholds were calibrated at fit time (``cae_sim.calibration``);
+#: those saves were mostly of the former default for photos, EfficientNet-Lite2's class scores, which it suited.
 DEFAULT_THRESHOLD = 0.95
 #: Neighbours (query rows × k) searched at once: bounds the memory of one search to a few MiB.
 BATCH_VALUES = 2**18
