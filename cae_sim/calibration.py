@@ -163,9 +163,9 @@ def calibrate(copy_scores, other_scores, target_precision: float = DEFAULT_PRECI
     Parameters
     ----------
     copy_scores : array-like of shape (n_copies,)
-        Score of each sampled image and its synthetic copy.
+        Score of each sampled image and each of its synthetic copies.
     other_scores : array-like of shape (n_others,)
-        Score of each sampled image and its nearest other image.
+        Score of sampled images and their nearest other (non-duplicate) image.
     target_precision : float, default=DEFAULT_PRECISION
         In (0, 1].
 
