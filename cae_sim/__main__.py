@@ -8,7 +8,7 @@ import io
 import json
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ._files import write_atomically
 from .report.command import add_report_arguments, run_report
@@ -64,7 +64,7 @@ def query_matches(pipeline: Pipeline, image: str, n: int, exclude_self: bool) ->
     return others[:n]
 
 
-def query_rows(matches: list[Match], describe=lambda score: "") -> list[Row]:
+def query_rows(matches: list[Match], describe: Callable[[float], str]) -> list[Row]:
     """Return one dict of ``QUERY_FIELDS`` per match; paths made absolute, None kept.
 
     ``kind`` is ``describe(score)``: ``Pipeline.describe_score`` says "copy" or "similar" by the collection's

@@ -130,9 +130,11 @@ class Calibration(NamedTuple):
 
     def describe(self, score: float) -> str:
         """``"copy"`` at or above the threshold, ``"similar"`` at or above ``similar``, else ``""``."""
-        if score >= self.threshold:
-            return "copy"
-        return "similar" if score >= self.similar else ""
+        return str(self.kinds(np.asarray([score]))[0])
+
+    def kinds(self, scores: np.ndarray) -> np.ndarray:
+        """``describe`` of every score of an array, at once: an array of str of the same shape."""
+        return np.where(scores >= self.threshold, "copy", np.where(scores >= self.similar, "similar", ""))
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (``from_dict`` reads it back)."""

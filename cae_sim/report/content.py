@@ -71,7 +71,7 @@ def report_content(pipeline, per_cluster: int, neighbors: int, threshold: float)
             "xy": unit_square(map_coordinates(pipeline)).round(MAP_DIGITS).tolist(),
             "neighbors": positions.tolist(),
             "scores": scores.round(SCORE_DIGITS).tolist(),
-            "kinds": [[pipeline.describe_score(score) for score in row] for row in scores.tolist()],
+            "kinds": neighbour_kinds(pipeline, scores).tolist(),
         },
     )
 
@@ -91,6 +91,12 @@ def nearest_others(pipeline, k: int) -> tuple[np.ndarray, np.ndarray]:
     # A stable sort moves the image itself (if found) behind the others, keeping their order.
     order = np.argsort(~not_self, axis=1, kind="stable")[:, : min(k, len(positions) - 1)]
     return np.take_along_axis(positions, order, 1), index.score(np.take_along_axis(distances, order, 1))
+
+
+def neighbour_kinds(pipeline, scores: np.ndarray) -> np.ndarray:
+    """``Pipeline.describe_score`` of every score at once ("copy", "similar" or ""; "" without a calibration)."""
+    calibration = pipeline.calibration_
+    return np.full(scores.shape, "") if calibration is None else calibration.kinds(scores)
 
 
 def cluster_views(labels: np.ndarray, distances: np.ndarray, per_cluster: int) -> list[ClusterView]:
