@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import softmax
 
-from cae_sim.auto import EncoderChoice
+from cae_sim.defaults import EncoderChoice
 from cae_sim.images import is_colour, read_sample, typical_side
 
 #: Gray images whose typical side is below this are small: the autoencoder may suit them.

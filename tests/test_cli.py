@@ -12,7 +12,7 @@ import pytest
 from cae_sim import Pipeline
 from cae_sim.__main__ import main as cae_sim_main
 from cae_sim.clustering import CLUSTERINGS
-from cae_sim.auto import DEFAULT_ENCODER
+from cae_sim.defaults import DEFAULT_ENCODER
 from cae_sim.train import main as train_main
 from cae_sim.train import n_jobs_arg
 from conftest import smooth_image, write_image

@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from cae_sim import ConvAutoencoder, Match, PHash, Pipeline, SkippedImagesWarning
-from cae_sim.auto import DEFAULT_ENCODER
+from cae_sim.defaults import DEFAULT_ENCODER
 from conftest import TINY, smooth_image
 
 
