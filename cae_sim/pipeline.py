@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_choice, check_int, check_n_clusters, check_random_state
-from .auto import choose_encoder
+from .defaults import choose_encoder
 from .calibration import DEFAULT_PRECISION, Calibration, calibrate_collection, check_precision
 from .clustering import CLUSTERINGS, Clustering
 from .duplicates import DEFAULT_THRESHOLD, duplicate_groups
