@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
 import numpy as np
 
 
@@ -67,3 +71,78 @@ def check_codes(codes, dimension: int | None = None, name: str = "codes") -> np.
     if not np.isfinite(array).all():
         raise ValueError(f"{name} hold NaN or infinite values")
     return array
+
+
+# --------------------------------------------------------------------------- declared parameter checks
+#
+# An estimator declares, in its ``_parameter_constraints`` class attribute, one check per ``__init__`` parameter:
+# a function called with the parameter's name and value that raises ValueError naming both unless the value is
+# allowed. ``check_int``, ``check_positive`` and ``check_fraction`` are such checks; the factories below make more.
+
+#: A declared parameter check: ``check(name, value)`` raises ValueError naming both unless the value is allowed.
+ParameterCheck = Callable[[str, Any], Any]
+
+
+def validate_params(constraints: Mapping[str, ParameterCheck], params: Mapping[str, Any]) -> None:
+    """Run each parameter's declared check on its value.
+
+    Parameters
+    ----------
+    constraints : mapping of str to ParameterCheck
+        The check of each parameter, by name.
+    params : mapping of str to object
+        The parameters' values (``get_params(deep=False)``).
+
+    Raises
+    ------
+    ValueError
+        From the first check that fails, naming the parameter and its value.
+    TypeError
+        If a parameter has no declared check (a mistake of the estimator, not of its user).
+    """
+    undeclared = sorted(set(params) - set(constraints))
+    if undeclared:
+        raise TypeError(f"no declared check for the parameters {undeclared}")
+    for name, value in params.items():
+        constraints[name](name, value)
+
+
+def at_least(minimum: int) -> ParameterCheck:
+    """The check of an int (not a bool) >= ``minimum``."""
+    return partial(check_int, minimum=minimum)
+
+
+def none_or(check: ParameterCheck) -> ParameterCheck:
+    """The check that lets None through and gives any other value to ``check``."""
+
+    def check_none_or(name: str, value):
+        return None if value is None else check(name, value)
+
+    return check_none_or
+
+
+def one_of(choices, what: str | None = None) -> ParameterCheck:
+    """The check of a value among ``choices``; ``what`` names the kind of thing in the message ("backbone")."""
+
+    def check_one_of(name: str, value):
+        if what is not None and value not in choices:
+            raise ValueError(f"unknown {what} {value!r}: {name} must be one of {sorted(choices)}")
+        return check_choice(name, value, choices)
+
+    return check_one_of
+
+
+def satisfies(predicate: Callable[[Any], bool], description: str) -> ParameterCheck:
+    """The check of a value for which ``predicate`` is true; ``description`` says what it must be ("a list of ...")."""
+
+    def check_predicate(name: str, value):
+        if not predicate(value):
+            raise ValueError(f"{name} must be {description}, got {value!r}")
+        return value
+
+    return check_predicate
+
+
+def check_seed(name: str, value) -> int | None:
+    """Return ``value`` if it is None or a non-negative int seed; raise ValueError naming ``name`` otherwise."""
+    return None if value is None else check_int(name, value, minimum=0)

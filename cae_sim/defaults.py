@@ -67,3 +67,37 @@ def choose_index(index: str, n_codes: int) -> str:
     if index != "auto":
         return index
     return "exact" if n_codes < AUTO_FAISS_MIN_CODES else AUTO_FAISS_INDEX
+
+
+# --------------------------------------------------------------------------- the trainable encoders' settings
+
+#: Most pixels (per channel) in one training batch of the autoencoder: 256 images of 32 × 32.
+AUTOENCODER_BATCH_PIXELS = 256 * 32 * 32
+#: Fewer held-out images than this give too noisy a loss to stop training on: the training loss is watched instead.
+MIN_VALIDATION_IMAGES = 32
+#: Largest contrastive training batch: NT-Xent gains from many negatives, and the batch's similarity matrix stays cheap.
+CONTRASTIVE_MAX_BATCH = 512
+
+
+def autoencoder_batch_size(n_images: int, image_size: int) -> int:
+    """The autoencoder's images per training step when ``batch_size=None``.
+
+    About 64 steps per epoch, between 16 and 256 images, and at most
+    ``AUTOENCODER_BATCH_PIXELS`` pixels a channel: larger images get smaller
+    batches, so a step needs the same memory at every size.
+    """
+    most = max(16, AUTOENCODER_BATCH_PIXELS // (image_size * image_size))
+    return int(min(256, most, max(16, n_images // 64)))
+
+
+def validation_size(n_images: int, validation_split: float) -> int:
+    """Images held out to stop training on: ``validation_split`` of them, or none if that is fewer than
+    ``MIN_VALIDATION_IMAGES``."""
+    n_validation = int(n_images * validation_split)
+    return n_validation if n_validation >= MIN_VALIDATION_IMAGES else 0
+
+
+def contrastive_batch_size(n_images: int, batch_size: int | None) -> int:
+    """The contrastive encoder's images per step: ``batch_size``, or ``CONTRASTIVE_MAX_BATCH`` when None; at most
+    ``n_images``."""
+    return min(batch_size or CONTRASTIVE_MAX_BATCH, n_images)

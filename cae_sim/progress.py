@@ -33,7 +33,7 @@ class Progress:
 
     def __init__(self, total: int, title: str, unit: str = "image", stream: TextIO | None = None):
         self.total, self.title, self.unit, self.stream = max(1, int(total)), title, unit, stream
-        self.done, self.values, self._started, self._logged = 0, {}, time.perf_counter(), 0.0
+        self.done, self.values, self._started, self._logged, self._closed = 0, {}, time.perf_counter(), 0.0, False
 
     def add(self, n: int = 1, **values: float) -> None:
         """Record ``n`` more units done, and the latest value of named numbers (a loss)."""
@@ -41,18 +41,26 @@ class Progress:
 
     def update(self, done: int, **values: float) -> None:
         """Record that ``done`` units are done in all, and the latest value of named numbers."""
-        if self.done >= self.total:  # the last line is written: nothing more to show
+        if self._closed:  # the last line is written: nothing more to show
             return
         self.done = min(int(done), self.total)
         self.values.update(values)
-        stream = self.stream or sys.stderr
-        finished = self.done >= self.total
-        if _is_terminal(stream):
-            stream.write("\r" + self.line() + ("\n" if finished else ""))
-        elif finished or self.done / self.total >= self._logged + LOG_STEP:
+        if self.done >= self.total:
+            self.close()
+        elif _is_terminal(self._stream()):
+            self._write("\r" + self.line())
+        elif self.done / self.total >= self._logged + LOG_STEP:
             self._logged = self.done / self.total
-            stream.write(self.line() + "\n")
-        stream.flush()
+            self._write(self.line() + "\n")
+
+    def close(self) -> None:
+        """Write the last line, also when the work ends short of the total (training stopped early).
+
+        Later updates write nothing.
+        """
+        if not self._closed:
+            self._closed = True
+            self._write(("\r" if _is_terminal(self._stream()) else "") + self.line() + "\n")
 
     def line(self) -> str:
         """The progress as one line of text, without a line break."""
@@ -62,6 +70,13 @@ class Progress:
         numbers = "".join(f" - {name} {value:.4f}" for name, value in self.values.items())
         bar = "=" * filled + " " * (WIDTH - filled)
         return f"{self.title} {self.done}/{self.total} [{bar}] {seconds:.0f} s, {rate:.1f} {self.unit}/s{numbers}"
+
+    def _stream(self) -> TextIO:
+        return self.stream or sys.stderr
+
+    def _write(self, text: str) -> None:
+        self._stream().write(text)
+        self._stream().flush()
 
 
 def _is_terminal(stream: TextIO) -> bool:

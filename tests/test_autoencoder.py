@@ -149,10 +149,10 @@ def test_training_stops_after_patience_epochs_without_improvement(images):
 
 @given(st.integers(1, 200_000), st.sampled_from([8, 16, 24, 32, 48, 64, 96, 128]))
 def test_auto_batches_keep_their_pixels_bounded_and_shrink_only_above_32_px(n_images, image_size):
-    from cae_sim.encoders.autoencoder import MAX_BATCH_PIXELS, auto_batch_size
+    from cae_sim.defaults import AUTOENCODER_BATCH_PIXELS, autoencoder_batch_size
 
-    batch = auto_batch_size(n_images, image_size)
+    batch = autoencoder_batch_size(n_images, image_size)
     assert 16 <= batch <= 256
-    assert batch * image_size**2 <= MAX_BATCH_PIXELS or batch == 16
+    assert batch * image_size**2 <= AUTOENCODER_BATCH_PIXELS or batch == 16
     if image_size <= 32:
         assert batch == min(256, max(16, n_images // 64))  # small images train as before
