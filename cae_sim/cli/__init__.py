@@ -1,0 +1,94 @@
+"""The command line: ``cae-sim COMMAND`` (or ``python -m cae_sim COMMAND``), and ``python -m cae_sim.train``.
+
+Each command is a module of this package: its docstring is its help, and it has ``add_arguments(parser)``,
+``check(args)`` (the paths it is given, before TensorFlow loads), ``run(args) -> int`` and ``PROGRESS`` (whether it
+draws progress bars, which ``--quiet`` turns off; the others print their result alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from types import ModuleType
+
+from .._startup import prepare_command_process
+from . import add, duplicates, match, query, relocate, remove, report, train, verify
+from .arguments import version
+
+#: The commands, in the order ``--help`` lists them.
+COMMANDS = (train, query, add, remove, duplicates, report, match, verify, relocate)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``cae-sim COMMAND ...`` on ``argv`` (default: the process's arguments); return the exit status."""
+    parser = _parser(description="Group images into clusters and find similar ones.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
+    for module in COMMANDS:
+        name = module.__name__.rpartition(".")[2]
+        summary = module.__doc__.partition("\n")[0]
+        _add_arguments(commands.add_parser(name, help=summary, description=module.__doc__), module)
+    args = parser.parse_args(argv)
+    return run_command(args.module, args)
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """Run ``python -m cae_sim.train ...``: the train command on its own."""
+    parser = _parser(description=train.__doc__)
+    _add_arguments(parser, train)
+    return run_command(train, parser.parse_args(argv))
+
+
+def run_command(module: ModuleType, args: argparse.Namespace) -> int:
+    """Check the arguments, quiet TensorFlow's start-up, run; print a bad input's error on one line and return 2."""
+    try:
+        module.check(args)
+        logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+        prepare_command_process()
+        return module.run(args)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def invocation() -> str:
+    """How the user started this process, for usage lines: ``python -m cae_sim``, ``cae-sim``, ...
+
+    Python runs ``-m PACKAGE`` as the module ``PACKAGE.__main__``, and a script such as ``cae-sim`` with no module
+    spec.
+    """
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    if spec is None:
+        return os.path.basename(sys.argv[0])
+    return f"{os.path.basename(sys.executable)} -m {spec.name.removesuffix('.__main__')}"
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The parser of one command: an option it does not know is its own error, shown under its own usage line.
+
+    (argparse leaves a sub-command's unknown arguments to the main parser, whose usage line names no command.)
+    """
+
+    def parse_known_args(self, args=None, namespace=None):
+        """Parse ``args``; exit with status 2 on any argument this command does not take."""
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
+def _parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=invocation(), description=description)
+    parser.add_argument("--version", action="version", version=f"cae_sim {version()}")
+    return parser
+
+
+def _add_arguments(parser: argparse.ArgumentParser, module: ModuleType) -> None:
+    """Give ``parser`` the command's arguments, and ``--quiet`` if it draws progress bars."""
+    module.add_arguments(parser)
+    if module.PROGRESS:
+        parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    else:
+        parser.set_defaults(quiet=True)
+    parser.set_defaults(module=module)

@@ -1,0 +1,44 @@
+"""Print the groups of near-duplicate images of a save as a group,index,path CSV, or write it to --out."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .arguments import add_save_argument, check_folder, check_output, threshold
+
+PROGRESS = False
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the duplicates command's arguments to ``parser``."""
+    add_save_argument(parser)
+    parser.add_argument(
+        "--threshold", type=threshold, default=None,
+        help="lowest similarity that links two images (default: the threshold calibrated on the collection's own "
+        "images when it was trained, for an estimated precision of 0.98)",
+    )
+    parser.add_argument("--out", metavar="FILE", help="write the CSV to this file (atomically) instead of standard output")
+
+
+def check(args: argparse.Namespace) -> None:
+    """Raise FileNotFoundError if the save's folder, or the folder of --out, is not there."""
+    check_folder(args.model)
+    if args.out is not None:
+        check_output(args.out)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the CSV to standard output, or to --out and say how many groups it holds."""
+    from ..exports import duplicates_csv, write_duplicates_csv
+    from ..pipeline import Pipeline
+
+    pipeline = Pipeline.load(args.model)
+    groups = pipeline.duplicates(args.threshold)
+    if args.out is None:
+        sys.stdout.write(duplicates_csv(groups, pipeline.paths_))
+        return 0
+    write_duplicates_csv(groups, pipeline.paths_, args.out)
+    n_images = sum(len(group) for group in groups)
+    print(f"{len(groups)} group{'s' if len(groups) != 1 else ''} of near-duplicates ({n_images} images) -> {args.out}")
+    return 0

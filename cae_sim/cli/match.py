@@ -1,0 +1,64 @@
+"""Find the closest source images of every target image, write them to a CSV, and print the Top-N accuracy.
+
+Where a target has a source file of the same name, the pair counts as the right answer; the accuracy of every N
+up to --top goes to OUT's _accuracy.csv beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from .arguments import check_exists, check_folder, check_output, positive_int
+
+PROGRESS = False
+#: Top-N rows printed (every N up to --top is in the accuracy CSV).
+SHOWN_TOP_N = (1, 2, 3, 5, 10, 15, 20, 50)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the match command's arguments to ``parser``."""
+    parser.add_argument("source", metavar="SOURCE", help="folder of originals to search (scanned recursively)")
+    parser.add_argument("target", metavar="TARGET", help="folder of images to find the originals of")
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--model", metavar="DIR", help="a save whose encoder encodes the source (no training)")
+    chosen.add_argument("--encoder", metavar="NAME", help="encoder fitted on the source (default: contrastive, match()'s own)")
+    parser.add_argument("--top", type=positive_int, default=15, metavar="N", help="matches per target (default: 15)")
+    parser.add_argument("--out", default="matches.csv", metavar="FILE", help="CSV of the matches (default: matches.csv)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
+
+
+def check(args: argparse.Namespace) -> None:
+    """Raise FileNotFoundError if SOURCE, TARGET, the save of --model or the folder of --out is not there."""
+    check_exists(args.source)
+    check_exists(args.target)
+    if args.model is not None:
+        check_folder(args.model)
+    check_output(args.out)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Match every target image to the source images; write the CSVs and print the Top-N accuracy."""
+    from ..matching import DEFAULT_ENCODER, match
+    from ..pipeline import Pipeline
+
+    pipeline = Pipeline.load(args.model) if args.model else None
+    encoder = args.encoder or DEFAULT_ENCODER
+    report = match(args.source, args.target, pipeline=pipeline, encoder=encoder, top=args.top, random_state=args.seed)
+    report.write_csv(args.out)
+    print(f"targets matched: {len(report.matches)} (top {args.top} each) -> {args.out}")
+    print(f"skipped:         {len(report.skipped)}")
+    for path, reason in report.skipped:
+        print(f"  {path}: {reason}")
+    if not report.accuracy:
+        print("no target has a source file of the same name: no accuracy to report")
+        return 0
+    unpaired = len(report.matches) - report.n_paired
+    print(f"paired by name:  {report.n_paired} ({unpaired} targets have no same-named source)")
+    accuracy_file = os.path.splitext(args.out)[0] + "_accuracy.csv"
+    report.write_accuracy_csv(accuracy_file)
+    print("  N  Top-N accuracy")
+    for n in [n for n in SHOWN_TOP_N if n in report.accuracy]:
+        print(f"{n:3d}  {report.accuracy[n]:.3f}")
+    print(f"Top-1 … Top-{max(report.accuracy)} in {accuracy_file}")
+    return 0

@@ -1,0 +1,87 @@
+"""A fitted pipeline's tables as CSV: its clusters (``clusters.csv`` beside a save) and its near-duplicate groups.
+
+Files are written atomically (a reader sees the old file or the whole new one); paths are absolute, and empty for
+a pipeline fitted on an array.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, TextIO
+
+from ._files import write_atomically
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+
+#: The file ``write_clusters_csv`` writes beside a save, by the commands that change one.
+CLUSTERS_FILE = "clusters.csv"
+#: Columns of the clusters CSV.
+CLUSTER_FIELDS = ("path", "cluster", "distance_to_center")
+#: Columns of the duplicates CSV.
+DUPLICATE_FIELDS = ("group", "index", "path")
+
+
+def write_clusters_csv(pipeline: Pipeline, path: str | os.PathLike) -> None:
+    """Write ``path,cluster,distance_to_center``, one row per image of the collection, in its order.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        A fitted pipeline.
+    path : str or path-like
+        The CSV file, replaced atomically.
+    """
+    distances = pipeline.distance_to_center()
+    paths = pipeline.paths_ if pipeline.paths_ is not None else [None] * len(distances)
+    rows = ((_absolute(name), int(label), f"{distance:.6f}") for name, label, distance in zip(paths, pipeline.labels_, distances))
+    _write_csv_atomically(path, CLUSTER_FIELDS, rows)
+
+
+def duplicates_csv(groups: list[list[int]], paths: Sequence[str] | None) -> str:
+    """Return the ``group,index,path`` CSV of ``Pipeline.duplicates``' groups: numbered from 1, one row per image.
+
+    Parameters
+    ----------
+    groups : list of list of int
+        Positions of the images of each group.
+    paths : list of str or None
+        The pipeline's ``paths_``.
+    """
+    buffer = io.StringIO()
+    _write_csv(buffer, DUPLICATE_FIELDS, _duplicate_rows(groups, paths))
+    return buffer.getvalue()
+
+
+def write_duplicates_csv(groups: list[list[int]], paths: Sequence[str] | None, path: str | os.PathLike) -> None:
+    """Write ``duplicates_csv(groups, paths)`` to the file ``path``, replaced atomically."""
+    _write_csv_atomically(path, DUPLICATE_FIELDS, _duplicate_rows(groups, paths))
+
+
+def _duplicate_rows(groups: list[list[int]], paths: Sequence[str] | None) -> Iterable[tuple]:
+    for number, group in enumerate(groups, start=1):
+        for i in group:
+            yield number, i, _absolute(None if paths is None else paths[i])
+
+
+def _absolute(path: str | None) -> str:
+    return "" if path is None else os.path.abspath(path)
+
+
+def _write_csv(file: TextIO, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+    writer = csv.writer(file, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+
+
+def _write_csv_atomically(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+    def write(binary) -> None:
+        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        _write_csv(text, header, rows)
+        text.flush()
+        text.detach()  # write_atomically closes the file itself
+
+    write_atomically(path, write)
