@@ -28,7 +28,9 @@ _MODULES = {
     "KMeansClustering": ".clustering",
     "ManifoldClustering": ".clustering",
     "Added": ".pipeline",
-    "Match": ".pipeline",
+    "Collection": ".collection",
+    "Match": ".collection",
+    "Model": ".model",
     "MatchReport": ".matching",
     "NeighborIndex": ".index",
     "PHash": ".encoders",
@@ -36,7 +38,7 @@ _MODULES = {
     "PretrainedEncoder": ".encoders",
     "ExactIndex": ".index",
     "FaissIndex": ".index",
-    "SkippedImagesWarning": ".pipeline",
+    "SkippedImagesWarning": ".model",
     "find_images": ".images",
     "match": ".matching",
     "read_image": ".images",
@@ -45,7 +47,8 @@ _MODULES = {
 
 #: Submodules reachable as attributes (``cae_sim.index.ExactIndex``) after a bare ``import cae_sim``.
 _SUBMODULES = {
-    "augment", "clustering", "codes", "distributed", "encoders", "feature_maps", "images", "index", "matching", "memory", "metrics", "pipeline", "plots", "store"
+    "augment", "clustering", "codes", "collection", "defaults", "distributed", "encoders", "feature_maps", "images",
+    "index", "matching", "memory", "metrics", "model", "persistence", "pipeline", "plots",
 }
 
 __all__ = sorted(_MODULES)

@@ -58,6 +58,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -71,6 +72,7 @@ from ._files import write_atomically
 
 if TYPE_CHECKING:
     from .encoders import Encoder
+    from .model import Model
 
 #: How many encoders a worker process keeps loaded (the most recently used).
 ENCODER_CACHE_SIZE = 4
@@ -155,6 +157,36 @@ def encode_files(
     return _read_shards(shard_dir, names)
 
 
+def encode_on_cluster(model: "Model", paths: list[str], client: Client, model_dir: str | os.PathLike | None
+                      ) -> tuple[np.ndarray | None, list[str], list[tuple[str, str]]]:
+    """Encode files on a cluster whose workers load the encoder of the save at ``model_dir``, which must be
+    ``model``'s: what ``Pipeline.add(..., client=...)`` runs.
+
+    The shards are kept in ``<model_dir>.add-shards/`` until every file is encoded, so an interrupted add
+    resumes where it stopped.
+
+    Returns
+    -------
+    codes : ndarray of shape (n_read, d), float32, or None if no file could be read
+    paths : list of str
+        The file of each row of ``codes``.
+    skipped : list of (str, str)
+
+    Raises
+    ------
+    ValueError
+        If ``model_dir`` is None, or its save holds another encoder than ``model``'s.
+    """
+    if model_dir is None:
+        raise ValueError("add(..., client=...) needs model_dir: a save of this pipeline that the workers can read")
+    shard_dir = os.path.abspath(model_dir).rstrip(os.sep) + ".add-shards"
+    codes, kept, skipped = encode_files(model_dir, list(paths), client, shard_dir, n_jobs=1)
+    if codes is not None and not np.allclose(model.transform([paths[kept[0]]]), codes[:1], rtol=1e-4, atol=1e-5):
+        raise ValueError(f"the save {os.fspath(model_dir)!r} holds another encoder than this pipeline's")
+    shutil.rmtree(shard_dir, ignore_errors=True)
+    return codes, [paths[i] for i in kept], skipped
+
+
 def _check_paths(paths) -> list[str]:
     if isinstance(paths, (str, bytes, os.PathLike)) or not isinstance(paths, Sequence):
         raise ValueError(f"paths must be a list of image files, got {type(paths).__name__} {paths!r:.80}")
@@ -173,9 +205,9 @@ def _check_n_jobs(n_jobs) -> None:
 
 def _model_digest(model_dir: str) -> str:
     """Check that ``model_dir`` is a save with an intact encoder; return the encoder's digest."""
-    from .store import checked_manifest  # TensorFlow is imported on first use, not with this module
+    from .persistence import checked_save  # TensorFlow is imported on first use, not with this module
 
-    _, manifest = checked_manifest(model_dir, prefix="encoder/")
+    _, manifest = checked_save(model_dir, prefix="encoder/")
     return _encoder_digest(manifest)
 
 
@@ -183,8 +215,8 @@ def _encoder_digest(manifest: dict) -> str:
     """The sha256 of a save's encoder: its name, parameters and the sha256 of each of its files."""
     from ._json import to_json
 
-    files = {name: digest for name, digest in manifest["files"].items() if name.startswith("encoder/")}
-    described = {"name": manifest["encoder"]["name"], "params": manifest["encoder"]["params"], "files": files}
+    files = {name: entry["sha256"] for name, entry in manifest["files"].items() if name.startswith("encoder/")}
+    described = {"encoder": manifest["model"]["encoder"], "files": files}
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=to_json).encode()).hexdigest()
 
 
@@ -320,12 +352,12 @@ def _worker_encoder(model_dir: str, digest: str) -> "Encoder":
 
 def _load_checked_encoder(model_dir: str, digest: str) -> "Encoder":
     """Load a save's encoder, reading its manifest once, and check it is the one ``digest`` names."""
-    from .store import checked_manifest, encoder_from_manifest
+    from .persistence import checked_save, load_encoder
 
-    root, manifest = checked_manifest(model_dir, prefix="encoder/")
+    _, manifest = checked_save(model_dir, prefix="encoder/")
     if _encoder_digest(manifest) != digest:
         raise ValueError(f"the encoder of the save {model_dir!r} changed while its files were being encoded")
-    return encoder_from_manifest(root, manifest)
+    return load_encoder(model_dir)
 
 
 def _encode_readable(encoder: "Encoder", paths: list[str], n_jobs: int) -> tuple[np.ndarray, list[int], list[tuple[str, str]]]:
@@ -412,4 +444,4 @@ def dask_setup(worker) -> None:
         import tensorflow as tf
 
         tf.config.list_physical_devices()
-        from . import store  # noqa: F401  the encoders (Keras) load here, not in the first task
+        from . import persistence  # noqa: F401  the encoders (Keras) load here, not in the first task

@@ -73,7 +73,7 @@ def resolve_source(images) -> tuple[Sequence | np.ndarray, list[str] | None, lis
     items : list of str or ndarray
         The file paths or the array of images.
     paths : list of str or None
-        The file paths, or None for array input.
+        The files' absolute paths, or None for array input.
     skipped : list of (str, str)
         Entries of a folder that are not readable files.
 
@@ -89,17 +89,17 @@ def resolve_source(images) -> tuple[Sequence | np.ndarray, list[str] | None, lis
         return images, None, []
     if isinstance(images, (str, os.PathLike)):
         if os.path.isdir(images):
-            paths, skipped = find_images(images)
+            paths, skipped = find_images(os.path.abspath(images))
             if not paths:
                 raise ValueError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) in folder {str(images)!r}")
             return paths, paths, skipped
         if not os.path.lexists(images):
             raise OSError(f"no such file or folder: {str(images)!r}")
-        return [os.fspath(images)], [os.fspath(images)], []
+        return [os.path.abspath(images)], [os.path.abspath(images)], []
     if isinstance(images, Sequence) and all(isinstance(p, (str, os.PathLike)) for p in images):
         if not images:
             raise ValueError("the list of image paths is empty")
-        paths = [os.fspath(p) for p in images]
+        paths = [os.path.abspath(p) for p in images]
         return paths, paths, []
     raise ValueError(
         "images must be a folder, an image path, a list of paths or an array of shape "
