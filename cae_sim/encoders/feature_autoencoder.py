@@ -1,17 +1,14 @@
 """A convolutional autoencoder learned on the user's images, over a frozen ImageNet CNN's last feature maps.
 
-Pixels tell clothes, cats and food apart by colour and layout; a CNN's last
-feature maps (5 × 5 × 1,280 for EfficientNet-Lite0 at 160 px) already know
-shapes and parts. The autoencoder learns which of those the user's images
-vary in, and squeezes them into a short code. On Fashion-MNIST's test split
-K-Means on its codes groups 0.67 to 0.75 of the images right, depending on the
-seeds, against 0.66 for the pooled features it starts from (README, Results).
+Pixels tell images apart by colour and layout; a CNN's last feature maps
+(5 × 5 × 1,280 for EfficientNet-Lite0 at 160 px) already know shapes and
+parts. The autoencoder learns which of those the user's images vary in, and
+squeezes them into a short code.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import keras
@@ -19,11 +16,11 @@ import numpy as np
 from keras import layers
 from sklearn.utils.validation import check_is_fitted
 
-from .._checks import check_int, check_positive, check_random_state
+from .._checks import at_least, check_int, check_positive, check_seed, one_of
 from ..progress import Progress
 from .backbones import BACKBONES
 from .autoencoder import seeded_initializers
-from .base import Encoder, check_images, to_unit_float
+from .base import Encoder, check_images, predict_batches, to_unit_float, train_epochs
 from .members import load_member, save_member
 from .pretrained import MIN_INPUT_SIZE, PretrainedEncoder, last_feature_map
 
@@ -60,12 +57,11 @@ class FeatureMapAutoencoder(Encoder):
         Adam's learning rate.
     max_train_images : int, default=10000
         The autoencoder trains on a random sample of at most this many images
-        (every image is encoded); training costs about 2 ms an image an epoch
-        on 2 cores.
+        (every image is encoded); training time grows with the sample.
     random_state : int or None, default=None
         Seeds the sample, the shuffling and the weights (no process-wide seed is set).
     verbose : int, default=0
-        1 shows a progress bar while training.
+        0 silent; 1 progress bars of the feature maps and the training on standard error.
 
     Attributes
     ----------
@@ -74,7 +70,7 @@ class FeatureMapAutoencoder(Encoder):
     maps_ : keras.Model
         The backbone up to its last feature map: preprocessed image → (h, w, c).
     channel_mean_, channel_std_ : ndarray of shape (c,)
-        The standardisation of the maps' channels.
+        The standardisation of the maps' channels (the maps are rounded to float16 first).
     encoder_ : keras.Model
         Standardised maps → code.
     history_ : dict
@@ -82,6 +78,18 @@ class FeatureMapAutoencoder(Encoder):
     """
 
     name = "feature_cae"
+    _parameter_constraints = {
+        "backbone": one_of(BACKBONES, what="pretrained model"),
+        "input_size": at_least(MIN_INPUT_SIZE),
+        "code_size": check_int,
+        "width": check_int,
+        "epochs": check_int,
+        "batch_size": check_int,
+        "learning_rate": check_positive,
+        "max_train_images": check_int,
+        "random_state": check_seed,
+        "verbose": at_least(0),
+    }
 
     def __init__(
         self,
@@ -129,31 +137,38 @@ class FeatureMapAutoencoder(Encoder):
         ValueError
             On a bad parameter, or fewer than two images of the wrong shape.
         """
-        self._check_params()
-        check_images(images, self.input_size, minimum=2)
-        seed = check_random_state(self.random_state)
-        rng = np.random.default_rng(seed)
-        self._set_backbone(PretrainedEncoder(model=self.backbone, layer="logits", input_size=self.input_size).fit())
-        sample = np.arange(len(images))
-        if len(images) > self.max_train_images:
-            sample = np.sort(rng.choice(len(images), self.max_train_images, replace=False))
-        maps = self._feature_maps(images, sample)
-        self.channel_mean_, self.channel_std_ = _channel_moments(maps)
-        autoencoder = self._build(maps.shape[1:], seed)
-        self.encoder_ = keras.Model(autoencoder.inputs, autoencoder.get_layer("code").output, name="feature_encoder")
-        self.history_ = {"loss": self._train(autoencoder, maps, rng)}
+        self._fit_maps(images)
         return self
+
+    def fit_encode(self, images: np.ndarray) -> np.ndarray:
+        """Fit on images and return their codes; the backbone runs once over each image.
+
+        The codes of the images the autoencoder trained on come from their
+        feature maps computed for the training.
+
+        Parameters
+        ----------
+        images : ndarray of shape (N, input_size, input_size, 3)
+            uint8 or float in [0, 1], N >= 2; a numpy memmap is read batch by batch.
+
+        Returns
+        -------
+        ndarray of shape (N, code_size), float32
+            The codes ``encode(images)`` gives after the fit.
+        """
+        maps, sample = self._fit_maps(images)
+        codes = np.empty((len(images), self.code_size), np.float32)
+        codes[sample] = predict_batches(self._codes, maps, self.batch_size)
+        rest = np.setdiff1d(np.arange(len(images)), sample)
+        if len(rest):
+            codes[rest] = predict_batches(self._image_codes, images, self.backbone_.batch_size, positions=rest)
+        return codes
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Return the (N, code_size) float32 codes of images (N, input_size, input_size, 3)."""
         check_is_fitted(self, "encoder_")
-        check_images(images, self.input_size, minimum=1)
-        step = self.backbone_.batch_size
-        codes = [
-            self.encoder_.predict_on_batch(self._standardised(self._forward_maps(images[start : start + step])))
-            for start in range(0, len(images), step)
-        ]
-        return np.concatenate([np.asarray(code, np.float32) for code in codes])
+        check_images(images, self.input_size)
+        return predict_batches(self._image_codes, images, self.backbone_.batch_size)
 
     def save(self, directory: Path) -> None:
         """Write the encoder half (``.keras``), the channel scaling (``.npy``), the loss history and the backbone."""
@@ -168,7 +183,7 @@ class FeatureMapAutoencoder(Encoder):
     def load(cls, directory: Path, params: dict) -> "FeatureMapAutoencoder":
         """Rebuild a fitted encoder from ``save``'s directory."""
         directory = Path(directory)
-        encoder = cls(**params)
+        encoder = cls._from_params(params)
         encoder._set_backbone(load_member(directory / BACKBONE_DIR))
         encoder.channel_mean_, encoder.channel_std_ = np.load(directory / SCALING_FILE, allow_pickle=False)
         encoder.encoder_ = keras.models.load_model(directory / MODEL_FILE, compile=False, safe_mode=True)
@@ -177,24 +192,39 @@ class FeatureMapAutoencoder(Encoder):
 
     # ------------------------------------------------------------------ helpers
 
+    def _fit_maps(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Check, compute the feature maps of a sample of the images, train on them; return the maps and the
+        sample's positions."""
+        self._validate_params()
+        check_images(images, self.input_size, minimum=2)
+        rng = np.random.default_rng(self.random_state)
+        self._set_backbone(PretrainedEncoder(model=self.backbone, layer="logits", input_size=self.input_size).fit())
+        sample = np.arange(len(images))
+        if len(images) > self.max_train_images:
+            sample = np.sort(rng.choice(len(images), self.max_train_images, replace=False))
+        progress = Progress(len(sample), "feature maps") if self.verbose else None
+        step = self.backbone_.batch_size
+        maps = predict_batches(self._forward_maps, images, step, positions=sample, dtype=np.float16, progress=progress)
+        self.channel_mean_, self.channel_std_ = _channel_moments(maps)
+        autoencoder = self._build(maps.shape[1:], self.random_state)
+        self.encoder_ = keras.Model(autoencoder.inputs, autoencoder.get_layer("code").output, name="feature_encoder")
+        self.history_ = self._train(autoencoder, maps, rng)
+        return maps, sample
+
     def _set_backbone(self, backbone: PretrainedEncoder) -> None:
         classifier = backbone.classifier_
         self.backbone_ = backbone
         self.maps_ = keras.Model(classifier.inputs, last_feature_map(classifier).output, name="feature_maps")
 
     def _forward_maps(self, images: np.ndarray) -> np.ndarray:
-        return np.asarray(self.maps_.predict_on_batch(self.backbone_.preprocess(to_unit_float(images))), np.float32)
+        """The backbone's feature maps of images, rounded to float16 as the training's cache keeps them."""
+        return np.asarray(self.maps_.predict_on_batch(self.backbone_.preprocess(to_unit_float(images))), np.float16)
 
-    def _feature_maps(self, images: np.ndarray, picked: np.ndarray) -> np.ndarray:
-        """The float16 feature maps (n, h, w, c) of the images at the sorted positions ``picked``."""
-        step = self.backbone_.batch_size
-        progress = Progress(len(picked), "feature maps") if self.verbose else None
-        parts = []
-        for start in range(0, len(picked), step):
-            parts.append(self._forward_maps(images[picked[start : start + step]]).astype(np.float16))
-            if progress:
-                progress.add(len(parts[-1]))
-        return np.concatenate(parts)
+    def _codes(self, maps: np.ndarray) -> np.ndarray:
+        return self.encoder_.predict_on_batch(self._standardised(maps))
+
+    def _image_codes(self, images: np.ndarray) -> np.ndarray:
+        return self._codes(self._forward_maps(images))
 
     def _standardised(self, maps: np.ndarray) -> np.ndarray:
         return (maps.astype(np.float32) - self.channel_mean_) / self.channel_std_
@@ -214,33 +244,15 @@ class FeatureMapAutoencoder(Encoder):
         model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss="mse")
         return model
 
-    def _train(self, autoencoder: keras.Model, maps: np.ndarray, rng: np.random.Generator) -> list[float]:
-        """Train with a plain ``train_on_batch`` loop; return the mean loss of each epoch."""
-        batch_size = min(self.batch_size, len(maps))
-        steps = math.ceil(len(maps) / batch_size)
-        progress = Progress(self.epochs * steps, "training on feature maps", unit="batch") if self.verbose else None
-        history = []
-        for _ in range(self.epochs):
-            order = rng.permutation(len(maps))
-            losses, sizes = [], []
-            for start in range(0, len(maps), batch_size):
-                batch = self._standardised(maps[np.sort(order[start : start + batch_size])])
-                losses.append(float(autoencoder.train_on_batch(batch, batch)))
-                sizes.append(len(batch))
-                if progress:
-                    progress.add(1, loss=losses[-1])
-            history.append(float(np.average(losses, weights=sizes)))
-        return history
+    def _train(self, autoencoder: keras.Model, maps: np.ndarray, rng: np.random.Generator) -> dict[str, list[float]]:
+        """Train the autoencoder to reconstruct the standardised maps, every epoch; return the history."""
 
-    def _check_params(self) -> None:
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {self.backbone!r}")
-        check_int("input_size", self.input_size, minimum=MIN_INPUT_SIZE)
-        for name in ("code_size", "width", "epochs", "batch_size", "max_train_images"):
-            check_int(name, getattr(self, name))
-        check_int("verbose", self.verbose, minimum=0)
-        check_random_state(self.random_state)
-        check_positive("learning_rate", self.learning_rate)
+        def step(positions: np.ndarray) -> float:
+            batch = self._standardised(maps[positions])
+            return autoencoder.train_on_batch(batch, batch)
+
+        batch_size = min(self.batch_size, len(maps))
+        return train_epochs(step, np.arange(len(maps)), epochs=self.epochs, batch_size=batch_size, rng=rng, verbose=self.verbose)
 
 
 def _channel_moments(maps: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
