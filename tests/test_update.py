@@ -1,7 +1,6 @@
 """The add and remove commands, and train --sample: a saved collection changed in place."""
 
 import csv
-import json
 import shutil
 
 import numpy as np
@@ -57,6 +56,16 @@ def test_remove_takes_images_out_of_the_save(halves, capsys):
     assert len(loaded.codes_) == 4 and not set(gone) & set(loaded.paths_) and clusters_csv(model) == loaded.paths_
 
 
+def test_add_and_remove_check_their_paths_before_loading_anything(halves, tmp_path, capsys):
+    model, _, later = halves
+    before = (model / "manifest.json").read_bytes()
+    assert main(["add", str(model), str(later), str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err == f"error: no such file or folder: {str(tmp_path / 'nowhere')!r}\n"
+    assert main(["remove", str(tmp_path / "nowhere"), "a.jpg"]) == 2
+    assert capsys.readouterr().err == f"error: no such folder: {str(tmp_path / 'nowhere')!r}\n"
+    assert (model / "manifest.json").read_bytes() == before
+
+
 def test_removing_an_unknown_file_fails_and_leaves_the_save_as_it_was(halves, capsys):
     model, _, _ = halves
     before = (model / "manifest.json").read_bytes()
@@ -65,18 +74,31 @@ def test_removing_an_unknown_file_fails_and_leaves_the_save_as_it_was(halves, ca
     assert (model / "manifest.json").read_bytes() == before
 
 
-def test_a_failed_save_while_adding_leaves_the_old_save_intact(halves, monkeypatch):
+def test_a_failed_save_while_adding_leaves_the_old_save_intact(halves, monkeypatch, capsys):
     model, _, later = halves
-    before = json.loads((model / "manifest.json").read_text())
+    before, paths = (model / "manifest.json").read_bytes(), Pipeline.load(model).paths_
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("cae_sim.store.swap_into_place", crash)
+    monkeypatch.setattr("cae_sim.persistence.pipelines.swap_into_place", crash)
     assert main(["add", str(model), str(later), "--quiet"]) == 2
-    assert json.loads((model / "manifest.json").read_text()) == before
-    assert Pipeline.load(model).paths_ == before["paths"]
+    assert "error: disk full" in capsys.readouterr().err
+    assert (model / "manifest.json").read_bytes() == before
+    assert Pipeline.load(model).paths_ == paths
     assert [p.name for p in model.parent.iterdir() if ".partial-" in p.name] == []
+
+
+def test_add_takes_several_files_and_folders_and_adds_each_image_once(halves, capsys):
+    model, first, later = halves
+    new = sorted(str(p) for p in later.glob("*.jpg"))
+    known = sorted(str(p) for p in first.glob("*.jpg"))[0]
+    capsys.readouterr()
+    assert main(["add", str(model), new[1], new[0], str(later), known, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "added:         6\nalready there: 3\nskipped:       0\nimages now:    12" in out  # new[0], new[1] and known
+    loaded = Pipeline.load(model)
+    assert loaded.paths_[6:] == [new[1], new[0], *new[2:]] and clusters_csv(model) == loaded.paths_
 
 
 def test_train_on_a_sample_fits_on_it_and_adds_the_rest(tmp_path, data_dir, capsys):

@@ -1,0 +1,57 @@
+"""cae_sim.exports: the clusters and duplicates CSV files."""
+
+import csv
+import os
+
+import numpy as np
+import pytest
+
+from cae_sim import Pipeline
+from cae_sim.exports import duplicates_csv, write_clusters_csv, write_duplicates_csv
+from conftest import smooth_image
+
+
+@pytest.fixture(scope="module")
+def on_files(data_dir):
+    return Pipeline(encoder="phash", n_clusters=3, random_state=0).fit(data_dir)
+
+
+def read_rows(path):
+    with open(path, newline="", encoding="utf-8") as file:
+        return list(csv.reader(file))
+
+
+def test_clusters_csv_has_one_row_per_image_in_the_collections_order(on_files, tmp_path):
+    write_clusters_csv(on_files, tmp_path / "clusters.csv")
+    header, *rows = read_rows(tmp_path / "clusters.csv")
+    assert header == ["path", "cluster", "distance_to_center"]
+    assert [row[0] for row in rows] == on_files.paths_ and all(os.path.isabs(row[0]) for row in rows)
+    assert [int(row[1]) for row in rows] == on_files.labels_.tolist()
+    np.testing.assert_allclose([float(row[2]) for row in rows], on_files.distance_to_center(), atol=1e-6)
+    assert os.listdir(tmp_path) == ["clusters.csv"]  # no temporary file left
+
+
+def test_clusters_csv_of_a_pipeline_fitted_on_an_array_has_empty_paths(tmp_path):
+    pipeline = Pipeline(encoder="phash", n_clusters=2, random_state=0).fit(np.stack([smooth_image(s) for s in range(5)]))
+    write_clusters_csv(pipeline, tmp_path / "clusters.csv")
+    rows = read_rows(tmp_path / "clusters.csv")[1:]
+    assert [(row[0], int(row[1])) for row in rows] == [("", label) for label in pipeline.labels_.tolist()]
+
+
+def test_duplicates_csv_numbers_the_groups_from_one_with_absolute_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = duplicates_csv([[0, 2], [1, 3]], ["a.jpg", "b.jpg", "c.jpg", "/d.jpg"])
+    here = str(tmp_path)
+    assert text == f"group,index,path\n1,0,{here}/a.jpg\n1,2,{here}/c.jpg\n2,1,{here}/b.jpg\n2,3,/d.jpg\n"
+    assert duplicates_csv([[0, 1]], None) == "group,index,path\n1,0,\n1,1,\n"
+    assert duplicates_csv([], None) == "group,index,path\n"
+
+
+def test_the_duplicates_file_is_the_text_and_a_failed_write_keeps_the_old_file(tmp_path):
+    out = tmp_path / "duplicates.csv"
+    write_duplicates_csv([[0, 1]], ["/a.jpg", "/b.jpg"], out)
+    assert out.read_text(encoding="utf-8") == duplicates_csv([[0, 1]], ["/a.jpg", "/b.jpg"])
+    with pytest.raises(IndexError):
+        write_duplicates_csv([[0, 5]], ["/a.jpg"], out)  # fails after its first row
+    assert out.read_text(encoding="utf-8") == "group,index,path\n1,0,/a.jpg\n1,1,/b.jpg\n"
+    assert os.listdir(tmp_path) == ["duplicates.csv"]
