@@ -37,7 +37,9 @@ def test_verify_names_a_changed_file_and_exits_1(saved, capsys):
     capsys.readouterr()
     assert main(["verify", str(model)]) == 1
     captured = capsys.readouterr()
-    assert captured.out == "" and captured.err.startswith("damaged: ") and "codes.npy" in captured.err
+    assert captured.out == "" and captured.err.startswith("error: ") and "codes.npy" in captured.err
+    assert main(["verify", str(model.parent)]) == 1
+    assert "is not a cae_sim save" in capsys.readouterr().err
 
 
 def test_relocate_points_the_save_and_its_clusters_csv_at_the_moved_images(saved, tmp_path, capsys):

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         n_files = verify_save(args.model)
     except ValueError as error:
-        print(f"damaged: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"ok: {n_files} files verified in {args.model}")
     return 0
