@@ -5,28 +5,25 @@ the same shape and dtype. It is seeded by ``random_state`` and keeps drawing
 from its own generator, so two policies built with the same seed give the same
 pixels call after call, and nothing process-wide is touched.
 
-The transforms are OpenCV calls on one image at a time. Keras 3 has layers for
-most of them (``RandomColorJitter``, ``RandomGaussianBlur``, ...), but on this
-project's 2-core CPU they cost about 40 ms an image at 224 px for colour jitter
-and as much again for blur, three times what the default pretrained encoder
-spends on the image; the OpenCV versions take about a millisecond.
+The transforms are OpenCV calls on one image at a time: Keras 3 has layers for
+most of them (``RandomColorJitter``, ``RandomGaussianBlur``, ...), but they cost
+more on a CPU than the encoders they feed.
+
+``AUGMENTS`` is the registry of named policies: the presets ``"simclr"`` and
+``"degrade"``, and ``"custom"``, the plain ``Augment`` (every transform off until set).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import cv2
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
 from ._checks import check_random_state
+from ._registry import AUGMENTS
 
-#: Named policies: SimCLR's (Chen et al. 2020) and the copy-detection set, which adds what bad copies suffer.
-PRESETS: dict[str, dict] = {
-    "simclr": dict(crop=(0.2, 1.0), flip=True, color=0.4, grayscale=0.2, blur=0.5),
-    "degrade": dict(
-        crop=(0.3, 1.0), flip=True, color=0.4, grayscale=0.2, blur=0.5, rotation=30, downscale=(0.1, 1.0), jpeg=(10, 90), noise=0.08
-    ),
-}
 #: Share of images whose colours are jittered when ``color`` > 0 (SimCLR's 0.8).
 COLOR_PROBABILITY = 0.8
 #: Blur sigma range and kernel side as a share of the image side (SimCLR's: 0.1–2.0 and 10%).
@@ -34,6 +31,7 @@ BLUR_SIGMA = (0.1, 2.0)
 BLUR_KERNEL = 0.1
 
 
+@AUGMENTS.register("custom")
 class Augment(BaseEstimator):
     """A random transform policy, applied to batches of uint8 RGB images.
 
@@ -113,16 +111,16 @@ class Augment(BaseEstimator):
 
     @classmethod
     def preset(cls, name: str, random_state: int | None = None) -> "Augment":
-        """Return the named policy (``"simclr"`` or ``"degrade"``).
+        """Return the policy ``AUGMENTS`` registers under ``name`` (``"simclr"``, ``"degrade"``), seeded.
 
         Raises
         ------
         ValueError
-            If no preset has that name.
+            If no policy has that name.
         """
-        if name not in PRESETS:
-            raise ValueError(f"unknown augmentation preset {name!r}; choose one of {sorted(PRESETS)}")
-        return cls(**PRESETS[name], random_state=random_state)
+        if not isinstance(name, str):
+            raise ValueError(f"unknown augmentation preset {name!r}; choose one of: {', '.join(AUGMENTS.names())}")
+        return AUGMENTS.get(name)(random_state=random_state)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """Return randomly transformed copies of images (N, H, W, 3) uint8, same shape and dtype.
@@ -201,8 +199,15 @@ def make_augment(spec, random_state: int | None = None) -> Augment | None:
         except TypeError:
             valid = sorted(Augment._get_param_names())
             raise ValueError(f"augment keywords must be among {valid}, got {sorted(spec)}") from None
-    raise ValueError(f"augment must be None, a preset name {sorted(PRESETS)}, a dict or an Augment; got {spec!r}")
+    raise ValueError(f"augment must be None, a preset name ({', '.join(AUGMENTS.names())}), a dict or an Augment; got {spec!r}")
 
+
+#: SimCLR's policy (Chen et al. 2020).
+AUGMENTS.register("simclr", partial(Augment, crop=(0.2, 1.0), flip=True, color=0.4, grayscale=0.2, blur=0.5))
+#: The copy-detection policy: SimCLR's and what bad copies suffer.
+AUGMENTS.register("degrade", partial(
+    Augment, crop=(0.3, 1.0), flip=True, color=0.4, grayscale=0.2, blur=0.5, rotation=30, downscale=(0.1, 1.0), jpeg=(10, 90), noise=0.08
+))
 
 # --------------------------------------------------------------------------- the transforms (one RGB uint8 image)
 

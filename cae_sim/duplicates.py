@@ -14,6 +14,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ._checks import check_codes, check_int
+from .distances import Distance, get_distance
 from .index import NeighborIndex
 
 #: The threshold of saves made before near-duplicate thresholds were calibrated at fit time (``cae_sim.calibration``);
@@ -23,20 +24,15 @@ DEFAULT_THRESHOLD = 0.95
 BATCH_VALUES = 2**18
 
 
-def check_threshold(threshold, metric: str) -> float:
-    """Return ``threshold`` as a float if it is a finite number within ``metric``'s scores; raise ValueError otherwise.
+def check_threshold(threshold, metric: str | Distance) -> float:
+    """Return ``threshold`` as a float if it is a number within the thresholds of ``metric`` (a name or object).
 
-    Cosine scores lie in [-1, 1]; euclidean and hamming ones in [0, 1], where a threshold of 0 would link every pair,
-    so they take (0, 1].
+    Raises
+    ------
+    ValueError
+        Naming the threshold and the metric's range (``Distance.check_threshold``), or naming an unknown metric.
     """
-    number = isinstance(threshold, (int, float, np.integer, np.floating)) and not isinstance(threshold, (bool, np.bool_))
-    if metric == "cosine":
-        bounds, inside = "[-1, 1]", number and -1 <= threshold <= 1
-    else:
-        bounds, inside = "(0, 1]", number and 0 < threshold <= 1
-    if not inside:  # NaN fails both comparisons, infinities the bounds
-        raise ValueError(f"threshold must be a number in {bounds} for metric {metric!r}, got {threshold!r}")
-    return float(threshold)
+    return get_distance(metric).check_threshold(threshold)
 
 
 def duplicate_groups(index: NeighborIndex, codes: np.ndarray, threshold: float, n_neighbors: int = 16) -> list[np.ndarray]:

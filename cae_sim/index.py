@@ -4,9 +4,10 @@
 - ``FaissIndex``: FAISS (``faiss-cpu``): exact ``"Flat"``, inverted lists (``"IVF"``), inverted lists of
   compressed codes (``"IVFPQ"``) or a graph (``"HNSW"``), for millions of codes.
 
-``INDEXES`` maps the names ``Pipeline(index=...)`` takes to ready-made indexes.
-Every index takes ``metric=`` and has ``fit(codes)``, ``kneighbors(codes, n_neighbors)``,
-``add(codes)`` and ``remove(positions)``; positions are those of the codes in the
+``INDEXES`` is the registry of the names ``Pipeline(index=...)`` takes: ``"exact"`` and one preset of
+``FaissIndex`` for each FAISS kind (``INDEXES["faiss-ivf"](metric="cosine")``).
+Every index takes ``metric=`` (a name of ``cae_sim.distances.DISTANCES`` or a distance object) and has
+``fit(codes)``, ``kneighbors(codes, n_neighbors)``, ``add(codes)`` and ``remove(positions)``; positions are those of the codes in the
 order they were fitted and added, closing up after a removal (as in a list).
 """
 
@@ -19,9 +20,11 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ._checks import check_choice, check_codes, check_int
-from .codes import l2_normalize
+from ._registry import INDEXES
+from .distances import DISTANCES, Distance, get_distance
 
-METRICS = ("cosine", "euclidean", "hamming")
+#: The metric names (``DISTANCES``' names), for argument choices.
+METRICS = tuple(DISTANCES)
 #: Query rows scored against all codes at once by ``ExactIndex``: bounds its memory to about 64 MiB a block.
 EXACT_BLOCK_VALUES = 2**24
 #: Candidates beyond k that ``ExactIndex`` measures exactly: the matrix product's rounding cannot swap near ties.
@@ -31,33 +34,28 @@ EXACT_EXTRA_CANDIDATES = 8
 class NeighborIndex(BaseEstimator, ABC):
     """Finds the codes nearest to query codes.
 
-    Distances are those of ``metric``; ``score`` turns them into similarities, higher for closer:
-
-    - ``"cosine"``: distance 1 − cosine similarity; score the cosine similarity.
-    - ``"euclidean"``: distance the euclidean one; score 1 / (1 + distance).
-    - ``"hamming"``: codes are binarised by sign (a value > 0 is bit 1);
-      distance the number of differing bits (a whole number); score
-      1 − distance / n_bits, in [0, 1], where n_bits is the codes' width.
-      Meant for the ±1 codes of the hash encoders (``"phash"``, ``"dhash"``),
-      where it ranks exactly as cosine does.
+    Distances are those of ``metric`` (``cae_sim.distances``); ``score`` turns them into similarities, higher
+    for closer: the cosine similarity for cosine, 1 / (1 + distance) for euclidean, the share of equal bits for
+    hamming.
 
     A back end implements ``_build``, ``_append``, ``_delete`` and ``_search``
-    over prepared codes (unit length for cosine, 0/1 bits for hamming).
+    over codes as the metric prepares them (unit length for cosine, 0/1 bits for hamming).
 
     Parameters
     ----------
-    metric : {"cosine", "euclidean", "hamming"}, default="cosine"
+    metric : {"cosine", "euclidean", "hamming"} or Distance, default="cosine"
+        The metric, by name or as a distance object.
     """
 
-    def __init__(self, metric: str = "cosine"):
+    def __init__(self, metric: str | Distance = "cosine"):
         self.metric = metric
 
     def fit(self, codes: np.ndarray) -> "NeighborIndex":
         """Index codes of shape (n_samples, d), replacing any indexed before; return self."""
-        check_choice("metric", self.metric, METRICS)
+        distance = get_distance(self.metric)
         codes = check_codes(codes)
         self.n_features_, self.n_codes_ = codes.shape[1], len(codes)
-        self._build(self._prepare(codes))
+        self._build(distance.prepare(codes))
         return self
 
     def add(self, codes: np.ndarray) -> "NeighborIndex":
@@ -101,29 +99,21 @@ class NeighborIndex(BaseEstimator, ABC):
         return distances.astype(np.float32), positions.astype(np.int64)
 
     def score(self, distances: np.ndarray) -> np.ndarray:
-        """Turn distances into similarities, higher for closer.
+        """Turn distances into the metric's similarities, higher for closer (``Distance.score``).
 
-        Cosine: the cosine similarity (1 − distance); euclidean: 1 / (1 + distance);
-        hamming: 1 − distance / n_bits, the fraction of equal bits (needs a fitted index for n_bits).
+        Raises
+        ------
+        ValueError
+            For hamming scores before ``fit``: they need the codes' width.
         """
-        distances = np.asarray(distances)
-        if self.metric == "cosine":
-            return (1.0 - distances).astype(np.float32)
-        if self.metric == "hamming":
-            if not hasattr(self, "n_features_"):
-                raise ValueError("hamming scores need the codes' width: call fit(codes) first")
-            return (1.0 - distances / self.n_features_).astype(np.float32)
-        return (1.0 / (1.0 + distances)).astype(np.float32)
+        return get_distance(self.metric).score(distances, getattr(self, "n_features_", None))
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Distance between paired rows of two (n, d) code arrays, in the index's metric."""
-        a = self._prepare(check_codes(a, name="a"))
-        b = self._prepare(check_codes(b, a.shape[1], name="b"))
-        if self.metric == "cosine":
-            return _squared_to_cosine(np.sum((a - b) ** 2, axis=1))
-        if self.metric == "hamming":
-            return np.count_nonzero(a != b, axis=1).astype(np.float32)
-        return np.linalg.norm(a - b, axis=1).astype(np.float32)
+        distance = get_distance(self.metric)
+        a = distance.prepare(check_codes(a, name="a"))
+        b = distance.prepare(check_codes(b, a.shape[1], name="b"))
+        return distance.paired(a, b)
 
     def state(self) -> dict[str, np.ndarray]:
         """The arrays a save needs beyond the codes themselves (none for an index rebuilt from them)."""
@@ -141,20 +131,11 @@ class NeighborIndex(BaseEstimator, ABC):
             raise ValueError("the index is empty: call fit(codes) first")
 
     def _prepare(self, codes: np.ndarray) -> np.ndarray:
-        if self.metric == "cosine":
-            return l2_normalize(codes)
-        if self.metric == "hamming":
-            return (codes > 0).astype(np.float32)
-        return codes
+        return get_distance(self.metric).prepare(codes)
 
     def _from_squared(self, squared: np.ndarray) -> np.ndarray:
         """The metric's distance from squared euclidean distances of prepared codes."""
-        squared = np.maximum(squared, 0.0)
-        if self.metric == "cosine":
-            return _squared_to_cosine(squared)
-        if self.metric == "hamming":
-            return np.rint(squared)
-        return np.sqrt(squared)
+        return get_distance(self.metric).from_squared(squared)
 
     @abstractmethod
     def _build(self, codes: np.ndarray) -> None:
@@ -173,6 +154,7 @@ class NeighborIndex(BaseEstimator, ABC):
         """Return (distances in the metric, positions) of the k nearest codes, nearest first."""
 
 
+@INDEXES.register("exact")
 class ExactIndex(NeighborIndex):
     """Exact search in NumPy: each query against every code, by a matrix product.
 
@@ -217,34 +199,30 @@ class FaissIndex(NeighborIndex):
 
     Codes are prepared as for every index and searched by squared L2 distance,
     which ranks unit codes as cosine does (and 0/1 bits as hamming does).
-    ``"IVFPQ"`` keeps each code as ``pq_m`` bytes (product quantisation): its
-    distances are estimates and its recall lower, but 10 million 1,280-value
-    codes take 0.6 GB instead of 51 GB.
+    ``"IVFPQ"`` keeps each code as ``pq_m`` bytes (product quantisation) instead
+    of 4 bytes a value: its distances are estimates and its recall lower.
     ``remove`` marks codes as gone and leaves them out of every search; once
     they are more than a quarter of the index, the live codes are re-indexed
     (for IVF without new training), so the index does not keep growing.
 
     Parameters
     ----------
-    metric : {"cosine", "euclidean", "hamming"}, default="cosine"
+    metric : {"cosine", "euclidean", "hamming"} or Distance, default="cosine"
     kind : {"Flat", "IVF", "IVFPQ", "HNSW"}, default="IVF"
     n_lists : int or None, default=None
         IVF: number of inverted lists; None: about 4·√n (at most n / 39, which FAISS needs to train).
     n_probe : int, default=64
-        IVF: lists visited per query (more: slower, higher recall; 64 gives
-        recall@10 0.96–0.97 on 100,000 to 1,000,000 clustered codes,
-        experiments/bench_search.py).
+        IVF: lists visited per query (more: slower, higher recall).
     pq_m : int or None, default=None
         IVFPQ: bytes a code is kept in (sub-vectors of 8 bits), a divisor of
         the codes' width; None: the largest divisor up to 64 that leaves each
-        sub-vector 4 values or more (64 for 1,280 values, 8 for 32).
+        sub-vector 4 values or more.
     hnsw_m : int, default=32
         HNSW: links per node.
     ef_construction : int, default=80
         HNSW: candidate list while building.
     ef_search : int, default=256
-        HNSW: candidate list while searching (more: slower, higher recall;
-        256 is the first to reach recall@10 0.95 on 1,000,000 codes).
+        HNSW: candidate list while searching (more: slower, higher recall).
     random_state : int or None, default=0
         Seed of IVF's k-means training.
     """
@@ -254,7 +232,7 @@ class FaissIndex(NeighborIndex):
     PQ_MIN_CODES = 256
 
     def __init__(
-        self, metric: str = "cosine", *, kind: str = "IVF", n_lists=None, n_probe: int = 64, pq_m=None, hnsw_m: int = 32,
+        self, metric: str | Distance = "cosine", *, kind: str = "IVF", n_lists=None, n_probe: int = 64, pq_m=None, hnsw_m: int = 32,
         ef_construction: int = 80, ef_search: int = 256, random_state=0,
     ):
         super().__init__(metric)
@@ -337,7 +315,7 @@ class FaissIndex(NeighborIndex):
     def _set_ids(self, ids: np.ndarray) -> None:
         """Set the FAISS id of each position (ascending), and the selector that leaves removed ids out of searches.
 
-        Built here, once per change, not per search: finding the removed ids costs milliseconds on millions of codes.
+        Built here, once per change, not per search: finding the removed ids goes through every id.
         """
         import faiss
 
@@ -398,17 +376,10 @@ def check_positions(positions, n: int) -> np.ndarray:
     return np.unique(array).astype(np.int64)
 
 
-def _squared_to_cosine(squared: np.ndarray) -> np.ndarray:
-    return np.clip(squared / 2.0, 0.0, 2.0).astype(np.float32)
+INDEXES.register("faiss-flat", partial(FaissIndex, kind="Flat"))
+INDEXES.register("faiss-ivf", partial(FaissIndex, kind="IVF"))
+INDEXES.register("faiss-ivfpq", partial(FaissIndex, kind="IVFPQ"))
+INDEXES.register("faiss-hnsw", partial(FaissIndex, kind="HNSW"))
 
-
-#: Index classes by name, as saves record them.
+#: Index classes by class name, as saves of format 1 record them (kept for ``store``; ``INDEXES`` describes an index).
 INDEX_CLASSES = {"ExactIndex": ExactIndex, "FaissIndex": FaissIndex}
-#: Indexes by the name ``Pipeline(index=...)`` takes; each is called with ``metric=``.
-INDEXES = {
-    "exact": ExactIndex,
-    "faiss-flat": partial(FaissIndex, kind="Flat"),
-    "faiss-ivf": partial(FaissIndex, kind="IVF"),
-    "faiss-ivfpq": partial(FaissIndex, kind="IVFPQ"),
-    "faiss-hnsw": partial(FaissIndex, kind="HNSW"),
-}

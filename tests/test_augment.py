@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cae_sim import Augment
-from cae_sim.augment import PRESETS, make_augment
+from cae_sim.augment import AUGMENTS, make_augment
 from conftest import smooth_image
 
 IMAGES = np.stack([smooth_image(i, 40, 40) for i in range(6)])
@@ -24,7 +24,7 @@ SINGLE_TRANSFORMS = [
 ]
 
 
-@given(seed=st.integers(0, 2**31 - 1), preset=st.sampled_from(sorted(PRESETS)))
+@given(seed=st.integers(0, 2**31 - 1), preset=st.sampled_from(AUGMENTS.names()))
 def test_same_seed_gives_the_same_pixels_call_after_call(seed, preset):
     first, second = Augment.preset(preset, random_state=seed), Augment.preset(preset, random_state=seed)
     for _ in range(2):
@@ -35,7 +35,7 @@ def test_same_seed_gives_the_same_pixels_call_after_call(seed, preset):
     n=st.integers(0, 4),
     height=st.integers(8, 48),
     width=st.integers(8, 48),
-    preset=st.sampled_from(sorted(PRESETS)),
+    preset=st.sampled_from(AUGMENTS.names()),
 )
 def test_dtype_and_shape_are_kept(n, height, width, preset):
     images = np.random.default_rng(0).integers(0, 256, (n, height, width, 3), dtype=np.uint8)
@@ -99,7 +99,7 @@ def test_only_uint8_rgb_batches_are_taken(images):
 
 def test_make_augment_takes_names_keywords_and_policies():
     assert make_augment(None) is None
-    assert make_augment("degrade", 3).get_params() == Augment(**PRESETS["degrade"], random_state=3).get_params()
+    assert make_augment("degrade", 3).get_params() == Augment(**AUGMENTS["degrade"].keywords, random_state=3).get_params()
     assert make_augment({"blur": 0.5}, 7).get_params()["random_state"] == 7
     policy = Augment(noise=0.1, random_state=2)
     used = policy(IMAGES)
