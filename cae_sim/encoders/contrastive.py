@@ -11,8 +11,7 @@ views of the batch (SimCLR's normalised temperature-scaled cross-entropy).
 from __future__ import annotations
 
 import json
-import logging
-import sys
+import os
 import tempfile
 from pathlib import Path
 
@@ -22,24 +21,24 @@ import tensorflow as tf
 from keras import layers
 from sklearn.utils.validation import check_is_fitted
 
-from .._checks import check_int, check_positive, check_random_state
+from .._checks import at_least, check_int, check_positive, check_seed, none_or, one_of, satisfies
 from ..augment import Augment, make_augment
 from ..codes import l2_normalize
+from ..defaults import contrastive_batch_size
 from ..progress import Progress
-from .base import Encoder, check_images, to_uint8
+from .backbones import BACKBONES
+from .base import Encoder, check_augment, check_images, predict_batches, to_uint8, train_epochs
 from .ensemble import Ensemble
 from .members import is_fitted, load_member, member_encoder, save_member
-
-logger = logging.getLogger(__name__)
 
 HEAD_FILE = "head.keras"
 HISTORY_FILE = "history.json"
 BACKBONE_DIR = "backbone"
 OUTPUTS = ("head", "concat")
-#: Largest training batch: NT-Xent gains from many negatives, a 1,024 × 1,024 similarity matrix stays cheap.
-MAX_BATCH_SIZE = 512
 #: Images per backbone pass while caching views.
 ENCODE_BATCH = 64
+#: Feature rows per pass of the head.
+HEAD_BATCH = 1024
 
 
 def nt_xent(first: tf.Tensor, second: tf.Tensor, temperature: float) -> tf.Tensor:
@@ -66,6 +65,17 @@ def nt_xent(first: tf.Tensor, second: tf.Tensor, temperature: float) -> tf.Tenso
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=partners, logits=logits))
 
 
+def _is_backbone(value) -> bool:
+    """True for a pretrained model's name, an Encoder, or a list (or tuple) of two or more of those."""
+    if isinstance(value, (list, tuple)):
+        return len(value) >= 2 and all(map(_is_member, value))
+    return _is_member(value)
+
+
+def _is_member(value) -> bool:
+    return isinstance(value, Encoder) or (isinstance(value, str) and value in BACKBONES)
+
+
 class ContrastiveEncoder(Encoder):
     """A frozen backbone followed by a projection head trained with NT-Xent on the images.
 
@@ -79,9 +89,9 @@ class ContrastiveEncoder(Encoder):
         Views cached per image: the image itself and ``views - 1`` augmented copies.
     augment : str, dict, Augment or None, default="degrade"
         The augmentation policy of the views: a preset name, ``Augment`` keywords, or a policy.
-        ``"degrade"`` (SimCLR's transforms plus rotation, down-scaling, JPEG and
-        noise) matches degraded copies better than ``"simclr"``: Top-1 0.955
-        against 0.925 on efficientnet_lite0 (``experiments/copy_matching.py``).
+        ``"degrade"`` is SimCLR's transforms plus rotation, down-scaling, JPEG and
+        noise, for matching degraded copies (``experiments/copy_matching.py``
+        compares it with ``"simclr"``).
     width : int, default=512
         Units of the head's hidden layer.
     code_size : int, default=128
@@ -94,7 +104,8 @@ class ContrastiveEncoder(Encoder):
     epochs : int, default=400
         Passes of head training over the cached views.
     batch_size : int or None, default=None
-        Images per step (each gives two views); None: as many as there are, up to 512.
+        Images per step (each gives two views), 2 or more; None:
+        ``defaults.contrastive_batch_size`` (as many as there are, up to a bound).
     learning_rate : float, default=1e-3
         Adam's learning rate.
     cache_dir : str or None, default=None
@@ -102,7 +113,7 @@ class ContrastiveEncoder(Encoder):
     random_state : int or None, default=None
         Seeds the augmentations, the choice of views and batches, and the head's weights.
     verbose : int, default=0
-        1 prints the loss after each epoch.
+        0 silent; 1 progress bars of the view caching and the training on standard error.
 
     Attributes
     ----------
@@ -115,6 +126,21 @@ class ContrastiveEncoder(Encoder):
     """
 
     name = "contrastive"
+    _parameter_constraints = {
+        "backbone": satisfies(_is_backbone, "a pretrained model's name, an Encoder, or a list of two or more of those"),
+        "views": at_least(2),
+        "augment": check_augment,
+        "width": check_int,
+        "code_size": check_int,
+        "temperature": check_positive,
+        "output": one_of(OUTPUTS),
+        "epochs": check_int,
+        "batch_size": none_or(at_least(2)),
+        "learning_rate": check_positive,
+        "cache_dir": none_or(satisfies(lambda value: isinstance(value, (str, os.PathLike)), "a folder's path")),
+        "random_state": check_seed,
+        "verbose": at_least(0),
+    }
 
     def __init__(
         self,
@@ -169,27 +195,34 @@ class ContrastiveEncoder(Encoder):
         ValueError
             On a bad parameter, or fewer than two images of the wrong shape.
         """
-        self._check_params()
-        check_images(images, self.image_size, minimum=2)
-        seed = check_random_state(self.random_state)
-        rng = np.random.default_rng(seed)
-        self.backbone_ = self._fitted_backbone(images)
-        augment = make_augment(self.augment, None if seed is None else int(rng.integers(2**31)))
         with tempfile.TemporaryDirectory(prefix="cae_sim-views-", dir=self.cache_dir) as cache:
-            features = self._cache_views(images, augment, Path(cache) / "views.npy")
-            self.head_ = self._build_head(features.shape[2], seed)
-            self.history_ = {"loss": self._train_head(features, rng)}
-            del features  # close the memmap before its folder goes
+            self._fit_head(images, Path(cache))
         return self
+
+    def fit_encode(self, images: np.ndarray) -> np.ndarray:
+        """Fit on images and return their codes, from the backbone features cached for the training.
+
+        Parameters
+        ----------
+        images : ndarray of shape (N, image_size, image_size, 3)
+            uint8 or float in [0, 1], N >= 2; a numpy memmap is read batch by batch.
+
+        Returns
+        -------
+        ndarray of shape (N, code_size), or wider with ``output="concat"``, float32
+            The codes ``encode(images)`` gives after the fit.
+        """
+        with tempfile.TemporaryDirectory(prefix="cae_sim-views-", dir=self.cache_dir) as cache:
+            originals = self._fit_head(images, Path(cache))
+            codes = predict_batches(self._codes, originals, HEAD_BATCH)
+            del originals  # close the memmap before its folder goes
+        return codes
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Return the codes of images (N, image_size, image_size, 3): (N, code_size), or wider with ``output="concat"``."""
         check_is_fitted(self, "head_")
-        features = l2_normalize(self.backbone_.encode(images))
-        head = np.asarray(self.head_(features, training=False), np.float32)
-        if self.output == "head":
-            return head
-        return np.concatenate([features, l2_normalize(head)], axis=1)
+        check_images(images, self.image_size)
+        return predict_batches(self._codes, l2_normalize(self.backbone_.encode(images)), HEAD_BATCH)
 
     def save(self, directory: Path) -> None:
         """Write the head (``.keras``), its loss history and the backbone (by name and hash, or its own files)."""
@@ -201,13 +234,35 @@ class ContrastiveEncoder(Encoder):
     @classmethod
     def load(cls, directory: Path, params: dict) -> "ContrastiveEncoder":
         """Rebuild a fitted encoder from ``save``'s directory."""
-        encoder = cls(**params)
+        encoder = cls._from_params(params)
         encoder.backbone_ = load_member(Path(directory) / BACKBONE_DIR)
         encoder.head_ = keras.models.load_model(Path(directory) / HEAD_FILE, compile=False, safe_mode=True)
         encoder.history_ = json.loads((Path(directory) / HISTORY_FILE).read_text())
         return encoder
 
     # ------------------------------------------------------------------ fitting steps
+
+    def _fit_head(self, images: np.ndarray, cache: Path) -> np.ndarray:
+        """Check, fit the backbone if need be, cache the views' features in ``cache``, train the head.
+
+        Returns the float32 memmap (N, d) of the images' own L2-normalised features (in ``cache``).
+        """
+        self._validate_params()
+        check_images(images, self.image_size, minimum=2)
+        rng = np.random.default_rng(self.random_state)
+        self.backbone_ = self._fitted_backbone(images)
+        augment = make_augment(self.augment, None if self.random_state is None else int(rng.integers(2**31)))
+        views, originals = self._cache_views(images, augment, cache)
+        self.head_ = self._build_head(views.shape[2], self.random_state)
+        self.history_ = self._train_head(views, rng)
+        return originals
+
+    def _codes(self, features: np.ndarray) -> np.ndarray:
+        """Codes of L2-normalised backbone features: the head's output, or both side by side."""
+        head = np.asarray(self.head_(features, training=False), np.float32)
+        if self.output == "head":
+            return head
+        return np.concatenate([features, l2_normalize(head)], axis=1)
 
     def _unfitted_backbone(self) -> Encoder:
         if isinstance(self.backbone, Encoder) and is_fitted(self.backbone):
@@ -222,22 +277,33 @@ class ContrastiveEncoder(Encoder):
             return backbone
         return backbone.fit(images if backbone.learns_from_images else None)
 
-    def _cache_views(self, images: np.ndarray, augment: Augment | None, path: Path) -> np.ndarray:
-        """Encode every view of every image into a float16 memmap (N, views, d); view 0 is the image itself."""
-        features = None
+    def _cache_views(self, images: np.ndarray, augment: Augment | None, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+        """Encode every view of every image into memmaps in ``folder``.
+
+        Returns
+        -------
+        views : float16 memmap (N, views, d)
+            The L2-normalised features of each view; view 0 is the image itself.
+        originals : float32 memmap (N, d)
+            View 0 at full precision, for the images' codes.
+        """
+        views = originals = None
         progress = Progress(self.views * len(images), "encoding views", unit="view") if self.verbose else None
         for start in range(0, len(images), ENCODE_BATCH):
-            batch = to_uint8(images[start : start + ENCODE_BATCH])
+            original = images[start : start + ENCODE_BATCH]
+            batch = to_uint8(original)
             for view in range(self.views):
-                pixels = batch if view == 0 or augment is None else augment(batch)
-                codes = l2_normalize(self.backbone_.encode(pixels))
-                if features is None:
-                    shape = (len(images), self.views, codes.shape[1])
-                    features = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=shape)
-                features[start : start + len(batch), view] = codes
+                pixels = original if view == 0 or augment is None else augment(batch)
+                features = l2_normalize(self.backbone_.encode(pixels))
+                if views is None:
+                    views = _open_memmap(folder / "views.npy", np.float16, (len(images), self.views, features.shape[1]))
+                    originals = _open_memmap(folder / "originals.npy", np.float32, (len(images), features.shape[1]))
+                views[start : start + len(batch), view] = features
+                if view == 0:
+                    originals[start : start + len(batch)] = features
                 if progress:
                     progress.add(len(batch))
-        return features
+        return views, originals
 
     def _build_head(self, dimension: int, seed: int | None) -> keras.Model:
         def initializer(offset: int):
@@ -248,51 +314,29 @@ class ContrastiveEncoder(Encoder):
         outputs = layers.Dense(self.code_size, kernel_initializer=initializer(2))(hidden)
         return keras.Model(inputs, outputs, name="projection_head")
 
-    def _train_head(self, features: np.ndarray, rng: np.random.Generator) -> list[float]:
-        """Train the head on pairs of cached views; return the mean loss of each epoch."""
+    def _train_head(self, views: np.ndarray, rng: np.random.Generator) -> dict[str, list[float]]:
+        """Train the head on pairs of cached views (a last batch of one image is left out); return the history."""
         optimizer = keras.optimizers.Adam(self.learning_rate)
         head, temperature = self.head_, float(self.temperature)
 
         @tf.function(reduce_retracing=True)
-        def step(first, second):
+        def train_step(first, second):
             with tf.GradientTape() as tape:
                 loss = nt_xent(head(first, training=True), head(second, training=True), temperature)
             optimizer.apply_gradients(zip(tape.gradient(loss, head.trainable_variables), head.trainable_variables))
             return loss
 
-        n_images = len(features)
-        batch_size = min(self.batch_size or MAX_BATCH_SIZE, n_images)
-        history = []
-        for epoch in range(self.epochs):
-            order = rng.permutation(n_images)
-            losses = []
-            for start in range(0, n_images - 1, batch_size):
-                picked = np.sort(order[start : start + batch_size])
-                if len(picked) < 2:
-                    break
-                first, second = _two_views(features[picked], rng)
-                losses.append(float(step(first, second)))
-            history.append(float(np.mean(losses)))
-            if self.verbose:
-                print(f"epoch {epoch + 1}/{self.epochs} - NT-Xent loss {history[-1]:.4f}", file=sys.stderr, flush=True)
-        return history
+        def step(positions: np.ndarray) -> float:
+            return float(train_step(*_two_views(views[positions], rng)))
 
-    # ------------------------------------------------------------------ checks
+        batch_size = contrastive_batch_size(len(views), self.batch_size)
+        return train_epochs(
+            step, np.arange(len(views)), epochs=self.epochs, batch_size=batch_size, rng=rng, min_batch_size=2, verbose=self.verbose
+        )
 
-    def _check_params(self) -> None:
-        check_int("views", self.views, minimum=2)
-        check_int("width", self.width)
-        check_int("code_size", self.code_size)
-        check_int("epochs", self.epochs)
-        check_int("verbose", self.verbose, minimum=0)
-        if self.batch_size is not None:
-            check_int("batch_size", self.batch_size, minimum=2)
-        check_random_state(self.random_state)
-        check_positive("temperature", self.temperature)
-        check_positive("learning_rate", self.learning_rate)
-        if self.output not in OUTPUTS:
-            raise ValueError(f"output must be one of {list(OUTPUTS)}, got {self.output!r}")
-        make_augment(self.augment)  # raises on a bad policy
+
+def _open_memmap(path: Path, dtype, shape: tuple[int, ...]) -> np.ndarray:
+    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
 
 
 def _two_views(features: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
