@@ -7,11 +7,13 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+from sklearn.base import clone
 
 from ._checks import check_codes, check_int
 from .calibration import Calibration
 from .duplicates import DEFAULT_THRESHOLD, duplicate_groups
-from .index import NeighborIndex, check_positions
+from .defaults import choose_index
+from .index import INDEXES, NeighborIndex, check_positions
 
 
 class Match(NamedTuple):
@@ -32,6 +34,16 @@ class Match(NamedTuple):
     index: int
     path: str | None
     score: float
+
+
+class Added(NamedTuple):
+    """What ``Pipeline.add`` did: the new images' ``positions`` and ``paths`` (None for arrays), the files
+    ``skipped`` as unreadable (with the reason), and those left out as ``known`` (already in the collection)."""
+
+    positions: np.ndarray
+    paths: list[str] | None
+    skipped: list[tuple[str, str]]
+    known: list[str]
 
 
 class Collection:
@@ -88,9 +100,22 @@ class Collection:
 
     # ------------------------------------------------------------------ growing and shrinking
 
-    def split_known(self, paths: list[str]) -> tuple[list[str], list[str]]:
-        """Split files into those the collection lacks (each once) and those it holds already (same absolute path)."""
-        seen = set(self.paths or ())
+    def split_known(self, items, paths: list[str] | None) -> tuple:
+        """Split images to add into those the collection lacks (each once) and the files it holds already.
+
+        ``items`` are the images (an array, or files), ``paths`` their files or None for an array.
+
+        Raises
+        ------
+        ValueError
+            If files are given to a collection of an array's images, or the reverse.
+        """
+        if (paths is None) != (self.paths is None):
+            fitted_on = "an array" if self.paths is None else "files"
+            raise ValueError(f"this collection came from {fitted_on}: add {fitted_on} too, so that every image has a path or none has")
+        if paths is None:
+            return items, []
+        seen = set(self.paths)
         new, known = [], []
         for path in paths:
             absolute = os.path.abspath(path)
@@ -236,3 +261,11 @@ def _first_kept(distances: np.ndarray, positions: np.ndarray, kept: np.ndarray, 
     kept = kept & (np.cumsum(kept, axis=1) <= max(k, 0))
     rows = len(positions)
     return distances[kept].reshape(rows, max(k, 0)), positions[kept].reshape(rows, max(k, 0))
+
+
+def make_index(index: str | NeighborIndex, metric: str, n_codes: int) -> NeighborIndex:
+    """The unfitted index for ``n_codes`` codes: an index object cloned with ``metric``, or the one a name gives
+    (``"auto"``: by ``cae_sim.defaults.choose_index``)."""
+    if isinstance(index, NeighborIndex):
+        return clone(index).set_params(metric=metric)
+    return INDEXES[choose_index(index, n_codes)](metric=metric)

@@ -18,9 +18,8 @@ from .clustering import CLUSTERINGS, Clustering
 from .defaults import auto_image_size, choose_clustering, choose_encoder
 from .index import METRICS
 from .encoders import Encoder, Ensemble, encoder_class
-from .encoders.base import encode_batches
-from .images import READ_BATCH_SIZE, iter_batches, resolve_source, typical_side
-from .progress import Progress
+from .images import resolve_source, typical_side
+from .reading import encode_images, read_into_cache
 
 logger = logging.getLogger(__name__)
 
@@ -68,30 +67,23 @@ class Model(BaseEstimator):
     Parameters
     ----------
     encoder : str, list of str, or Encoder, default="auto"
-        ``"auto"``: the default of ``cae_sim.defaults`` (the same for every
-        collection). A registered encoder's name (``"cae"``, ``"feature_cae"``,
-        ``"contrastive"``, ``"phash"``, ``"dhash"``, a pretrained CNN such as
-        ``"efficientnet_lite0"``), a list of names (an ``Ensemble``), or an
-        Encoder object (cloned, then fitted).
+        ``"auto"``: the default of ``cae_sim.defaults``, the same for every
+        collection; a registered encoder's name (``cae_sim.encoders.ENCODERS``),
+        a list of names (an ``Ensemble``), or an Encoder object (cloned).
     n_clusters : int or "auto", default="auto"
         Number of clusters; ``"auto"`` chooses it by silhouette score.
     clustering : {"auto", "kmeans", "manifold"}, default="auto"
-        ``"kmeans"``: K-Means on the codes (prepared by the metric).
-        ``"manifold"``: a UMAP embedding of the codes, then a Gaussian mixture.
-        ``"auto"``: the rule of ``cae_sim.defaults.choose_clustering``.
+        K-Means on the codes as the metric prepares them, or a Gaussian mixture
+        on their UMAP embedding; ``"auto"``: ``cae_sim.defaults.choose_clustering``.
     image_size, code_size, epochs, batch_size : int or None, default=None
         Settings of the encoder named by ``encoder``; each one given must apply
-        to it, or ``fit`` raises ValueError (with ``encoder="auto"`` it is
-        ignored with a warning). ``image_size`` is the side of the square the
-        images are resized to (a pretrained CNN's ``input_size``); None: the
-        encoder's own default (for the autoencoder, the rule of
-        ``cae_sim.defaults.auto_image_size``).
+        to it (with ``encoder="auto"`` one that does not is ignored with a
+        warning). ``image_size`` is the side the images are resized to (a
+        pretrained CNN's ``input_size``). None: the encoder's own default.
     metric : {"cosine", "euclidean", "hamming"}, default="cosine"
-        How codes are compared; the clustering sees the codes as the metric
-        prepares them.
+        How codes are compared.
     cluster_sample_size : int, default=100_000
-        Most codes the clustering is fitted on; the others get their cluster
-        from ``predict``.
+        Most codes the clustering is fitted on; the others are assigned by ``predict``.
     random_state : int or None, default=None
         Seeds every random choice.
     n_jobs : int, default=-1
@@ -110,10 +102,7 @@ class Model(BaseEstimator):
     choices_ : dict
         Every automatic choice as resolved: ``encoder``, ``clustering``, ``image_size``.
     clustering_ : Clustering
-        The fitted clustering.
-    n_clusters_ : int
-    cluster_centers_ : ndarray of shape (n_clusters_, d')
-        Centres in the clustering's own space.
+        The fitted clustering; ``n_clusters_`` and ``cluster_centers_`` (in its own space) are its.
     """
 
     def __init__(
@@ -182,7 +171,7 @@ class Model(BaseEstimator):
             codes, kept, unreadable = self._fit_from_cache(encoder, items)
         else:  # nothing to train: decoding overlaps encoding, and no cache is written
             encoder.fit(None)
-            codes, kept, unreadable = self._encode_stream(encoder, items, skip_errors=True)
+            codes, kept, unreadable = encode_images(encoder, items, n_jobs=self.n_jobs, verbose=self.verbose, skip_errors=True)
             self._check_readable(items, kept, unreadable)
         skipped += unreadable
         warn_skipped(skipped, stacklevel=4)
@@ -243,24 +232,13 @@ class Model(BaseEstimator):
     def _fit_from_cache(self, encoder: Encoder, items):
         """Decode every image once into a temporary uint8 memmap, train the encoder on it and encode it."""
         with tempfile.TemporaryDirectory(prefix="cae_sim-cache-", dir=self.cache_dir) as cache:
-            pixels, kept, skipped = self._read_into_cache(items, encoder.image_size, cache)
+            pixels, kept, skipped = read_into_cache(items, encoder.image_size, cache, n_jobs=self.n_jobs,
+                                                    verbose=self.verbose)
             self._check_readable(items, kept, skipped)  # before training, not after
             logger.info("read %d images, skipped %d", len(kept), len(skipped))
             codes = encoder.fit_encode(pixels)
             del pixels  # close the memmap before its folder goes
         return codes, kept, skipped
-
-    def _read_into_cache(self, items, size: int, cache: str):
-        """Decode every image once into a uint8 memmap; return (pixels, kept positions, skipped)."""
-        pixels = np.lib.format.open_memmap(
-            os.path.join(cache, "images.npy"), mode="w+", dtype=np.uint8, shape=(len(items), size, size, 3)
-        )
-        kept, skipped = [], []
-        for batch in self._batches(items, size, skip_errors=True, title="reading"):
-            pixels[len(kept) : len(kept) + len(batch.positions)] = batch.pixels
-            kept.extend(batch.positions.tolist())
-            skipped.extend(batch.skipped)
-        return pixels[: len(kept)], kept, skipped
 
     def _check_readable(self, items, kept, skipped) -> None:
         if not kept:
@@ -336,7 +314,7 @@ class Model(BaseEstimator):
         """
         check_is_fitted(self, "encoder_")
         items, _, _ = resolve_source(X)
-        return self._encode_stream(self.encoder_, items, skip_errors=False)[0]
+        return encode_images(self.encoder_, items, n_jobs=self.n_jobs, verbose=self.verbose, skip_errors=False)[0]
 
     def encode_readable(self, X) -> Encoded:
         """Encode the readable images of X; files that cannot be read are left out and reported, as in ``fit``.
@@ -347,7 +325,8 @@ class Model(BaseEstimator):
         """
         check_is_fitted(self, "encoder_")
         items, paths, skipped = resolve_source(X)
-        codes, kept, unreadable = self._encode_stream(self.encoder_, items, skip_errors=True)
+        codes, kept, unreadable = encode_images(self.encoder_, items, n_jobs=self.n_jobs, verbose=self.verbose,
+                                                   skip_errors=True)
         return Encoded(codes, None if paths is None else [paths[i] for i in kept], skipped + unreadable, items, kept)
 
     def encode_one(self, image) -> np.ndarray:
@@ -382,18 +361,3 @@ class Model(BaseEstimator):
         check_is_fitted(self, "clustering_")
         distances = self.clustering_.transform(self.clustering_.prepare(codes, self.metric))
         return distances[np.arange(len(distances)), labels]
-
-    def _encode_stream(self, encoder: Encoder, items, *, skip_errors: bool):
-        """Encode batches as they are decoded; return (codes, kept positions, skipped)."""
-        title = "encoding" if skip_errors else "transforming"
-        return encode_batches(encoder, self._batches(items, encoder.image_size, skip_errors=skip_errors, title=title))
-
-    def _batches(self, items, size: int, *, skip_errors: bool, title: str):
-        """Yield ImageBatch objects, with a progress bar when verbose."""
-        progress = Progress(len(items), title) if self.verbose and len(items) > 1 else None
-        done = 0
-        for batch in iter_batches(items, size, READ_BATCH_SIZE, self.n_jobs, skip_errors):
-            done += len(batch.positions) + len(batch.skipped)
-            if progress:
-                progress.update(done)
-            yield batch

@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._checks import check_choice, check_int
 from .calibration import DEFAULT_PRECISION, calibrate_collection, check_precision
-from .collection import Collection, Match
-from .defaults import choose_index
-from .images import resolve_source
+from .collection import Added, Collection, Match, make_index
+from .images import resolve_source, split_sample
 from .index import INDEXES, NeighborIndex
 from .model import Model, SkippedImagesWarning, warn_skipped
 from .persistence import load_pipeline, save_pipeline, verify_save
 
 __all__ = ["Added", "Match", "Pipeline", "SkippedImagesWarning"]
-
-
-class Added(NamedTuple):
-    """What ``Pipeline.add`` did: the new images' ``positions`` and ``paths`` (None for arrays), the files
-    ``skipped`` as unreadable (with the reason), and those left out as ``known`` (already in the collection)."""
-
-    positions: np.ndarray
-    paths: list[str] | None
-    skipped: list[tuple[str, str]]
-    known: list[str]
 
 
 def _part(part: str, name: str, doc: str) -> property:
@@ -108,55 +96,23 @@ random_state, n_jobs, verbose, cache_dir
     calibration_ = _part("collection_", "calibration", "The near-duplicate Calibration, or None.")
 
     def fit(self, X, y=None) -> "Pipeline":
-        """Read the images, fit the model, and build the collection of their codes.
-
-        Parameters
-        ----------
-        X : str, path-like, list of paths, or ndarray
-            A folder (scanned recursively), a list of image files, or an array
-            (N, H, W) or (N, H, W, C) of uint8, uint16 or float in [0, 1].
-            Unreadable files are skipped, listed in ``skipped_`` and reported
-            in one ``SkippedImagesWarning``.
-        y : ignored
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError
-            On a bad parameter, an empty folder, a bad array, no readable
-            image, or more clusters than images.
-        """
+        """Fit the model on the images of X (a folder, files or an array, as ``Model.fit_encode`` takes) and build
+        the collection of their codes; return self. Unreadable files are skipped, listed in ``skipped_`` and
+        reported in one ``SkippedImagesWarning``; ValueError on a bad parameter or input."""
         self.check_params()
-        sample, rest, listed_skipped = self._split_sample(X)
+        sample, rest, listed = (X, None, []) if self.sample_size is None else split_sample(X, self.sample_size, self.random_state)
+        warn_skipped(listed)
         model = self.make_model()
         encoded, labels = model.fit_encode(sample)
-        index = self._make_index(len(encoded.codes)).fit(encoded.codes)
+        index = make_index(self.index, self.metric, len(encoded.codes)).fit(encoded.codes)
         calibration = calibrate_collection(model.encoder_, index, encoded.codes, encoded.items, encoded.kept,
                                            self.duplicate_precision, self.random_state)
         self.model_ = model
         self.collection_ = Collection(encoded.codes, labels, encoded.paths, index=index,
-                                      skipped=listed_skipped + encoded.skipped, calibration=calibration)
+                                      skipped=listed + encoded.skipped, calibration=calibration)
         if rest is not None:
             self.add(rest)
         return self
-
-    def _split_sample(self, X):
-        """(images to fit on, the others or None, files the folder listing skipped): with ``sample_size``, a
-        random sample of that many images, in order; else X itself."""
-        if self.sample_size is None:
-            return X, None, []
-        items, _, skipped = resolve_source(X)
-        warn_skipped(skipped, stacklevel=4)
-        if len(items) <= self.sample_size:
-            return items, None, skipped
-        picked = np.zeros(len(items), bool)
-        picked[np.random.default_rng(self.random_state).choice(len(items), self.sample_size, replace=False)] = True
-        if isinstance(items, np.ndarray):
-            return items[picked], items[~picked], skipped
-        return [item for item, p in zip(items, picked) if p], [item for item, p in zip(items, picked) if not p], skipped
 
     def make_model(self) -> Model:
         """The unfitted Model of this pipeline's parameters."""
@@ -170,8 +126,6 @@ random_state, n_jobs, verbose, cache_dir
         check_precision(self.duplicate_precision)
         if self.sample_size is not None:
             check_int("sample_size", self.sample_size)
-
-    # ------------------------------------------------------------------ using it
 
     def transform(self, X) -> np.ndarray:
         """Return the codes of images, shape (n_images, d), float32; see ``Model.transform``."""
@@ -187,25 +141,15 @@ random_state, n_jobs, verbose, cache_dir
         return self._model().predict(X)
 
     def kneighbors(self, X=None, n_neighbors: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Return (distances, indices) into the collection, each (n_images, k), nearest first.
-
-        X None: the neighbours of every image of the collection, each left out of its own.
-        """
+        """Return (distances, indices) into the collection, each (n_images, k), nearest first; X None: those of
+        every image of the collection, each left out of its own."""
         codes = None if X is None else self.transform(X)
         return self._collection().kneighbors(codes, n_neighbors)
 
     def query(self, image, n: int = 10, *, exclude_self: bool = False) -> list[Match]:
-        """Return the ``n`` images of the collection most like ``image`` (a file or an array), best first.
-
-        ``exclude_self`` leaves out the images of the collection that are the file ``image`` itself.
-
-        Raises
-        ------
-        ValueError
-            If ``n`` < 1 or the image cannot be read.
-        OSError
-            If the file does not exist.
-        """
+        """Return the ``n`` images of the collection most like ``image`` (a file or an array), best first;
+        ``exclude_self`` leaves out those that are the file ``image`` itself. ValueError if ``n`` < 1 or the image
+        cannot be read, OSError if the file does not exist."""
         check_int("n", n)
         code = self._model().encode_one(image)
         collection = self._collection()
@@ -221,10 +165,8 @@ random_state, n_jobs, verbose, cache_dir
         return self._collection().similarity(model.encode_one(a), model.encode_one(b))
 
     def duplicates(self, threshold: float | None = None) -> list[list[int]]:
-        """Return groups of near-duplicate images of the collection; see ``Collection.duplicates``.
-
-        ``threshold`` None: the one calibrated during ``fit`` (``duplicate_threshold``).
-        """
+        """Return groups of near-duplicate images (positions); ``threshold`` None: ``duplicate_threshold``, the
+        one calibrated during ``fit``. See ``Collection.duplicates``."""
         return self._collection().duplicates(threshold)
 
     @property
@@ -240,31 +182,17 @@ random_state, n_jobs, verbose, cache_dir
         """Return each image's euclidean distance to the centre of its cluster, in the clustering's space."""
         return self._model().distance_to_center(self.codes_, self.labels_)
 
-    # ------------------------------------------------------------------ a collection that changes
-
     def add(self, X, client=None, model_dir: str | os.PathLike | None = None) -> Added:
-        """Encode new images with the fitted model and add them to the collection; nothing is retrained.
+        """Encode new images (as ``fit`` takes them) with the fitted model and add them to the collection.
 
-        Files the collection holds already (same absolute path) are left out
-        and listed in ``known``; unreadable files are skipped, reported as in
-        ``fit`` and appended to ``skipped_``. With a Dask ``client``, files are
-        encoded on its workers from the save at ``model_dir`` (see
-        ``cae_sim.distributed.encode_on_cluster``).
-
-        Raises
-        ------
-        ValueError
-            If X is files and the collection came from an array, or the reverse;
-            or a client is given without ``model_dir``.
+        Nothing is retrained. Files the collection holds already are left out and listed in ``known``; unreadable
+        ones are skipped, reported as in ``fit`` and appended to ``skipped_``. With a Dask ``client``, files are
+        encoded on its workers from the save at ``model_dir`` (``cae_sim.distributed.encode_on_cluster``).
+        Raises ValueError if X is files and the collection came from an array, or the reverse.
         """
         model, collection = self._model(), self._collection()
         items, paths, skipped = resolve_source(X)
-        if (paths is None) != (collection.paths is None):
-            fitted_on = "an array" if collection.paths is None else "files"
-            raise ValueError(f"this pipeline was fitted on {fitted_on}: add {fitted_on} too, so that every image has a path or none has")
-        known = []
-        if paths is not None:
-            items, known = collection.split_known(paths)
+        items, known = collection.split_known(items, paths)
         if not len(items):
             encoded_codes, new_paths, unreadable = None, [], []
         elif client is not None:
@@ -287,8 +215,6 @@ random_state, n_jobs, verbose, cache_dir
         self._collection().remove(images)
         return self
 
-    # ------------------------------------------------------------------ persistence
-
     def save(self, directory: str | os.PathLike) -> None:
         """Save the fitted pipeline into a directory, atomically; see ``cae_sim.persistence``."""
         check_is_fitted(self, "collection_")
@@ -301,22 +227,11 @@ random_state, n_jobs, verbose, cache_dir
         return load_pipeline(directory, cls)
 
     def verify(self) -> int:
-        """Check every file of the save this pipeline was loaded from against its sha256; return how many.
-
-        Raises
-        ------
-        ValueError
-            If the pipeline was not loaded from a save, or a file is missing or changed (the message names it).
-        """
+        """Check every byte of the save this pipeline was loaded from; return how many files. ValueError if it was
+        not loaded from a save, or a file is missing or changed (the message names it)."""
         if getattr(self, "save_dir_", None) is None:
             raise ValueError("this pipeline was not loaded from a save: nothing to verify")
         return verify_save(self.save_dir_)
-
-    def _make_index(self, n_codes: int) -> NeighborIndex:
-        """The unfitted index for ``n_codes`` codes: the object given (cloned, with the metric), or by name."""
-        if isinstance(self.index, NeighborIndex):
-            return clone(self.index).set_params(metric=self.metric)
-        return INDEXES[choose_index(self.index, n_codes)](metric=self.metric)
 
     def _model(self) -> Model:
         check_is_fitted(self, "model_")

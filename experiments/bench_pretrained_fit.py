@@ -21,6 +21,7 @@ import statistics
 import numpy as np
 
 from benchlib import folder_info, make_jpeg_folder, time_call, timed_methods, write_results
+import cae_sim.model
 from cae_sim import KMeansClustering, Pipeline
 from cae_sim.encoders.pretrained import PretrainedEncoder
 from cae_sim.images import find_images, read_file
@@ -29,7 +30,7 @@ from cae_sim import tune_malloc
 ENCODER, BATCH, CLUSTERS, SIDE = "efficientnet_lite0", 32, 10, 224
 PHASES = {
     "build_network": (PretrainedEncoder, "fit"),
-    "read_and_encode_streamed": (Pipeline, "_encode_stream"),
+    "read_and_encode_streamed": (cae_sim.model, "encode_images"),
     "encode": (PretrainedEncoder, "encode"),
     "kmeans": (KMeansClustering, "fit"),
 }

@@ -30,6 +30,7 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import ThreadpoolController
 
+from cae_sim.collection import Collection
 from cae_sim import Pipeline
 from cae_sim.codes import l2_normalize
 from cae_sim.index import ExactIndex
@@ -136,7 +137,7 @@ def search_benchmark(codes: np.ndarray, queries: np.ndarray, k: int) -> tuple[Ex
 def query_benchmark(index: ExactIndex, unit: np.ndarray, n_queries: int, k: int) -> dict:
     """Time Pipeline.query over the indexed codes, and the parts it is made of."""
     pipeline = Pipeline(encoder="cae", image_size=64, code_size=unit.shape[1], epochs=1, n_clusters=2, random_state=0).fit(benchlib.PHOTOS)
-    pipeline.codes_, pipeline.index_, pipeline.paths_ = index.codes_, index, None
+    pipeline.collection_ = Collection(index.codes_, np.zeros(len(index.codes_), np.int64), None, index=index)
     path = str(sorted(benchlib.PHOTOS.glob("*.jpg"))[0])
     image = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
     small = cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA)[np.newaxis]

@@ -29,6 +29,7 @@ import numpy as np
 import sklearn
 import tensorflow as tf
 
+import cae_sim.model
 from cae_sim import Pipeline
 from cae_sim.clustering import KMeansClustering, ManifoldClustering
 from cae_sim.encoders.autoencoder import ConvAutoencoder
@@ -54,7 +55,7 @@ SOURCE = source_state()
 
 #: The steps of Pipeline.fit, timed by wrapping them (in memory, for the duration of a fit).
 FIT_PHASES = {
-    "read_into_cache": (Pipeline, "_read_into_cache"),
+    "read_into_cache": (cae_sim.model, "read_into_cache"),
     "train_autoencoder": (ConvAutoencoder, "fit"),
     "encode": (ConvAutoencoder, "encode"),
     "kmeans": (KMeansClustering, "fit"),

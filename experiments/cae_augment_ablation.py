@@ -16,7 +16,7 @@ from benchlib import write_results
 from clustering_benchmark import kmeans_raw_pixels, pipeline_method, run
 from datasets import load_digits, load_dogs_cats
 from cae_sim import ConvAutoencoder
-from cae_sim.pipeline import auto_image_size
+from cae_sim.defaults import auto_image_size
 from cae_sim import tune_malloc
 
 MILD = dict(rotation=10, shift=0.1, zoom=0.1)

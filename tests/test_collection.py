@@ -129,7 +129,7 @@ def test_index_auto_is_exact_for_small_sets_and_faiss_ivf_for_large_ones(folders
     from cae_sim.index import ExactIndex, FaissIndex
 
     assert type(fitted_on(folders[0]).index_) is ExactIndex
-    monkeypatch.setattr("cae_sim.pipeline.AUTO_FAISS_MIN_CODES", 5)
+    monkeypatch.setattr("cae_sim.defaults.AUTO_FAISS_MIN_CODES", 5)
     index = fitted_on(folders[0]).index_
     assert type(index) is FaissIndex and index.kind == "IVF"
 

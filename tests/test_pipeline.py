@@ -214,7 +214,7 @@ def test_an_encoder_that_does_not_learn_streams_and_skips_broken_files(mixed_fol
 
 @pytest.mark.parametrize("side, expected", [(1, 16), (8, 16), (28, 32), (32, 32), (33, 40), (256, 64), (4000, 64)])
 def test_auto_image_size_rounds_up_to_a_multiple_of_8_within_16_to_64(side, expected):
-    from cae_sim.pipeline import auto_image_size
+    from cae_sim.defaults import auto_image_size
 
     assert auto_image_size(side) == expected
 

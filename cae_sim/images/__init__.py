@@ -7,7 +7,7 @@
 
 from .batches import PREFETCH_BATCHES, READ_BATCH_SIZE, ImageBatch, iter_batches
 from .decoding import ImageReadError, check_image_array, decode_image, read_file, read_image, read_thumbnail, resize, to_rgb_uint8
-from .sources import IMAGE_EXTENSIONS, find_images, is_colour, read_sample, resolve_source, typical_side
+from .sources import IMAGE_EXTENSIONS, find_images, is_colour, read_sample, resolve_source, split_sample, typical_side
 
 __all__ = [
     "IMAGE_EXTENSIONS", "PREFETCH_BATCHES", "READ_BATCH_SIZE", "ImageBatch", "ImageReadError", "check_image_array", "decode_image", "find_images",

@@ -168,3 +168,22 @@ def read_sample(items: Sequence | np.ndarray, size: int, sample: int) -> np.ndar
         except (OSError, ValueError):  # unreadable: fit will skip and report it
             continue
     return np.stack(images) if images else np.empty((0, size, size, 3), np.uint8)
+
+
+def split_sample(images, size: int, random_state) -> tuple:
+    """Split images into a random sample of ``size`` of them and the others.
+
+    Returns
+    -------
+    (sample, others, skipped)
+        The sample in the images' order, the others in theirs (None when there are no others), and the
+        entries of a folder that are not readable files (as ``resolve_source`` gives them).
+    """
+    items, _, skipped = resolve_source(images)
+    if len(items) <= size:
+        return items, None, skipped
+    picked = np.zeros(len(items), bool)
+    picked[np.random.default_rng(random_state).choice(len(items), size, replace=False)] = True
+    if isinstance(items, np.ndarray):
+        return items[picked], items[~picked], skipped
+    return [item for item, p in zip(items, picked) if p], [item for item, p in zip(items, picked) if not p], skipped
