@@ -7,12 +7,15 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from .._checks import none_or, satisfies
 from ..images import resize
 from ..codes import l2_normalize
+from .._registry import ENCODERS
 from .base import Encoder
 from .members import load_member, member_encoder, save_member
 
 
+@ENCODERS.register("ensemble")
 class Ensemble(Encoder):
     """Concatenate the L2-normalised codes of several encoders.
 
@@ -32,6 +35,13 @@ class Ensemble(Encoder):
     """
 
     name = "ensemble"
+    _parameter_constraints = {
+        "encoders": satisfies(
+            lambda value: isinstance(value, (list, tuple)) and len(value) >= 2,
+            "a list of at least two encoders (pretrained model names or Encoder objects)",
+        ),
+        "weights": none_or(satisfies(lambda value: isinstance(value, (list, tuple, np.ndarray)), "a list of numbers, one per encoder")),
+    }
 
     def __init__(self, *, encoders=None, weights=None):
         self.encoders = encoders
@@ -49,6 +59,7 @@ class Ensemble(Encoder):
 
     def fit(self, images: np.ndarray) -> "Ensemble":
         """Fit every member on the images (resized to its own size); return self."""
+        self._validate_params()
         members = self._members()
         self._check_weights(len(members))
         self.encoders_ = [member.fit(_resized(images, member.image_size)) for member in members]

@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from .._checks import check_int
+from .._checks import at_least, check_int
+from .._registry import ENCODERS
 from .base import Encoder, to_uint8
 
 #: Side of the RGB images the hashes take (larger where a hash needs a finer grid).
@@ -40,6 +41,7 @@ class PerceptualHash(Encoder):
     """
 
     learns_from_images = False
+    _parameter_constraints = {"hash_size": at_least(2)}
 
     def __init__(self, *, hash_size: int = 8):
         self.hash_size = hash_size
@@ -57,7 +59,8 @@ class PerceptualHash(Encoder):
         ValueError
             If ``hash_size`` is not an int >= 2.
         """
-        self.n_bits_ = self._checked_hash_size() ** 2
+        self._validate_params()
+        self.n_bits_ = self.hash_size**2
         return self
 
     def encode(self, images: np.ndarray) -> np.ndarray:
@@ -107,6 +110,7 @@ class PerceptualHash(Encoder):
         """Boolean (N, hash_size, hash_size) bits of shrunk gray images (N, height, width), uint8."""
 
 
+@ENCODERS.register("phash")
 class PHash(PerceptualHash):
     """The DCT perceptual hash (pHash).
 
@@ -135,6 +139,7 @@ class PHash(PerceptualHash):
         return (blocks > medians).reshape(len(gray), size, size)
 
 
+@ENCODERS.register("dhash")
 class DHash(PerceptualHash):
     """The difference hash (dHash).
 

@@ -1,20 +1,27 @@
-"""ImageNet CNNs as encoders: the features of a backbone of ``backbones.BACKBONES`` at a chosen layer."""
+"""ImageNet CNNs as encoders: the features of a backbone of ``BACKBONES`` at a chosen layer.
+
+Every backbone's name is a name of ``PretrainedEncoder`` in ``ENCODERS`` (its ``model`` parameter).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 from scipy.special import softmax
 from sklearn.utils.validation import check_is_fitted
 
-from .._checks import check_int
+from .._checks import at_least, check_int, none_or, one_of, satisfies
 from .._files import file_sha256
+from .._registry import ENCODERS
 from .backbones import BACKBONES, Backbone
 from .base import Encoder, to_unit_float
+
+if TYPE_CHECKING:
+    import keras
 
 #: Smallest input side: the networks halve it five times.
 MIN_INPUT_SIZE = 32
@@ -41,14 +48,12 @@ class PretrainedEncoder(Encoder):
     input_size : int or None, default=None
         Side of the square images the network takes; None: the side it was
         trained at (224 for most). EfficientNet-Lite and MobileNetV2 take any
-        side of 32 px or more: small images need not be blown up to 224
-        (Fashion-MNIST at 160 px encodes 1.6× faster and groups as well);
+        side of 32 px or more, so small images need not be blown up;
         keras.applications models take their own side only.
     batch_size : int, default=8
         Images per forward pass. Small batches keep each activation under
         glibc's 32 MiB mmap ceiling, so with ``cae_sim.tune_malloc()`` the
-        buffers are reused instead of page-faulted anew (on 2 cores, 8 encodes
-        as fast as 32 without the tuning and 1.3× faster with it).
+        buffers are reused instead of page-faulted anew.
 
     Attributes
     ----------
@@ -76,6 +81,13 @@ class PretrainedEncoder(Encoder):
         self.batch_size = batch_size
 
     learns_from_images = False
+    _parameter_constraints = {
+        "model": one_of(BACKBONES, what="pretrained model"),
+        "layer": satisfies(lambda value: isinstance(value, str), "'pool', 'logits', 'softmax' or a layer name"),
+        "weights": none_or(satisfies(lambda value: isinstance(value, (str, os.PathLike)), "the path of a .weights.h5 file")),
+        "input_size": none_or(at_least(MIN_INPUT_SIZE)),
+        "batch_size": check_int,
+    }
 
     @property
     def name(self) -> str:  # the registry name is the backbone's
@@ -87,17 +99,15 @@ class PretrainedEncoder(Encoder):
 
     def fit(self, images=None) -> "PretrainedEncoder":
         """Build the network with its ImageNet weights (nothing is learned from ``images``); return self."""
+        self._validate_params()
         backbone = self._backbone()
-        check_int("batch_size", self.batch_size)
-        if self.input_size is not None:
-            check_int("input_size", self.input_size, minimum=MIN_INPUT_SIZE)
-        if not isinstance(self.layer, str):
-            raise ValueError(f"layer must be 'pool', 'logits', 'softmax' or a layer name, got {self.layer!r}")
         if self.weights is not None and not os.path.isfile(self.weights):
             raise OSError(f"no such weights file: {os.fspath(self.weights)!r}")
+        import keras  # loaded with the network it builds, not with the package
+
         self.classifier_ = backbone.build(None if self.weights is None else os.fspath(self.weights), self.image_size)
         self.features_ = keras.Model(self.classifier_.inputs, _layer_output(self.classifier_, self.layer))
-        source = self.weights if self.weights is not None else (backbone.weights_file() if backbone.weights_file else None)
+        source = self.weights if self.weights is not None else backbone.weights_file()
         self.weights_sha256_ = None if source is None else file_sha256(source)
         return self
 
@@ -133,9 +143,9 @@ class PretrainedEncoder(Encoder):
         return self._backbone().preprocess(images)
 
     def _backbone(self) -> Backbone:
-        if self.model not in BACKBONES:
-            raise ValueError(f"unknown pretrained model {self.model!r}; choose one of {sorted(BACKBONES)}")
-        return BACKBONES[self.model]
+        if not isinstance(self.model, str):  # a backbone is given by its name
+            raise ValueError(f"unknown pretrained model {self.model!r}; choose one of: {', '.join(BACKBONES.names())}")
+        return BACKBONES.get(self.model)
 
     def _forward(self, model: keras.Model, images: np.ndarray) -> np.ndarray:
         size = self.image_size
@@ -148,7 +158,13 @@ class PretrainedEncoder(Encoder):
         return np.concatenate(outputs)
 
 
+for name in BACKBONES:
+    ENCODERS.register(name, PretrainedEncoder)
+
+
 def _layer_output(classifier: keras.Model, layer: str):
+    import keras  # loaded with the network
+
     if layer == "logits":
         return classifier.outputs[0]
     if layer == "softmax":
