@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
@@ -154,8 +154,8 @@ def _check_file(root: Path, name: str, entry, full: bool) -> None:
 
 def inside(root: Path, name: str) -> Path:
     """The path of the save's file ``name``; ValueError unless it is a plain relative name inside the save."""
-    parts = PurePosixPath(name).parts if isinstance(name, str) else ()
-    if not parts or name.startswith("/") or any(part in ("", ".", "..") for part in parts) or "\\" in name:
+    parts = name.split("/") if isinstance(name, str) else []
+    if any(part in ("", ".", "..") for part in parts) or "\\" in name or "\0" in name:
         raise damaged(root, f"the manifest names a file outside the save: {name!r}")
     path = root.joinpath(*parts)
     for parent in list(path.parents)[: len(parts) - 1]:  # no folder of the save may be a link out of it

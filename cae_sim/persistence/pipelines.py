@@ -108,7 +108,7 @@ def load_pipeline(directory: str | os.PathLike, cls):
     except (TypeError, ValueError) as error:
         raise damaged(root, f"its parameters do not fit {cls.__name__} ({error})") from error
     try:
-        model = _load_model(root, manifest["model"], pipeline.make_model())
+        model = _load_model(root, manifest["model"], manifest["files"], pipeline.make_model())
         collection = _load_collection(root, manifest)
     except (KeyError, TypeError, AttributeError) as error:
         raise damaged(root, f"manifest lacks or mangles {error}") from error
@@ -168,7 +168,7 @@ def relocate_save(directory: str | os.PathLike, old: str | os.PathLike, new: str
         If the save is damaged or holds no paths.
     """
     root, manifest = checked_save(directory)
-    paths = _paths(root, manifest["collection"]["paths"])
+    paths = _paths(root, manifest["files"], manifest["collection"]["paths"])
     if paths is None:
         raise ValueError(f"the save {str(root)!r} holds images given as an array: it has no paths to relocate")
     old_folder, new_folder = os.path.abspath(old), os.path.abspath(new)
@@ -191,11 +191,11 @@ def _moved(path: str, old: str, new: str) -> str:
     return path
 
 
-def _load_model(root: Path, described: dict, model: Model) -> Model:
+def _load_model(root: Path, described: dict, files: dict, model: Model) -> Model:
     clustering_described = described["clustering"]
     clustering = CLUSTERINGS.from_config({"name": clustering_described["name"], "config": clustering_described["config"]})
-    arrays = _load_arrays(root, "clustering")
-    codes = np.load(root / "codes.npy", mmap_mode="r", allow_pickle=False)
+    arrays = _load_arrays(root, files, "clustering")
+    codes = np.load(_listed(root, files, "codes.npy"), mmap_mode="r", allow_pickle=False)
     arrays |= {name: codes for name in clustering_described["shared"]}
     scores = {int(k): float(v) for k, v in clustering_described["scores"].items()}
     clustering.restore(arrays, scores)
@@ -205,13 +205,13 @@ def _load_model(root: Path, described: dict, model: Model) -> Model:
 
 
 def _load_collection(root: Path, manifest: dict) -> Collection:
-    described = manifest["collection"]
-    codes = np.load(inside(root, "codes.npy"), mmap_mode="r", allow_pickle=False)  # millions of codes need not fit in RAM
-    labels = np.load(inside(root, described["labels"]), allow_pickle=False)
-    paths = _paths(root, described["paths"])
+    described, files = manifest["collection"], manifest["files"]
+    codes = np.load(_listed(root, files, "codes.npy"), mmap_mode="r", allow_pickle=False)  # need not fit in RAM
+    labels = np.load(_listed(root, files, described["labels"]), allow_pickle=False)
+    paths = _paths(root, files, described["paths"])
     calibration = None if described["calibration"] is None else Calibration.from_dict(described["calibration"])
     index = INDEXES.from_config(described["index"])
-    arrays = _load_arrays(root, "index")
+    arrays = _load_arrays(root, files, "index")
     skipped = [tuple(entry) for entry in described["skipped"]]
     if len(codes) != described["size"] or (paths is not None and len(paths) != len(codes)):
         raise ValueError("codes, labels and paths disagree in length")
@@ -237,20 +237,26 @@ def _when_used(root: Path, read: Callable):
     return load
 
 
-def _paths(root: Path, described) -> list[str] | None:
+def _paths(root: Path, files: dict, described) -> list[str] | None:
     if described is None or isinstance(described, list):  # a list: migrated from format 1
         return described
-    paths = json.loads(inside(root, described).read_text(encoding="utf-8"))
+    paths = json.loads(_listed(root, files, described).read_text(encoding="utf-8"))
     if not isinstance(paths, list) or not all(isinstance(path, str) for path in paths):
         raise ValueError(f"{described} is not a list of paths")
     return paths
 
 
-def _load_arrays(root: Path, folder: str) -> dict[str, np.ndarray]:
-    directory = root / folder
-    if not directory.is_dir():
-        return {}
-    return {path.stem: np.load(path, allow_pickle=False) for path in sorted(directory.glob("*.npy"))}
+def _listed(root: Path, files: dict, name: str) -> Path:
+    """The save's file ``name``, which its files table must list (and so was checked)."""
+    if name not in files:
+        raise ValueError(f"the manifest names {name!r}, which its files table does not list")
+    return inside(root, name)
+
+
+def _load_arrays(root: Path, files: dict, folder: str) -> dict[str, np.ndarray]:
+    """The arrays of the files table in ``folder/``, by name."""
+    listed = [name for name in files if name.startswith(f"{folder}/") and name.endswith(".npy")]
+    return {Path(name).stem: np.load(inside(root, name), allow_pickle=False) for name in listed}
 
 
 def _save_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
