@@ -184,7 +184,7 @@ class Collection:
         if not all(isinstance(image, (str, os.PathLike)) for image in images):
             return check_positions(images, len(self.codes))
         if self.paths is None:
-            raise ValueError("this collection has no paths: give images by position")
+            raise ValueError("this collection came from an array: remove images by position")
         where = {path: i for i, path in enumerate(self.paths)}
         absolute = [os.path.abspath(image) for image in images]
         missing = [os.fspath(image) for image, path in zip(images, absolute) if path not in where]

@@ -84,10 +84,10 @@ def test_removing_what_is_not_there_is_refused(folders, images, message):
 
 
 def test_files_and_arrays_do_not_mix(folders):
-    with pytest.raises(ValueError, match="fitted on files: add files too"):
+    with pytest.raises(ValueError, match="came from files: add files too"):
         fitted_on(folders[0]).add(np.zeros((2, 16, 16, 3), np.uint8))
     on_array = Pipeline(encoder="dhash", n_clusters=2).fit(np.stack([smooth_image(i, 16, 16) for i in range(4)]))
-    with pytest.raises(ValueError, match="fitted on an array: add an array too"):
+    with pytest.raises(ValueError, match="came from an array: add an array too"):
         on_array.add(folders[1])
     with pytest.raises(ValueError, match="remove images by position"):
         on_array.remove(["a.jpg"])

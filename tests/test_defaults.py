@@ -5,9 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cae_sim import ConvAutoencoder, Pipeline, PretrainedEncoder
-from cae_sim.defaults import DEFAULT_ENCODER, DEFAULT_SETTINGS, choose_encoder
-from cae_sim.clustering import KMeansClustering, ManifoldClustering
+from cae_sim import ConvAutoencoder, Model, Pipeline, PretrainedEncoder
+from cae_sim.clustering import KMeansClustering
+from cae_sim.defaults import (
+    AUTO_FAISS_INDEX, AUTO_FAISS_MIN_CODES, DEFAULT_ENCODER, DEFAULT_SETTINGS, MANIFOLD_MIN_IMAGES, auto_image_size,
+    choose_clustering, choose_encoder, choose_index,
+)
 from cae_sim.images import is_colour, read_sample, resize, to_rgb_uint8
 from conftest import smooth_image, write_image
 
@@ -36,7 +39,7 @@ def test_the_default_is_one_encoder_for_every_collection():
     ],
 )
 def test_the_pipeline_gives_small_large_gray_and_colour_images_the_same_encoder(images):
-    encoder, choice, manifold = Pipeline()._make_encoder(images)
+    encoder, choice, manifold = Model()._make_encoder(images)
     assert (encoder.name, encoder.layer, encoder.input_size, manifold) == (DEFAULT_ENCODER, "pool", None, False)
     assert choice == choose_encoder().describe()
 
@@ -81,14 +84,26 @@ def test_read_sample_passes_over_broken_files_and_may_read_none(tmp_path):
 
 def test_auto_clustering_takes_the_manifold_for_many_codes_when_the_encoder_or_rule_says_so():
     images = blobs(4, 28)
-    assert Pipeline(encoder="cae")._make_encoder(images)[2] and ConvAutoencoder.cluster_on_manifold
-    assert not Pipeline(encoder="efficientnet_lite0")._make_encoder(images)[2]
-    assert not Pipeline(encoder=PretrainedEncoder())._make_encoder(images)[2]
-    assert isinstance(Pipeline()._make_clustering(999, True), KMeansClustering)
-    assert isinstance(Pipeline()._make_clustering(1000, True), ManifoldClustering)
-    assert isinstance(Pipeline()._make_clustering(10**6, False), KMeansClustering)
-    assert isinstance(Pipeline(clustering="manifold")._make_clustering(10, False), ManifoldClustering)
-    assert isinstance(Pipeline(clustering="kmeans")._make_clustering(10**6, True), KMeansClustering)
+    assert Model(encoder="cae")._make_encoder(images)[2] and ConvAutoencoder.cluster_on_manifold
+    assert not Model(encoder="efficientnet_lite0")._make_encoder(images)[2]
+    assert not Model(encoder=PretrainedEncoder())._make_encoder(images)[2]
+    assert choose_clustering("auto", True, MANIFOLD_MIN_IMAGES - 1) == "kmeans"
+    assert choose_clustering("auto", True, MANIFOLD_MIN_IMAGES) == "manifold"
+    assert choose_clustering("auto", False, 10**6) == "kmeans"
+    assert choose_clustering("manifold", False, 10) == "manifold"
+    assert choose_clustering("kmeans", True, 10**6) == "kmeans"
+
+
+@pytest.mark.parametrize("n_codes, expected", [(1, "exact"), (AUTO_FAISS_MIN_CODES - 1, "exact"), (AUTO_FAISS_MIN_CODES, AUTO_FAISS_INDEX)])
+def test_auto_index_is_exact_below_the_faiss_size_and_faiss_from_it_on(n_codes, expected):
+    assert choose_index("auto", n_codes) == expected and choose_index("faiss-hnsw", n_codes) == "faiss-hnsw"
+
+
+def test_a_fitted_model_records_every_automatic_choice(tmp_path):
+    model = Model(encoder="dhash", n_clusters=2, random_state=0).fit(blobs(6, 28))
+    assert model.choices_ == {"encoder": "dhash", "clustering": "kmeans", "image_size": model.encoder_.image_size}
+    pipeline = Pipeline(encoder="cae", n_clusters=2, epochs=1, code_size=4, random_state=0).fit(blobs(6, 20))
+    assert pipeline.choices_["image_size"] == auto_image_size(20) == pipeline.encoder_.image_size == 24
 
 
 @pytest.mark.slow
