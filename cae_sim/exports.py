@@ -1,7 +1,7 @@
 """A fitted pipeline's tables as CSV: its clusters (``clusters.csv`` beside a save) and its near-duplicate groups.
 
-Files are written atomically (a reader sees the old file or the whole new one); paths are absolute, and empty for
-a pipeline fitted on an array.
+Files are written atomically (a reader sees the old file or the whole new one); paths are the collection's (absolute),
+empty for images given as an array.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def write_clusters_csv(pipeline: Pipeline, path: str | os.PathLike) -> None:
         The CSV file, replaced atomically.
     """
     distances = pipeline.distance_to_center()
-    paths = pipeline.paths_ if pipeline.paths_ is not None else [None] * len(distances)
-    rows = ((_absolute(name), int(label), f"{distance:.6f}") for name, label, distance in zip(paths, pipeline.labels_, distances))
+    paths = pipeline.paths_ if pipeline.paths_ is not None else [""] * len(distances)
+    rows = ((name, int(label), f"{distance:.6f}") for name, label, distance in zip(paths, pipeline.labels_, distances))
     _write_csv_atomically(path, CLUSTER_FIELDS, rows)
 
 
@@ -64,11 +64,7 @@ def write_duplicates_csv(groups: list[list[int]], paths: Sequence[str] | None, p
 def _duplicate_rows(groups: list[list[int]], paths: Sequence[str] | None) -> Iterable[tuple]:
     for number, group in enumerate(groups, start=1):
         for i in group:
-            yield number, i, _absolute(None if paths is None else paths[i])
-
-
-def _absolute(path: str | None) -> str:
-    return "" if path is None else os.path.abspath(path)
+            yield number, i, "" if paths is None else paths[i]
 
 
 def _write_csv(file: TextIO, header: Sequence[str], rows: Iterable[Sequence]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -52,14 +51,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def query_rows(matches: list[Match], describe: Callable[[float], str]) -> list[Row]:
-    """Return one dict of ``QUERY_FIELDS`` per match; paths made absolute, None kept.
+    """Return one dict of ``QUERY_FIELDS`` per match (the path None for an image given as an array).
 
     ``kind`` is ``describe(score)``: ``Pipeline.describe_score`` says "copy" or "similar" by the collection's
     near-duplicate calibration.
     """
     return [
-        {"rank": rank, "index": m.index, "path": None if m.path is None else os.path.abspath(m.path), "score": m.score,
-         "kind": describe(m.score)}
+        {"rank": rank, "index": m.index, "path": m.path, "score": m.score, "kind": describe(m.score)}
         for rank, m in enumerate(matches, start=1)
     ]
 
