@@ -1,4 +1,7 @@
-"""How parameters that are objects are written to the JSON of a save."""
+"""How parameters that are objects are written to the JSON of a save (of format 1, and an encoder's ``member.json``).
+
+Encoders are recognised by ``ENCODERS``, which ``cae_sim.encoders`` fills: this module imports no encoder.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import os
 
 import numpy as np
 
+from ._registry import ENCODERS
 from .augment import Augment
 
 
@@ -21,10 +25,9 @@ def to_json(value):
     TypeError
         For any other object.
     """
-    from .encoders.base import Encoder  # imported here: the encoders package imports this module
-
-    if isinstance(value, Encoder):
-        return {ENCODER_KEY: value.name, "params": value.get_params(deep=False)}
+    name = ENCODERS.name_of(value)
+    if name is not None:
+        return {ENCODER_KEY: name, "params": value.get_params(deep=False)}
     if isinstance(value, Augment):  # its keywords rebuild it
         return value.get_params()
     if isinstance(value, (np.generic, np.ndarray)):
@@ -44,8 +47,6 @@ def from_json(mapping: dict):
     """
     if ENCODER_KEY not in mapping:
         return mapping
-    from .encoders import ENCODERS  # imported here: the encoders package imports this module
-
     name = mapping[ENCODER_KEY]
     if not isinstance(name, str) or name not in ENCODERS or not isinstance(mapping.get("params"), dict):
         raise ValueError(f"a saved encoder parameter names no registered encoder: {name!r}")

@@ -16,6 +16,7 @@ family's modules, and is filled by the module that defines its entries: read a r
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
@@ -190,7 +191,7 @@ REGISTRIES: dict[str, Registry] = {}
 #: Encoder classes by the name ``Pipeline(encoder=...)`` takes (filled by ``cae_sim.encoders``).
 ENCODERS = Registry("encoder")
 #: The ImageNet CNNs encoders stand on, as data (filled by ``cae_sim.encoders.backbones``).
-BACKBONES = Registry("backbone")
+BACKBONES = Registry("pretrained model")
 #: Clustering classes by the name ``Pipeline(clustering=...)`` takes (filled by ``cae_sim.clustering``).
 CLUSTERINGS = Registry("clustering")
 #: Neighbour indexes by the name ``Pipeline(index=...)`` takes (filled by ``cae_sim.index``).
@@ -221,7 +222,12 @@ def _describes(entry: Any, obj: Any) -> bool:
         return type(obj) is type(entry) and (obj is entry or obj == entry)
     if type(obj) is not builder:
         return False
-    return all(_encode(getattr(obj, key, _NOTHING)) == _encode(value) for key, value in _preset(entry).items())
+    return all(hasattr(obj, key) and _same(getattr(obj, key), value) for key, value in _preset(entry).items())
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two parameter values are equal as JSON holds them (a tuple as the list it is written as)."""
+    return json.loads(json.dumps(_encode(a))) == json.loads(json.dumps(_encode(b)))
 
 
 def _encode(value: Any) -> Any:

@@ -117,9 +117,9 @@ def test_an_unreachable_download_fails_fast_with_advice(monkeypatch, tmp_path):
 def test_mobilenet_v2_pads_like_torch_not_like_keras():
     import keras
 
-    from cae_sim.encoders.mobilenet_v2 import build_mobilenet_v2
+    from cae_sim.encoders.mobilenet_v2 import build
 
-    model = build_mobilenet_v2()
+    model = build()
     assert not any(getattr(layer, "padding", "valid") == "same" for layer in model.layers)
     paddings = [layer for layer in model.layers if isinstance(layer, keras.layers.ZeroPadding2D)]
     assert paddings and all(layer.padding == ((1, 1), (1, 1)) for layer in paddings)

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._checks import at_least, check_fraction, check_int, check_positive, check_seed, none_or, satisfies
 from ..augment import make_augment
 from ..defaults import autoencoder_batch_size, validation_size
+from .._registry import ENCODERS
 from .base import EarlyStopping, Encoder, check_augment, check_images, predict_batches, to_uint8, to_unit_float, train_epochs
 
 MODEL_FILE = "autoencoder.keras"
@@ -48,6 +49,7 @@ def _positive_ints(values) -> bool:
     )
 
 
+@ENCODERS.register("cae")
 class ConvAutoencoder(Encoder):
     """Convolutional autoencoder: strided convolutions → dense code → mirrored decoder.
 

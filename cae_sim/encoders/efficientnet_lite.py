@@ -33,19 +33,18 @@ B0_STAGES = (
 
 @dataclass(frozen=True)
 class LiteVariant:
-    """Scaling of one EfficientNet-Lite model."""
+    """Width and depth scaling of one EfficientNet-Lite model (its input side is the backbone's, ``backbones``)."""
 
     width: float
     depth: float
-    image_size: int
 
 
 VARIANTS = {
-    "efficientnet_lite0": LiteVariant(1.0, 1.0, 224),
-    "efficientnet_lite1": LiteVariant(1.0, 1.1, 240),
-    "efficientnet_lite2": LiteVariant(1.1, 1.2, 260),
-    "efficientnet_lite3": LiteVariant(1.2, 1.4, 280),
-    "efficientnet_lite4": LiteVariant(1.4, 1.8, 300),
+    "efficientnet_lite0": LiteVariant(1.0, 1.0),
+    "efficientnet_lite1": LiteVariant(1.0, 1.1),
+    "efficientnet_lite2": LiteVariant(1.1, 1.2),
+    "efficientnet_lite3": LiteVariant(1.2, 1.4),
+    "efficientnet_lite4": LiteVariant(1.4, 1.8),
 }
 
 
@@ -75,14 +74,13 @@ def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, bn_name: str,
     return layers.ReLU(6.0)(x) if activate else x
 
 
-def build_efficientnet_lite(name: str, image_size: int | None = None) -> keras.Model:
+def build(name: str, image_size: int) -> keras.Model:
     """Build EfficientNet-Lite ``name`` taking preprocessed RGB (x − 127) / 128; outputs the 1000 logits.
 
-    ``image_size`` is the input side (None: the variant's own); the weights do not depend on it.
+    ``image_size`` is the input side; the weights do not depend on it.
     """
     variant = VARIANTS[name]
-    side = image_size or variant.image_size
-    inputs = keras.Input((side, side, 3))
+    inputs = keras.Input((image_size, image_size, 3))
     x = _conv_bn(inputs, STEM_FILTERS, 3, 2, "conv_stem", "bn0")
     for i, (expand, kernel, stride, in_filters, out_filters, has_skip) in enumerate(_stages(variant)):
         prefix = f"blocks_{i}_"

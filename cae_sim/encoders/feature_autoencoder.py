@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._checks import at_least, check_int, check_positive, check_seed, one_of
 from ..progress import Progress
+from .._registry import ENCODERS
 from .backbones import BACKBONES
 from .autoencoder import seeded_initializers
 from .base import Encoder, check_images, predict_batches, to_unit_float, train_epochs
@@ -32,6 +33,7 @@ BACKBONE_DIR = "backbone"
 SPATIAL_FILTERS = 64
 
 
+@ENCODERS.register("feature_cae")
 class FeatureMapAutoencoder(Encoder):
     """A convolutional autoencoder trained on a frozen pretrained CNN's last feature maps of the images.
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from sklearn.base import clone
 
 from .._json import from_json, to_json
+from .._registry import BACKBONES, ENCODERS
 from .base import Encoder
-from .backbones import BACKBONES
 from .pretrained import PretrainedEncoder
 
 MEMBER_FILE = "member.json"
@@ -25,8 +25,8 @@ def member_encoder(spec) -> Encoder:
     """
     if isinstance(spec, Encoder):
         return clone(spec)
-    if spec not in BACKBONES:
-        raise ValueError(f"expected a pretrained model name ({', '.join(sorted(BACKBONES))}) or an Encoder object; got {spec!r}")
+    if not isinstance(spec, str) or spec not in BACKBONES:
+        raise ValueError(f"expected a pretrained model name ({', '.join(BACKBONES.names())}) or an Encoder object; got {spec!r}")
     return PretrainedEncoder(model=spec)
 
 
@@ -45,8 +45,6 @@ def save_member(encoder: Encoder, directory: Path) -> None:
 
 def load_member(directory: Path) -> Encoder:
     """Rebuild an encoder written by ``save_member``."""
-    from . import ENCODERS  # the registry imports the encoders, which import this module
-
     described = json.loads((directory / MEMBER_FILE).read_text(), object_hook=from_json)
     if described.get("name") not in ENCODERS:
         raise ValueError(f"damaged save: {directory / MEMBER_FILE} names no registered encoder ({described.get('name')!r})")

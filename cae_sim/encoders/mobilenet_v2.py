@@ -35,8 +35,9 @@ def _conv_bn_relu(x, filters: int, kernel: int, stride: int, prefix: str, depthw
     return layers.ReLU(6.0)(x)
 
 
-def build_mobilenet_v2(image_size: int = IMAGE_SIZE) -> keras.Model:
-    """Build MobileNetV2 taking ImageNet-normalised RGB of side ``image_size``; outputs the 1000 logits."""
+def build(name: str = "mobilenet_v2", image_size: int = IMAGE_SIZE) -> keras.Model:
+    """Build MobileNetV2, named ``name``, taking ImageNet-normalised RGB of side ``image_size``; outputs the 1000
+    logits."""
     inputs = keras.Input((image_size, image_size, 3))
     x = _conv_bn_relu(inputs, 32, 3, 2, "features_0")
     channels, index = 32, 1
@@ -56,4 +57,4 @@ def build_mobilenet_v2(image_size: int = IMAGE_SIZE) -> keras.Model:
     x = _conv_bn_relu(x, 1280, 1, 1, f"features_{index}")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     logits = layers.Dense(1000, name="classifier_1")(x)
-    return keras.Model(inputs, logits, name="mobilenet_v2")
+    return keras.Model(inputs, logits, name=name)

@@ -107,7 +107,7 @@ class PretrainedEncoder(Encoder):
 
         self.classifier_ = backbone.build(None if self.weights is None else os.fspath(self.weights), self.image_size)
         self.features_ = keras.Model(self.classifier_.inputs, _layer_output(self.classifier_, self.layer))
-        source = self.weights if self.weights is not None else backbone.weights_file()
+        source = self.weights if self.weights is not None else (backbone.weights_file() if backbone.weights_file else None)
         self.weights_sha256_ = None if source is None else file_sha256(source)
         return self
 
