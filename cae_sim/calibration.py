@@ -1,8 +1,8 @@
 """Near-duplicate thresholds calibrated on the collection's own images.
 
 A fixed threshold means different things for different encoders (class scores
-of two photos of one kind of thing reach 0.86; pooled features of a photo and
-its JPEG copy may stay under 0.9). So every fit measures its own: it makes the
+of two photos of one kind of thing can score as high as pooled features of a
+photo and its JPEG copy). So every fit measures its own: it makes the
 five synthetic copies of ``COPY_KINDS`` (JPEG quality 30, half size, 80 %
 centre crop, colour shift, blur) of each image of a seeded sample, and compares
 

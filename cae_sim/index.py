@@ -380,6 +380,3 @@ INDEXES.register("faiss-flat", partial(FaissIndex, kind="Flat"))
 INDEXES.register("faiss-ivf", partial(FaissIndex, kind="IVF"))
 INDEXES.register("faiss-ivfpq", partial(FaissIndex, kind="IVFPQ"))
 INDEXES.register("faiss-hnsw", partial(FaissIndex, kind="HNSW"))
-
-#: Index classes by class name, as saves of format 1 record them (kept for ``store``; ``INDEXES`` describes an index).
-INDEX_CLASSES = {"ExactIndex": ExactIndex, "FaissIndex": FaissIndex}
