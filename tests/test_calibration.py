@@ -201,7 +201,7 @@ def test_a_save_without_calibration_falls_back_to_the_fixed_threshold(tmp_path):
     pipeline.save(tmp_path / "m")
     manifest_path = tmp_path / "m" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    del manifest["calibration"]  # as saves made before calibration
+    manifest["collection"]["calibration"] = None  # as saves made before calibration (migrated from format 1)
     manifest_path.write_text(json.dumps(manifest))
     loaded = Pipeline.load(tmp_path / "m")
     assert loaded.calibration_ is None and loaded.duplicate_threshold == DEFAULT_THRESHOLD
@@ -213,7 +213,7 @@ def test_a_mangled_calibration_in_a_save_is_a_damaged_save(tmp_path):
     Pipeline(encoder="phash", n_clusters=2, random_state=0).fit(images).save(tmp_path / "m")
     manifest_path = tmp_path / "m" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["calibration"] = {"threshold": "high"}
+    manifest["collection"]["calibration"] = {"threshold": "high"}
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="damaged save"):
         Pipeline.load(tmp_path / "m")
