@@ -33,11 +33,10 @@ partitioning is never taken by mistake.
 
 What a worker needs
 -------------------
-In memory: TensorFlow and one fitted encoder (a few MB for the autoencoder,
-20 MB for efficientnet_lite0, over 500 MB for VGG16), the codes of one
+In memory: TensorFlow and one fitted encoder (its weights), the codes of one
 partition (``partition_size`` × code length × 4 bytes) and a few batches of
-decoded images at the encoder's ``image_size`` (up to three batches of 256
-images of ``image_size``² × 3 bytes: 9 MB at 64 px, 116 MB at 224 px, and the
+decoded images at the encoder's ``image_size`` (up to ``PREFETCH_BATCHES`` + 1
+batches of ``READ_BATCH_SIZE`` images of ``image_size``² × 3 bytes, and the
 encoder's own working memory for one batch), never the whole partition's
 pixels. A worker keeps up to ``ENCODER_CACHE_SIZE`` encoders of different saves.
 
@@ -427,10 +426,8 @@ def dask_setup(worker) -> None:
     """Dask preload hook (``--preload cae_sim.distributed``): tune malloc, load TensorFlow and the encoders quietly.
 
     Only the worker process is touched: ``cae_sim.tune_malloc()`` (as the
-    commands do: encoding 20,000 images at 64 px on one worker went from 1,784
-    to 2,378 images/s and from 1.6 M to 0.27 M minor page faults; Dask's own
-    ``MALLOC_TRIM_THRESHOLD_`` of 64 KiB had TensorFlow's buffers mapped anew
-    for every batch), ``TF_CPP_MIN_LOG_LEVEL=3`` unless set, and standard
+    commands do; Dask's own small ``MALLOC_TRIM_THRESHOLD_`` has TensorFlow's
+    buffers mapped anew for every batch), ``TF_CPP_MIN_LOG_LEVEL=3`` unless set, and standard
     error pointed at /dev/null while TensorFlow loads. A worker's memory then
     stays near its peak instead of being trimmed back between tasks.
     """

@@ -23,8 +23,7 @@ def tune_malloc() -> bool:
     glibc serves blocks above its mmap threshold with freshly mapped pages and
     unmaps them on free, and trims the freed top of the heap; TensorFlow
     allocates its activations anew for every batch, so each batch page-faults
-    through them again (encoding 512 photos with efficientnet_lite0: 1.4
-    million minor faults and a third more wall time). This raises the threshold
+    through them again. This raises the threshold
     to its 32 MiB ceiling, pads and stops trimming the heap. Freed memory is
     then kept for reuse rather than given back to the system.
 

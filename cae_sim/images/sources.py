@@ -139,8 +139,7 @@ def is_colour(items: Sequence | np.ndarray, sample: int = 16) -> bool:
     """Whether at least half of (an even sample of) the images are in colour; False if none can be read.
 
     An image is in colour when its RGB channels differ by more than
-    ``COLOUR_THRESHOLD`` (2 of 255) on average (a dark photo of the night sky
-    measures 2.7); gray images stored as RGB are not.
+    ``COLOUR_THRESHOLD`` (of 255) on average; gray images stored as RGB are not.
     """
     votes = []
     for item in _evenly(items, sample):
