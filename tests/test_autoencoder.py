@@ -85,6 +85,11 @@ def test_encode_before_fit_raises():
         ({"filters": ()}, "filters"),
         ({"random_state": -1}, "random_state"),
         ({"learning_rate": 0}, "learning_rate"),
+        ({"batch_size": 0}, "batch_size must be an int >= 1, got 0"),
+        ({"patience": -1}, "patience"),
+        ({"augment": "nope"}, "'nope'"),
+        ({"augment": {"blur": 2}}, r"augment: blur must be a number in \[0, 1\], got 2"),
+        ({"verbose": -1}, "verbose must be an int >= 0, got -1"),
     ],
 )
 def test_bad_parameters_are_named(images, params, message):
@@ -156,3 +161,29 @@ def test_auto_batches_keep_their_pixels_bounded_and_shrink_only_above_32_px(n_im
     assert batch * image_size**2 <= AUTOENCODER_BATCH_PIXELS or batch == 16
     if image_size <= 32:
         assert batch == min(256, max(16, n_images // 64))  # small images train as before
+
+
+def test_fit_encode_encodes_each_image_once_and_gives_the_codes_encode_gives(images, trained, monkeypatch):
+    encoded = []
+    predict = ConvAutoencoder._predict
+
+    def counting(self, model, images, positions=None):
+        encoded.append(len(images) if positions is None else len(positions))
+        return predict(self, model, images, positions)
+
+    monkeypatch.setattr(ConvAutoencoder, "_predict", counting)
+    model = ConvAutoencoder(**TINY)
+    codes = model.fit_encode(images)
+    assert encoded == [len(images)]  # one pass; fit alone encodes the training images, encode all of them again
+    assert codes.shape == (len(images), TINY["code_size"]) and codes.dtype == np.float32
+    np.testing.assert_allclose(codes, model.encode(images), atol=1e-5)
+    np.testing.assert_allclose(codes, trained.encode(images), atol=1e-5)  # the same model as fit's, seed for seed
+
+
+def test_a_quiet_fit_writes_nothing_and_a_verbose_one_a_bar_without_keras_lines(images, capsys):
+    ConvAutoencoder(**TINY).fit(images[:16])
+    assert capsys.readouterr().err == ""
+    ConvAutoencoder(**{**TINY, "verbose": 1}).fit(images[:16])
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith(f"epoch 2/2 4/4 [{'=' * 30}]") and "loss" in err
+    assert "step" not in err and "\x1b" not in err  # no Keras progress lines

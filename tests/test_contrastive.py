@@ -112,6 +112,9 @@ def test_pipeline_builds_it_by_name_with_its_own_defaults():
         (dict(batch_size=1), "batch_size"),
         (dict(augment="nope"), "'nope'"),
         (dict(backbone="no_such_net"), "'no_such_net'"),
+        (dict(backbone=["efficientnet_lite0"]), r"backbone must be .*two or more.*\['efficientnet_lite0'\]"),
+        (dict(cache_dir=3), "cache_dir must be a folder's path, got 3"),
+        (dict(verbose=-1), "verbose"),
     ],
 )
 def test_bad_parameters_are_named(photos, params, message):
@@ -124,3 +127,17 @@ def test_one_image_or_the_wrong_size_is_refused(photos):
         ContrastiveEncoder().fit(photos[:1])
     with pytest.raises(ValueError, match=r"\(N, 224, 224, 3\)"):
         ContrastiveEncoder().fit(photos[:, :100])
+
+
+@pytest.mark.parametrize("output", ["head", "concat"])
+def test_fit_encode_runs_the_backbone_once_per_view_and_gives_the_codes_encode_gives(output, monkeypatch):
+    images = np.stack([smooth_image(i, 16, 16) for i in range(8)])
+    cae = ConvAutoencoder(**TINY).fit(images)
+    seen = []
+    encode = ConvAutoencoder.encode
+    monkeypatch.setattr(ConvAutoencoder, "encode", lambda self, batch: seen.append(len(batch)) or encode(self, batch))
+    encoder = ContrastiveEncoder(backbone=cae, views=3, epochs=2, code_size=4, width=8, output=output, random_state=1)
+    codes = encoder.fit_encode(images)
+    assert sum(seen) == 3 * len(images)  # each view once; the images' codes come from view 0's cached features
+    np.testing.assert_allclose(codes, encoder.encode(images), rtol=1e-5, atol=1e-6)
+    assert codes.shape == (8, 4 if output == "head" else 8 + 4)

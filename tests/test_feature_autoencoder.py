@@ -33,6 +33,8 @@ def test_channel_moments_match_numpy_whatever_the_chunk(maps, chunk):
         ({"max_train_images": -1}, "max_train_images"),
         ({"learning_rate": 0}, "learning_rate"),
         ({"random_state": -3}, "random_state"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"verbose": "loud"}, "verbose must be an int >= 0, got 'loud'"),
     ],
 )
 def test_bad_parameters_are_refused_by_name_before_any_work(params, named):
@@ -73,3 +75,24 @@ def test_its_codes_tell_textures_from_objects_better_than_raw_pixels():
     pixels -= pixels.mean(axis=0)
     assert encoder.history_["loss"][-1] < encoder.history_["loss"][0]
     assert nearest_neighbour_agreement(encoder.encode(images), groups) > nearest_neighbour_agreement(pixels, groups)
+
+
+@pytest.mark.slow
+def test_fit_encode_runs_the_backbone_once_per_image_and_gives_the_codes_encode_gives(monkeypatch):
+    images = np.stack([smooth_image(i, 32, 32) for i in range(12)])
+    params = dict(input_size=32, width=8, code_size=4, epochs=2, batch_size=4, max_train_images=6, random_state=0)
+    seen = []
+    forward = FeatureMapAutoencoder._forward_maps
+
+    def counting(self, batch):
+        seen.append(len(batch))
+        return forward(self, batch)
+
+    monkeypatch.setattr(FeatureMapAutoencoder, "_forward_maps", counting)
+    encoder = FeatureMapAutoencoder(**params)
+    codes = encoder.fit_encode(images)
+    assert sum(seen) == len(images)  # the 6 sampled images in fit, the 6 others after: none twice
+    np.testing.assert_allclose(codes, encoder.encode(images), rtol=1e-5, atol=1e-5)
+    seen.clear()
+    FeatureMapAutoencoder(**params).fit(images).encode(images)
+    assert sum(seen) == 6 + len(images)

@@ -38,6 +38,19 @@ def test_a_terminal_gets_one_line_redrawn_in_place():
     assert screen.getvalue().count("\n") == 1 and "\x1b" not in screen.getvalue()
 
 
+def test_closing_early_writes_the_last_line_once_and_nothing_after():
+    for stream in (io.StringIO(), Terminal()):
+        progress = Progress(10, "epoch 3/25", unit="batch", stream=stream)
+        progress.add(3, loss=0.25)
+        progress.close()
+        written = stream.getvalue()
+        last = written.replace("\r", "\n").splitlines()[-1]
+        assert written.endswith("\n") and last.startswith(f"epoch 3/25 3/10 [{'=' * 9}{' ' * 21}]") and "loss 0.2500" in last
+        progress.close()
+        progress.add(1)
+        assert stream.getvalue() == written
+
+
 @pytest.mark.slow
 def test_a_verbose_fit_reports_reading_and_epochs_on_stderr_without_escape_codes(capfd):
     images = np.random.default_rng(0).integers(0, 255, (40, 16, 16, 3), dtype=np.uint8)
