@@ -77,12 +77,12 @@ def test_the_main_parser_says_which_command_is_unknown(capsys):
 
 
 def test_a_mistyped_folder_fails_before_tensorflow_loads(tmp_path):
-    """Every command checks its paths first: none imports TensorFlow (or the pipeline) for a folder that is not there."""
+    """Every command checks its paths first: none imports TensorFlow for a folder that is not there, and but for train
+    and report (whose choices and defaults come from the library) none imports NumPy or scikit-learn either."""
     image = tmp_path / "image.jpg"
     image.write_bytes(b"not read")
     missing = str(tmp_path / "missing")
-    argvs = [
-        ["train", missing, "--out", str(tmp_path / "m")],
+    light = [
         ["query", missing, str(image)],
         ["query", str(tmp_path), missing],
         ["add", missing, str(image)],
@@ -90,21 +90,23 @@ def test_a_mistyped_folder_fails_before_tensorflow_loads(tmp_path):
         ["remove", missing, str(image)],
         ["duplicates", missing],
         ["duplicates", str(tmp_path), "--out", os.path.join(missing, "d.csv")],
-        ["report", missing],
         ["match", missing, str(tmp_path)],
         ["match", str(tmp_path), str(tmp_path), "--model", missing],
         ["verify", missing],
         ["relocate", missing, "/old", str(tmp_path)],
         ["relocate", str(tmp_path), "/old", missing],
     ]
+    heavy = [["train", missing, "--out", str(tmp_path / "m")], ["report", missing]]
     script = (
         "import sys\n"
         "from cae_sim.cli import main\n"
-        f"codes = [main(argv) for argv in {argvs!r}]\n"
-        "print(codes, sorted(m for m in ('tensorflow', 'keras', 'cae_sim.pipeline') if m in sys.modules))\n"
+        "def loaded(*names): return sorted(name for name in names if name in sys.modules)\n"
+        f"print([main(argv) for argv in {light!r}], loaded('numpy', 'sklearn', 'tensorflow'))\n"
+        f"print([main(argv) for argv in {heavy!r}], loaded('tensorflow', 'keras', 'cae_sim.pipeline'))\n"
     )
     done = run("-c", script)
-    assert done.stdout.strip() == f"{[2] * len(argvs)} []", done.stderr
+    assert done.stdout.splitlines() == [f"{[2] * len(light)} []", f"{[2] * len(heavy)} []"], done.stderr
     errors = done.stderr.splitlines()
-    assert len(errors) == len(argvs) and all(line.startswith("error: ") and "no such" in line for line in errors)
-    assert all(missing in line for line in errors)
+    assert len(errors) == len(light) + len(heavy)
+    assert all(line.startswith("error: ") and "no such" in line and missing in line for line in errors)
+

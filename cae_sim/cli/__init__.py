@@ -22,13 +22,19 @@ COMMANDS = (train, query, add, remove, duplicates, report, match, verify, reloca
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``cae-sim COMMAND ...`` on ``argv`` (default: the process's arguments); return the exit status."""
+    """Run ``cae-sim COMMAND ...`` on ``argv`` (default: the process's arguments); return the exit status.
+
+    Only the command given gets its arguments: some import NumPy and scikit-learn for their choices and defaults.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    given = next((word for word in argv if not word.startswith("-")), None)  # the main parser has no option values
     parser = _parser(description="Group images into clusters and find similar ones.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
     for module in COMMANDS:
         name = module.__name__.rpartition(".")[2]
-        summary = module.__doc__.partition("\n")[0]
-        _add_arguments(commands.add_parser(name, help=summary, description=module.__doc__), module)
+        command = commands.add_parser(name, help=module.__doc__.partition("\n")[0], description=module.__doc__)
+        if name == given:
+            _add_arguments(command, module)
     args = parser.parse_args(argv)
     return run_command(args.module, args)
 

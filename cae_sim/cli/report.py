@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..report import DEFAULT_NEIGHBORS, DEFAULT_PER_CLUSTER
 from .arguments import add_n_jobs_option, add_save_argument, check_folder, check_output, positive_int, threshold
 
 PROGRESS = True
@@ -15,6 +14,8 @@ PROGRESS = True
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the report command's arguments to ``parser``."""
+    from ..report import DEFAULT_NEIGHBORS, DEFAULT_PER_CLUSTER
+
     add_save_argument(parser)
     parser.add_argument("--out", default="report", metavar="REPORT",
                         help="report folder, replaced if it holds an earlier report (default: report)")

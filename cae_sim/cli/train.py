@@ -15,9 +15,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from .._startup import prepare_command_process
-from ..clustering import CLUSTERINGS
 from ..defaults import choose_encoder
-from ..index import METRICS
 from .arguments import add_n_jobs_option, check_folder, clusters, positive_int
 from .saves import clusters_file, save_with_clusters
 
@@ -29,6 +27,9 @@ PROGRESS = True
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the train command's arguments to ``parser``."""
+    from ..clustering import CLUSTERINGS
+    from ..index import METRICS
+
     parser.add_argument("data", metavar="DATA", help="folder of images (scanned recursively)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to save the fitted pipeline into")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier save in --out")
