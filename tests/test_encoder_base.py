@@ -131,7 +131,10 @@ def test_check_images_names_a_bad_dtype_or_type():
         check_images(np.zeros((1, 4, 4, 3), np.int16), 4)
     with pytest.raises(ValueError, match="got list"):
         check_images([[0]], 4)
+    with pytest.raises(ValueError, match=r"expected images of shape \(N, 4, 4, 3\), got \(4, 4, 3\)"):
+        check_images(np.zeros((4, 4, 3), np.uint8), 4, minimum=0)
     check_images(np.zeros((1, 4, 4, 3), np.float32), 4)
+    check_images(np.zeros((0, 4, 4, 3), np.uint8), 4, minimum=0)
 
 
 # --------------------------------------------------------------------------- batched predict
@@ -214,6 +217,14 @@ def test_each_epoch_trains_every_position_once_in_seeded_shuffled_sorted_batches
 def test_the_loss_of_an_epoch_weighs_each_batch_by_its_size():
     history = train_epochs(lambda batch: float(len(batch)), np.arange(5), epochs=1, batch_size=4, rng=np.random.default_rng(0))
     assert history["loss"] == [pytest.approx((4 * 4 + 1 * 1) / 5)]
+
+
+def test_train_epochs_shuffles_the_positions_anew_every_epoch():
+    batches = []
+    train_epochs(lambda batch: batches.append(batch.tolist()) or 0.0, np.arange(40), epochs=3, batch_size=10,
+                 rng=np.random.default_rng(0))
+    epochs = [sorted(batches[i : i + 4]) for i in range(0, 12, 4)]
+    assert epochs[0] != epochs[1] != epochs[2] and batches[0] != list(range(10))
 
 
 def test_early_stopping_watches_the_validation_loss_and_restores_the_best_epoch():

@@ -119,8 +119,8 @@ def check_images(images, size: int, minimum: int = 1) -> None:
     ok = isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[1:] == (size, size, 3)
     if not ok or len(images) < minimum:
         shape = getattr(images, "shape", type(images).__name__)
-        plural = "s" if minimum > 1 else ""
-        raise ValueError(f"expected at least {minimum} image{plural} of shape (N, {size}, {size}, 3), got {shape}")
+        count = f"at least {minimum} image{'s' if minimum > 1 else ''}" if minimum else "images"
+        raise ValueError(f"expected {count} of shape (N, {size}, {size}, 3), got {shape}")
     if images.dtype != np.uint8 and images.dtype.kind != "f":
         raise ValueError(f"expected uint8 or float images, got dtype {images.dtype}")
 
