@@ -110,9 +110,7 @@ class Collection:
         ValueError
             If files are given to a collection of an array's images, or the reverse.
         """
-        if (paths is None) != (self.paths is None):
-            fitted_on = "an array" if self.paths is None else "files"
-            raise ValueError(f"this collection came from {fitted_on}: add {fitted_on} too, so that every image has a path or none has")
+        self._check_same_kind(paths)
         if paths is None:
             return items, []
         seen = set(self.paths)
@@ -136,9 +134,7 @@ class Collection:
         codes = check_codes(codes, self.codes.shape[1])
         if len(labels) != len(codes) or (paths is not None and len(paths) != len(codes)):
             raise ValueError(f"{len(codes)} codes, {len(labels)} labels and {len(paths or [])} paths disagree in length")
-        if (paths is None) != (self.paths is None):
-            has = "no paths" if self.paths is None else "a path for each image"
-            raise ValueError(f"this collection has {has}: add images the same way")
+        self._check_same_kind(paths)
         start = len(self.codes)
         self.index.add(codes)
         self.codes = np.concatenate([self.codes, codes])
@@ -146,6 +142,11 @@ class Collection:
         if paths is not None:
             self.paths = self.paths + [os.path.abspath(path) for path in paths]
         return np.arange(start, len(self.codes))
+
+    def _check_same_kind(self, paths: list[str] | None) -> None:
+        if (paths is None) != (self.paths is None):
+            fitted_on = "an array" if self.paths is None else "files"
+            raise ValueError(f"this collection came from {fitted_on}: add {fitted_on} too, so that every image has a path or none has")
 
     def remove(self, images) -> np.ndarray:
         """Take images out; later images move up to close the gaps, as in a list. Return the positions removed.
