@@ -47,7 +47,7 @@ def check_n_clusters(value) -> int | str:
 
 def check_choice(name: str, value, choices) -> str:
     """Return ``value`` if it is one of ``choices``; raise ValueError otherwise."""
-    if value not in choices:
+    if not _among(value, choices):
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
 
@@ -125,7 +125,7 @@ def one_of(choices, what: str | None = None) -> ParameterCheck:
     """The check of a value among ``choices``; ``what`` names the kind of thing in the message ("backbone")."""
 
     def check_one_of(name: str, value):
-        if what is not None and value not in choices:
+        if what is not None and not _among(value, choices):
             raise ValueError(f"unknown {what} {value!r}: {name} must be one of {sorted(choices)}")
         return check_choice(name, value, choices)
 
@@ -141,6 +141,13 @@ def satisfies(predicate: Callable[[Any], bool], description: str) -> ParameterCh
         return value
 
     return check_predicate
+
+
+def _among(value, choices) -> bool:
+    try:
+        return value in choices
+    except TypeError:  # an unhashable value is in no set or mapping
+        return False
 
 
 def check_seed(name: str, value) -> int | None:

@@ -109,6 +109,18 @@ def test_satisfies_and_check_seed():
         check_seed("random_state", -1)
 
 
+@pytest.mark.parametrize("value", [["efficientnet_lite0"], {"a": 1}])
+def test_an_unhashable_value_is_refused_as_any_other(value):
+    from cae_sim.encoders import FeatureMapAutoencoder, PretrainedEncoder
+
+    with pytest.raises(ValueError, match="unknown pretrained model"):
+        PretrainedEncoder(model=value)._validate_params()
+    with pytest.raises(ValueError, match="backbone"):
+        FeatureMapAutoencoder(backbone=value)._validate_params()
+    with pytest.raises(ValueError, match="output must be one of"):
+        one_of(("head", "concat"))("output", value)
+
+
 # --------------------------------------------------------------------------- the input check
 
 
