@@ -31,7 +31,14 @@ _NOTHING = object()
 
 
 class Registry(Mapping[str, Any]):
-    """Entries of one kind by name; read-only as a mapping (``REG[name]``, ``name in REG``, iteration).
+    """Entries of one kind by name; read-only as a mapping (``REG[name]``, ``name in REG``, iteration in the order
+    of registration).
+
+    >>> @INDEXES.register("exact")                                          # doctest: +SKIP
+    ... class ExactIndex(NeighborIndex): ...
+    >>> INDEXES.register("faiss-ivf", partial(FaissIndex, kind="IVF"))      # doctest: +SKIP
+    >>> INDEXES.get_config(INDEXES["faiss-ivf"](metric="cosine"))           # doctest: +SKIP
+    {'name': 'faiss-ivf', 'config': {'metric': 'cosine', 'kind': 'IVF', ...}}
 
     Parameters
     ----------
@@ -97,7 +104,8 @@ class Registry(Mapping[str, Any]):
         ----------
         spec : str, dict or object
             A name: its entry (a class, a preset or the data). A config ``{"name": ..., "config": {...}}``: a new
-            object built by ``from_config``. An object this registry describes (``name_of``): the object itself.
+            object built by ``from_config``. An object this registry describes (``name_of``): the object itself,
+            not a copy (``sklearn.base.clone`` makes an unfitted one).
         default : optional
             Returned instead of raising where ``spec`` is neither a registered name nor a registered object.
 
