@@ -47,7 +47,7 @@ _MODULES = {
 
 #: Submodules reachable as attributes (``cae_sim.index.ExactIndex``) after a bare ``import cae_sim``.
 _SUBMODULES = {
-    "augment", "clustering", "codes", "collection", "defaults", "distributed", "encoders", "feature_maps", "images",
+    "augment", "clustering", "codes", "collection", "defaults", "distances", "distributed", "encoders", "feature_maps", "images",
     "index", "matching", "memory", "metrics", "model", "persistence", "pipeline", "plots",
 }
 

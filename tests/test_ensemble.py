@@ -56,3 +56,17 @@ def test_pipeline_takes_a_list_of_names_and_saves_it(data_dir, tmp_path):
 def test_bad_parameters_are_named(images, params, message):
     with pytest.raises(ValueError, match=message):
         Ensemble(**params).fit(images)
+
+
+def test_fit_encode_has_each_member_encode_the_images_once_and_gives_what_encode_gives(images, monkeypatch):
+    from cae_sim.encoders import DHash, PHash
+
+    calls = []
+    for cls in (PHash, DHash):
+        original = cls.encode
+        monkeypatch.setattr(cls, "encode", lambda self, x, _o=original, _c=cls: calls.append(_c.__name__) or _o(self, x))
+    ensemble = Ensemble(encoders=[PHash(), DHash()], weights=[1.0, 2.0])
+    codes = ensemble.fit_encode(images)
+    assert sorted(calls) == ["DHash", "PHash"]
+    np.testing.assert_array_equal(codes, ensemble.encode(images))
+    np.testing.assert_allclose(np.linalg.norm(codes[:, 64:], axis=1), 2.0, rtol=1e-5)

@@ -269,7 +269,7 @@ def test_map_coordinates_of_a_manifold_clustering_come_from_its_embedding(hashed
     mixture = GaussianMixture(3, random_state=0).fit(embedding)
     state = {"fitted_codes": pipeline.codes_, "embedding": embedding}
     state |= {"weights": mixture.weights_, "means": mixture.means_, "covariances": mixture.covariances_}
-    pipeline.clustering_ = ManifoldClustering().restore(state, {})  # as if UMAP had embedded the codes, without its 20-s compile
+    pipeline.model_.clustering_ = ManifoldClustering().restore(state, {})  # as if UMAP had embedded the codes, without its 20-s compile
 
     np.testing.assert_allclose(map_coordinates(pipeline), PCA(2).fit_transform(embedding), atol=1e-5)
     pipeline.add(smooth_image(200, 12, 12)[np.newaxis])

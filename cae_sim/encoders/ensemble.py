@@ -59,20 +59,32 @@ class Ensemble(Encoder):
 
     def fit(self, images: np.ndarray) -> "Ensemble":
         """Fit every member on the images (resized to its own size); return self."""
-        self._validate_params()
-        members = self._members()
-        self._check_weights(len(members))
+        members = self._checked_members()
         self.encoders_ = [member.fit(_resized(images, member.image_size)) for member in members]
         return self
+
+    def fit_encode(self, images: np.ndarray) -> np.ndarray:
+        """Fit every member and return the codes of ``images``, each member encoding them once."""
+        members = self._checked_members()
+        parts = [member.fit_encode(_resized(images, member.image_size)) for member in members]
+        self.encoders_ = members
+        return self._combine(parts)
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Return the (N, sum of members' widths) float32 codes."""
         check_is_fitted(self, "encoders_")
-        weights = self.weights if self.weights is not None else [1.0] * len(self.encoders_)
-        parts = []
-        for member, weight in zip(self.encoders_, weights):
-            parts.append(l2_normalize(member.encode(_resized(images, member.image_size))) * np.float32(weight))
-        return np.concatenate(parts, axis=1).astype(np.float32)
+        return self._combine([member.encode(_resized(images, member.image_size)) for member in self.encoders_])
+
+    def _checked_members(self) -> list[Encoder]:
+        self._validate_params()
+        members = self._members()
+        self._check_weights(len(members))
+        return members
+
+    def _combine(self, parts: list[np.ndarray]) -> np.ndarray:
+        """The members' codes, each unit-normalised and weighted, side by side."""
+        weights = self.weights if self.weights is not None else [1.0] * len(parts)
+        return np.concatenate([l2_normalize(part) * np.float32(weight) for part, weight in zip(parts, weights)], axis=1).astype(np.float32)
 
     def save(self, directory: Path) -> None:
         """Save each member in a sub-directory ``member_0``, ``member_1``, ..."""

@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._checks import at_least, check_int
 from .._registry import ENCODERS
-from .base import Encoder, to_uint8
+from .base import Encoder, check_images, to_uint8
 
 #: Side of the RGB images the hashes take (larger where a hash needs a finer grid).
 IMAGE_SIZE = 64
@@ -164,11 +164,7 @@ class DHash(PerceptualHash):
 
 def _gray_uint8(images: np.ndarray, size: int) -> np.ndarray:
     """Check RGB images (N, size, size, 3), uint8 or float in [0, 1]; return them as uint8 gray (N, size, size)."""
-    if not isinstance(images, np.ndarray) or images.ndim != 4 or images.shape[1:] != (size, size, 3):
-        shape = getattr(images, "shape", type(images).__name__)
-        raise ValueError(f"expected images of shape (N, {size}, {size}, 3), got {shape}")
-    if images.dtype != np.uint8 and images.dtype.kind != "f":
-        raise ValueError(f"expected uint8 or float images, got dtype {images.dtype}")
+    check_images(images, size, minimum=0)
     images = to_uint8(images)
     if len(images) == 0:
         return np.zeros((0, size, size), np.uint8)

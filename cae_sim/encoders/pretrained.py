@@ -18,7 +18,7 @@ from .._checks import at_least, check_int, none_or, one_of, satisfies
 from .._files import file_sha256
 from .._registry import ENCODERS
 from .backbones import BACKBONES, Backbone
-from .base import Encoder, to_unit_float
+from .base import Encoder, check_images, predict_batches, to_unit_float
 
 if TYPE_CHECKING:
     import keras
@@ -148,14 +148,9 @@ class PretrainedEncoder(Encoder):
         return BACKBONES.get(self.model)
 
     def _forward(self, model: keras.Model, images: np.ndarray) -> np.ndarray:
-        size = self.image_size
-        if not isinstance(images, np.ndarray) or images.ndim != 4 or images.shape[1:] != (size, size, 3):
-            raise ValueError(f"expected images of shape (N, {size}, {size}, 3), got {getattr(images, 'shape', images)}")
-        outputs = [
-            np.asarray(model.predict_on_batch(self.preprocess(to_unit_float(images[i : i + self.batch_size]))), np.float32)
-            for i in range(0, len(images), self.batch_size)
-        ]
-        return np.concatenate(outputs)
+        check_images(images, self.image_size)
+        return predict_batches(lambda batch: model.predict_on_batch(self.preprocess(to_unit_float(batch))), images,
+                               self.batch_size)
 
 
 for name in BACKBONES:
