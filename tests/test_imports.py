@@ -134,11 +134,6 @@ def test_no_cycle_among_the_imports_of_the_package(in_functions):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="encoders/autoencoder.py, contrastive.py and feature_autoencoder.py import keras at module level, and "
-    "keras/__init__.py imports keras.applications; the backbones, the pretrained encoder and members import neither",
-)
 def test_import_cae_sim_encoders_loads_no_keras_application():
     code = (
         "import sys, cae_sim.encoders as e; e.BACKBONES['vgg16'], e.ENCODERS['vgg16']; "
@@ -146,3 +141,15 @@ def test_import_cae_sim_encoders_loads_no_keras_application():
         "assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.slow
+def test_a_pipeline_loads_keras_only_when_its_encoder_is_used(tmp_path):
+    code = (
+        "import sys, numpy as np; from cae_sim import Pipeline; "
+        "images = np.random.default_rng(0).integers(0, 255, (6, 16, 16, 3), dtype=np.uint8); "
+        "Pipeline(encoder='dhash', n_clusters=2, random_state=0).fit(images).save(sys.argv[1]); "
+        "loaded = Pipeline.load(sys.argv[1]); loaded.duplicates(); loaded.query(images[0]); "
+        "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, 'keras loaded'"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "model")], check=True)

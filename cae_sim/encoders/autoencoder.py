@@ -7,10 +7,9 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
-from keras import layers
 from sklearn.utils.validation import check_is_fitted
 
 from .._checks import at_least, check_fraction, check_int, check_positive, check_seed, none_or, satisfies
@@ -18,6 +17,9 @@ from ..augment import make_augment
 from ..defaults import autoencoder_batch_size, validation_size
 from .._registry import ENCODERS
 from .base import EarlyStopping, Encoder, check_augment, check_images, predict_batches, to_uint8, to_unit_float, train_epochs
+
+if TYPE_CHECKING:  # Keras loads when a model is built, loaded or trained, not with the encoders
+    import keras
 
 MODEL_FILE = "autoencoder.keras"
 HISTORY_FILE = "history.json"
@@ -32,6 +34,7 @@ def seeded_initializers(seed: int | None) -> Callable[[], dict]:
 
     Each layer is seeded on its own, so no process-wide seed is set; with ``seed=None`` they are unseeded.
     """
+    import keras
     seeds = itertools.count(seed or 0)
 
     def init() -> dict:
@@ -202,6 +205,7 @@ class ConvAutoencoder(Encoder):
     @classmethod
     def load(cls, directory: Path, params: dict) -> "ConvAutoencoder":
         """Rebuild a fitted autoencoder from ``save``'s directory."""
+        import keras
         encoder = cls._from_params(params)
         encoder.autoencoder_ = keras.models.load_model(Path(directory) / MODEL_FILE, compile=False, safe_mode=True)
         encoder.encoder_ = _encoder_half(encoder.autoencoder_)
@@ -221,6 +225,7 @@ class ConvAutoencoder(Encoder):
 
     def _fit_model(self, images: np.ndarray) -> np.ndarray:
         """Check, build and train the model; return the positions of the training images (the rest validated)."""
+        import keras
         self._validate_params()
         check_images(images, self.image_size)
         rng = np.random.default_rng(self.random_state)
@@ -286,6 +291,8 @@ class ConvAutoencoder(Encoder):
     # ------------------------------------------------------------------ helpers
 
     def _build(self, seed: int | None = None) -> keras.Model:
+        import keras
+        from keras import layers
         init = seeded_initializers(seed)
         inputs = keras.Input((self.image_size, self.image_size, 3))
         x = inputs
@@ -311,4 +318,5 @@ class ConvAutoencoder(Encoder):
 
 
 def _encoder_half(autoencoder: keras.Model) -> keras.Model:
+    import keras
     return keras.Model(autoencoder.inputs, autoencoder.get_layer(CODE_LAYER).output, name="encoder")

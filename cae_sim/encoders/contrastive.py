@@ -16,11 +16,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
-import tensorflow as tf
-from keras import layers
 from sklearn.utils.validation import check_is_fitted
 
 from .._checks import at_least, check_int, check_positive, check_seed, none_or, one_of, satisfies
@@ -33,6 +31,10 @@ from .backbones import BACKBONES
 from .base import Encoder, check_augment, check_images, predict_batches, to_uint8, train_epochs
 from .ensemble import Ensemble
 from .members import is_fitted, load_member, member_encoder, save_member
+
+if TYPE_CHECKING:  # Keras loads when a model is built, loaded or trained, not with the encoders
+    import keras
+    import tensorflow as tf
 
 HEAD_FILE = "head.keras"
 HISTORY_FILE = "history.json"
@@ -60,6 +62,7 @@ def nt_xent(first: tf.Tensor, second: tf.Tensor, temperature: float) -> tf.Tenso
         Mean over the 2n views of the cross-entropy of finding its partner
         among the other 2n − 1 views.
     """
+    import tensorflow as tf
     codes = tf.math.l2_normalize(tf.concat([first, second], axis=0), axis=1)
     n = tf.shape(first)[0]
     logits = tf.matmul(codes, codes, transpose_b=True) / temperature
@@ -238,6 +241,7 @@ class ContrastiveEncoder(Encoder):
     @classmethod
     def load(cls, directory: Path, params: dict) -> "ContrastiveEncoder":
         """Rebuild a fitted encoder from ``save``'s directory."""
+        import keras
         encoder = cls._from_params(params)
         encoder.backbone_ = load_member(Path(directory) / BACKBONE_DIR)
         encoder.head_ = keras.models.load_model(Path(directory) / HEAD_FILE, compile=False, safe_mode=True)
@@ -316,6 +320,8 @@ class ContrastiveEncoder(Encoder):
         return views, originals
 
     def _build_head(self, dimension: int, seed: int | None) -> keras.Model:
+        import keras
+        from keras import layers
         def initializer(offset: int):
             return keras.initializers.GlorotUniform(seed=None if seed is None else seed + offset)
 
@@ -326,6 +332,8 @@ class ContrastiveEncoder(Encoder):
 
     def _train_head(self, views: np.ndarray, rng: np.random.Generator) -> dict[str, list[float]]:
         """Train the head on pairs of cached views (a last batch of one image is left out); return the history."""
+        import keras
+        import tensorflow as tf
         optimizer = keras.optimizers.Adam(self.learning_rate)
         head, temperature = self.head_, float(self.temperature)
 

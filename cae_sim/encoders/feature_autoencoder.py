@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
-from keras import layers
 from sklearn.utils.validation import check_is_fitted
 
 from .._checks import at_least, check_int, check_positive, check_seed, one_of
@@ -24,6 +23,9 @@ from .autoencoder import seeded_initializers
 from .base import Encoder, check_images, predict_batches, to_unit_float, train_epochs
 from .members import load_member, save_member
 from .pretrained import MIN_INPUT_SIZE, PretrainedEncoder, last_feature_map
+
+if TYPE_CHECKING:  # Keras loads when a model is built, loaded or trained, not with the encoders
+    import keras
 
 MODEL_FILE = "feature_encoder.keras"
 SCALING_FILE = "channel_scaling.npy"
@@ -184,6 +186,7 @@ class FeatureMapAutoencoder(Encoder):
     @classmethod
     def load(cls, directory: Path, params: dict) -> "FeatureMapAutoencoder":
         """Rebuild a fitted encoder from ``save``'s directory."""
+        import keras
         directory = Path(directory)
         encoder = cls._from_params(params)
         encoder._set_backbone(load_member(directory / BACKBONE_DIR))
@@ -197,6 +200,7 @@ class FeatureMapAutoencoder(Encoder):
     def _fit_maps(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Check, compute the feature maps of a sample of the images, train on them; return the maps and the
         sample's positions."""
+        import keras
         self._validate_params()
         check_images(images, self.input_size, minimum=2)
         rng = np.random.default_rng(self.random_state)
@@ -214,6 +218,7 @@ class FeatureMapAutoencoder(Encoder):
         return maps, sample
 
     def _set_backbone(self, backbone: PretrainedEncoder) -> None:
+        import keras
         classifier = backbone.classifier_
         self.backbone_ = backbone
         self.maps_ = keras.Model(classifier.inputs, last_feature_map(classifier).output, name="feature_maps")
@@ -232,6 +237,8 @@ class FeatureMapAutoencoder(Encoder):
         return (maps.astype(np.float32) - self.channel_mean_) / self.channel_std_
 
     def _build(self, map_shape: tuple[int, int, int], seed: int | None) -> keras.Model:
+        import keras
+        from keras import layers
         init = seeded_initializers(seed)
         height, width, channels = map_shape
         inputs = keras.Input(map_shape)
