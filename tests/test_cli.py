@@ -222,3 +222,16 @@ def test_the_train_command_prints_only_its_summary(tmp_path, data_dir):
     )
     assert done.stderr == ""  # no TensorFlow start-up lines
     assert done.stdout.splitlines()[0].startswith(f"encoder:       {DEFAULT_ENCODER}")
+
+
+def test_a_warning_is_one_line_that_names_no_library_file(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    repository = Path(__file__).parent.parent
+    shutil.copytree(repository / "tests" / "fixtures" / "v1_phash", tmp_path / "v1")
+    monkeypatch.chdir(repository)  # the format-1 fixture's relative paths are data/...
+    assert cae_sim_main(["query", str(tmp_path / "v1"), "data/coffee.jpg", "-n", "1"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"warning: the save {str(tmp_path / 'v1')!r} (format 1) stored relative image paths; they are read "
+                   f"relative to the current folder {str(repository)!r}. If they were made elsewhere, run: "
+                   f"cae-sim relocate {tmp_path / 'v1'} OLD NEW"]

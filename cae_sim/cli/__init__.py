@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from types import ModuleType
 
 from .._startup import prepare_command_process
@@ -51,11 +52,17 @@ def run_command(module: ModuleType, args: argparse.Namespace) -> int:
     try:
         module.check(args)
         logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+        warnings.showwarning = _print_warning
         prepare_command_process()
         return module.run(args)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as a command shows it: ``warning: MESSAGE`` on standard error, without the library's file and line."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
 
 
 def invocation() -> str:
