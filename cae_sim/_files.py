@@ -39,12 +39,24 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
 def swap_into_place(staging: Path, target: Path) -> None:
     """Put the folder ``staging`` where ``target`` is: renamed in, any older ``target`` renamed away, then deleted.
 
-    Between the two renames ``target`` is briefly absent; it is never half written.
+    Between the two renames ``target`` is briefly absent; it is never half written (``cae_sim.persistence.locking``
+    recovers a save whose swap a crash interrupted).
     """
-    if not target.exists():
+    if target.exists():
+        retired = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        target.rename(retired)
         staging.rename(target)
-        return
-    retired = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-    target.rename(retired)
-    staging.rename(target)
-    shutil.rmtree(retired)
+        sync_folder(target.parent)
+        shutil.rmtree(retired)
+    else:
+        staging.rename(target)
+        sync_folder(target.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it) to disk."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

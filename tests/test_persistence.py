@@ -179,7 +179,7 @@ def test_a_failed_save_leaves_the_good_one_intact(fitted, saved, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         fitted.save(saved)
     assert {p: p.read_bytes() for p in saved.rglob("*") if p.is_file()} == before
-    assert sorted(p.name for p in saved.parent.iterdir()) == ["model"]
+    assert sorted(p.name for p in saved.parent.iterdir()) == [".model.lock", "model"]  # the writer lock stays
     Pipeline.load(saved)
 
 
@@ -187,7 +187,7 @@ def test_saving_again_replaces_the_save(fitted, saved):
     (saved / "stale.txt").write_text("from before")
     fitted.save(saved)
     assert not (saved / "stale.txt").exists()
-    assert sorted(p.name for p in saved.parent.iterdir()) == ["model"]
+    assert sorted(p.name for p in saved.parent.iterdir()) == [".model.lock", "model"]  # the writer lock stays
 
 
 def test_saving_an_unfitted_pipeline_fails(tmp_path):

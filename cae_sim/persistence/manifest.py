@@ -6,10 +6,13 @@ Loading checks what is cheap to check (the manifest, every small file's hash, ev
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -19,8 +22,12 @@ from .._json import from_json, to_json
 FORMAT = "cae_sim.pipeline"
 VERSION = 2
 MANIFEST = "manifest.json"
-#: Files up to this size are hash-checked on every load; larger ones by size (and ``.npy`` header) until ``verify``.
+#: ``.npy`` arrays up to this size are hash-checked on every load; larger ones by size and header until ``verify``.
 SMALL_FILE_BYTES = 1 << 20
+#: The largest JSON file (the manifest, a member's description) a load reads.
+MAX_JSON_BYTES = 64 << 20
+#: The dtypes a save's arrays may have.
+ARRAY_KINDS = "biuf"
 
 
 def damaged(root: Path, what: str) -> ValueError:
@@ -35,7 +42,8 @@ def describe_files(root: Path) -> dict[str, dict]:
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST):
         entry = {"size": path.stat().st_size, "sha256": file_sha256(path)}
         if path.suffix == ".npy":
-            shape, dtype = _npy_header(path)
+            with open(path, "rb") as file:
+                shape, dtype, _ = _npy_header(file)
             entry |= {"shape": list(shape), "dtype": dtype.str}
         table[path.relative_to(root).as_posix()] = entry
     return table
@@ -59,13 +67,12 @@ def read_manifest(root: Path) -> dict:
     """
     if not root.is_dir():
         raise FileNotFoundError(f"no such save directory: {str(root)!r}")
-    path = root / MANIFEST
-    if not path.is_file():
+    if not (root / MANIFEST).is_file():
         raise ValueError(f"{str(root)!r} is not a cae_sim save: it has no {MANIFEST}")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"), object_hook=from_json)
-    except (UnicodeDecodeError, ValueError, TypeError) as error:  # bad JSON, or a parameter naming no encoder
-        raise damaged(root, f"{MANIFEST} cannot be read ({error})") from error
+        manifest = json.loads(read_small(root, MANIFEST, MAX_JSON_BYTES).decode("utf-8"), object_hook=from_json)
+    except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as error:  # bad JSON, too deep, or a
+        raise damaged(root, f"{MANIFEST} cannot be read ({error})") from error  # parameter naming no encoder
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{str(root)!r} is not a cae_sim save: its {MANIFEST} has no format {FORMAT!r}")
     if not isinstance(manifest.get("version"), int) or not 1 <= manifest["version"] <= VERSION:
@@ -143,13 +150,76 @@ def _check_file(root: Path, name: str, entry, full: bool) -> None:
         raise damaged(root, f"{name} is not a regular file")
     if info.st_size != entry["size"]:
         raise damaged(root, f"{name} has {info.st_size} bytes, its manifest says {entry['size']}")
-    if full or info.st_size <= SMALL_FILE_BYTES:
-        if file_sha256(path) != entry["sha256"]:
-            raise damaged(root, f"{name} does not match its sha256 in the manifest")
-    elif "shape" in entry:
-        shape, dtype = _npy_header(path)
-        if list(shape) != entry["shape"] or dtype.str != entry.get("dtype"):
-            raise damaged(root, f"{name} holds {dtype.str} {shape}, its manifest says {entry.get('dtype')} {entry['shape']}")
+    if full or not _checked_by_header(name, info.st_size):
+        with open_regular(root, name) as file:
+            if hashlib.file_digest(file, "sha256").hexdigest() != entry["sha256"]:
+                raise damaged(root, f"{name} does not match its sha256 in the manifest")
+    if name.endswith(".npy"):
+        with open_regular(root, name) as file:
+            _check_header(root, name, entry, file, info.st_size)
+
+
+def _checked_by_header(name: str, size: int) -> bool:
+    """Large arrays are checked by size and header on load, and by hash in ``verify``; other files by hash."""
+    return name.endswith(".npy") and size > SMALL_FILE_BYTES
+
+
+def open_regular(root: Path, name: str) -> BinaryIO:
+    """Open the save's file ``name`` for reading: never through a link, never blocking on a FIFO or device.
+
+    Raises
+    ------
+    ValueError
+        If the name leaves the save, or the file is not a regular file.
+    """
+    path = inside(root, name)
+    flags = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except FileNotFoundError:
+        raise damaged(root, f"{name} is missing") from None
+    except OSError as error:  # ELOOP: a link
+        raise damaged(root, f"{name} is not a regular file ({error.strerror})") from error
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise damaged(root, f"{name} is not a regular file")
+    return os.fdopen(descriptor, "rb")
+
+
+def read_small(root: Path, name: str, limit: int) -> bytes:
+    """The bytes of the save's file ``name``; ValueError if it holds more than ``limit``."""
+    with open_regular(root, name) as file:
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise damaged(root, f"{name} is larger than {limit} bytes")
+    return data
+
+
+def read_array(root: Path, name: str, entry: dict, *, mmap: bool = False) -> np.ndarray:
+    """Read the ``.npy`` array ``name`` after checking its header against the manifest's ``entry`` and the file's
+    size, so a crafted header allocates nothing; memory-map it with ``mmap``."""
+    with open_regular(root, name) as file:
+        shape, dtype = _check_header(root, name, entry, file, os.fstat(file.fileno()).st_size)
+        if mmap:
+            return np.memmap(file, dtype=dtype, mode="r", offset=file.tell(), shape=shape)
+        return np.fromfile(file, dtype=dtype, count=math.prod(shape)).reshape(shape)
+
+
+def _check_header(root: Path, name: str, entry, file: BinaryIO, size: int) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype of an opened ``.npy`` file, checked against the manifest and the file's size."""
+    if not isinstance(entry, dict):
+        raise damaged(root, f"the manifest's entry of {name} is malformed")
+    try:
+        shape, dtype, fortran = _npy_header(file)
+    except ValueError as error:
+        raise damaged(root, f"{name} is not a .npy array ({error})") from error
+    if list(shape) != entry.get("shape") or dtype.str != entry.get("dtype"):
+        raise damaged(root, f"{name} holds {dtype.str} {shape}, its manifest says {entry.get('dtype')} {entry.get('shape')}")
+    if dtype.kind not in ARRAY_KINDS or dtype.hasobject or fortran:
+        raise damaged(root, f"{name} holds {dtype.str} arrays, which a save does not")
+    if file.tell() + math.prod(shape) * dtype.itemsize != size:
+        raise damaged(root, f"{name} has {size} bytes, which its header's {dtype.str} {shape} does not fill")
+    return shape, dtype
 
 
 def inside(root: Path, name: str) -> Path:
@@ -164,12 +234,10 @@ def inside(root: Path, name: str) -> Path:
     return path
 
 
-def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
-    with open(path, "rb") as file:
-        try:
-            version = np.lib.format.read_magic(file)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read_header(file)
-        except ValueError as error:
-            raise ValueError(f"{path} is not a .npy array ({error})") from error
-    return shape, dtype
+def _npy_header(file: BinaryIO) -> tuple[tuple[int, ...], np.dtype, bool]:
+    """(shape, dtype, Fortran order) of the ``.npy`` file at its start; the file is left at its data."""
+    file.seek(0)
+    version = np.lib.format.read_magic(file)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read_header(file)
+    return shape, dtype, fortran

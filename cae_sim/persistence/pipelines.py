@@ -35,7 +35,11 @@ from ..collection import Collection
 from ..encoders import ENCODERS, Encoder
 from ..index import INDEXES
 from ..model import Model
-from .manifest import FORMAT, MANIFEST, VERSION, check_fields, check_files, damaged, describe_files, inside, read_manifest, write_manifest
+from .locking import recover, writing
+from .manifest import (
+    FORMAT, MANIFEST, VERSION, check_fields, check_files, damaged, describe_files, read_array, read_manifest, read_small,
+    write_manifest,
+)
 from .migrations import migrate
 
 PATHS_FILE = "paths.json"
@@ -49,11 +53,11 @@ def save_pipeline(pipeline, directory: str | os.PathLike) -> None:
     ValueError
         If ``directory`` holds files but is not a cae_sim save (it is never overwritten).
     """
-    target = Path(directory).absolute()
-    if target.exists() and not (target / MANIFEST).is_file() and (not target.is_dir() or any(target.iterdir())):
-        raise ValueError(f"refusing to overwrite {str(target)!r}: it exists and is not a cae_sim save")
-    with _staging(target) as staging:
-        _write(pipeline.model_, pipeline.collection_, pipeline.get_params(deep=False), staging)
+    with writing(directory) as target:
+        if target.exists() and not (target / MANIFEST).is_file() and (not target.is_dir() or any(target.iterdir())):
+            raise ValueError(f"refusing to overwrite {str(target)!r}: it exists and is not a cae_sim save")
+        with _staging(target) as staging:
+            _write(pipeline.model_, pipeline.collection_, pipeline.get_params(deep=False), staging)
 
 
 def _write(model: Model, collection: Collection, params: dict, root: Path) -> None:
@@ -127,6 +131,7 @@ def checked_save(directory: str | os.PathLike, prefix: str = "") -> tuple[Path, 
         The save's absolute folder and its manifest.
     """
     root = Path(directory).absolute()
+    recover(root)
     manifest = migrate(root, read_manifest(root))
     check_fields(root, manifest)
     check_files(root, manifest["files"], prefix)
@@ -144,6 +149,7 @@ def verify_save(directory: str | os.PathLike) -> int:
         Naming the first file that is missing or changed.
     """
     root = Path(directory).absolute()
+    recover(root)
     manifest = migrate(root, read_manifest(root))
     check_fields(root, manifest)
     return check_files(root, manifest["files"], full=True)
@@ -167,11 +173,16 @@ def relocate_save(directory: str | os.PathLike, old: str | os.PathLike, new: str
     ValueError
         If the save is damaged or holds no paths.
     """
-    root, manifest = checked_save(directory)
-    paths = _paths(root, manifest["files"], manifest["collection"]["paths"])
-    if paths is None:
-        raise ValueError(f"the save {str(root)!r} holds images given as an array: it has no paths to relocate")
-    old_folder, new_folder = os.path.abspath(old), os.path.abspath(new)
+    with writing(directory):
+        root, manifest = checked_save(directory)
+        paths = _paths(root, manifest["files"], manifest["collection"]["paths"])
+        if paths is None:
+            raise ValueError(f"the save {str(root)!r} holds images given as an array: it has no paths to relocate")
+        return _relocated(root, manifest, paths, os.path.abspath(old), os.path.abspath(new))
+
+
+def _relocated(root: Path, manifest: dict, paths: list[str], old_folder: str, new_folder: str) -> int:
+    """Write the save anew with ``paths`` moved from ``old_folder`` to ``new_folder``; return how many moved."""
     moved = [_moved(path, old_folder, new_folder) for path in paths]
     changed = sum(a != b for a, b in zip(paths, moved))
     with _staging(root) as staging:
@@ -195,7 +206,7 @@ def _load_model(root: Path, described: dict, files: dict, model: Model) -> Model
     clustering_described = described["clustering"]
     clustering = CLUSTERINGS.from_config({"name": clustering_described["name"], "config": clustering_described["config"]})
     arrays = _load_arrays(root, files, "clustering")
-    codes = np.load(_listed(root, files, "codes.npy"), mmap_mode="r", allow_pickle=False)
+    codes = read_array(root, "codes.npy", _listed(root, files, "codes.npy"), mmap=True)
     arrays |= {name: codes for name in clustering_described["shared"]}
     scores = {int(k): float(v) for k, v in clustering_described["scores"].items()}
     clustering.restore(arrays, scores)
@@ -206,8 +217,8 @@ def _load_model(root: Path, described: dict, files: dict, model: Model) -> Model
 
 def _load_collection(root: Path, manifest: dict) -> Collection:
     described, files = manifest["collection"], manifest["files"]
-    codes = np.load(_listed(root, files, "codes.npy"), mmap_mode="r", allow_pickle=False)  # need not fit in RAM
-    labels = np.load(_listed(root, files, described["labels"]), allow_pickle=False)
+    codes = read_array(root, "codes.npy", _listed(root, files, "codes.npy"), mmap=True)  # need not fit in RAM
+    labels = read_array(root, described["labels"], _listed(root, files, described["labels"]))
     paths = _paths(root, files, described["paths"])
     calibration = None if described["calibration"] is None else Calibration.from_dict(described["calibration"])
     index = INDEXES.from_config(described["index"])
@@ -240,23 +251,24 @@ def _when_used(root: Path, read: Callable):
 def _paths(root: Path, files: dict, described) -> list[str] | None:
     if described is None or isinstance(described, list):  # a list: migrated from format 1
         return described
-    paths = json.loads(_listed(root, files, described).read_text(encoding="utf-8"))
+    _listed(root, files, described)
+    paths = json.loads(read_small(root, described, files[described]["size"]).decode("utf-8"))
     if not isinstance(paths, list) or not all(isinstance(path, str) for path in paths):
         raise ValueError(f"{described} is not a list of paths")
     return paths
 
 
-def _listed(root: Path, files: dict, name: str) -> Path:
-    """The save's file ``name``, which its files table must list (and so was checked)."""
+def _listed(root: Path, files: dict, name: str) -> dict:
+    """The files table's entry of ``name``, which it must list (and so was checked)."""
     if name not in files:
         raise ValueError(f"the manifest names {name!r}, which its files table does not list")
-    return inside(root, name)
+    return files[name]
 
 
 def _load_arrays(root: Path, files: dict, folder: str) -> dict[str, np.ndarray]:
     """The arrays of the files table in ``folder/``, by name."""
     listed = [name for name in files if name.startswith(f"{folder}/") and name.endswith(".npy")]
-    return {Path(name).stem: np.load(inside(root, name), allow_pickle=False) for name in listed}
+    return {Path(name).stem: read_array(root, name, files[name]) for name in listed}
 
 
 def _save_arrays(folder: Path, arrays: dict[str, np.ndarray]) -> None:
