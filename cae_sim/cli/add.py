@@ -36,17 +36,19 @@ def check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Add each PATH's new images, save in place if any was added, and print what changed."""
+    from ..persistence import writing
     from ..pipeline import Pipeline, SkippedImagesWarning
 
-    pipeline = Pipeline.load(args.model).set_params(verbose=0 if args.quiet else 1)
-    added, known, skipped = 0, 0, []
-    with warnings.catch_warnings(), dask_client(args) as client:
-        warnings.simplefilter("ignore", SkippedImagesWarning)  # listed below
-        for path in args.paths:
-            result = pipeline.add(path, client=client, model_dir=args.model)
-            added, known, skipped = added + len(result.positions), known + len(result.known), skipped + result.skipped
-    if added:
-        save_with_clusters(pipeline, args.model)
+    with writing(args.model):  # another writer of this save waits until this one has saved
+        pipeline = Pipeline.load(args.model).set_params(verbose=0 if args.quiet else 1)
+        added, known, skipped = 0, 0, []
+        with warnings.catch_warnings(), dask_client(args) as client:
+            warnings.simplefilter("ignore", SkippedImagesWarning)  # listed below
+            for path in args.paths:
+                result = pipeline.add(path, client=client, model_dir=args.model)
+                added, known, skipped = added + len(result.positions), known + len(result.known), skipped + result.skipped
+        if added:
+            save_with_clusters(pipeline, args.model)
     print(f"added:         {added}")
     print(f"already there: {known}")
     print(f"skipped:       {len(skipped)}")

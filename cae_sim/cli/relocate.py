@@ -30,13 +30,14 @@ def check(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Rewrite the save's paths, then its clusters.csv, and print how many paths changed."""
     from ..exports import write_clusters_csv
-    from ..persistence import relocate_save
+    from ..persistence import relocate_save, writing
     from ..pipeline import Pipeline
 
     old, new = os.path.abspath(args.old), os.path.abspath(args.new)
-    had_clusters = os.path.isfile(clusters_file(args.model))  # the rewritten save keeps only its own files
-    changed = relocate_save(args.model, old, new)
-    if had_clusters:
-        write_clusters_csv(Pipeline.load(args.model), clusters_file(args.model))
+    with writing(args.model):
+        had_clusters = os.path.isfile(clusters_file(args.model))  # the rewritten save keeps only its own files
+        changed = relocate_save(args.model, old, new)
+        if had_clusters:
+            write_clusters_csv(Pipeline.load(args.model), clusters_file(args.model))
     print(f"relocated:     {changed} image path{'s' if changed != 1 else ''} from {old} to {new}")
     return 0

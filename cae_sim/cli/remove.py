@@ -23,12 +23,14 @@ def check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Take the images out, save in place and print what changed."""
+    from ..persistence import writing
     from ..pipeline import Pipeline
 
-    pipeline = Pipeline.load(args.model)
-    before = len(pipeline.codes_)
-    pipeline.remove(args.paths)
-    save_with_clusters(pipeline, args.model)
+    with writing(args.model):  # another writer of this save waits until this one has saved
+        pipeline = Pipeline.load(args.model)
+        before = len(pipeline.codes_)
+        pipeline.remove(args.paths)
+        save_with_clusters(pipeline, args.model)
     print(f"removed:       {before - len(pipeline.codes_)}")
     print(f"images now:    {len(pipeline.codes_)} in {args.model}")
     return 0

@@ -58,9 +58,16 @@ def check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fit, save, write clusters.csv and print a summary."""
+    from ..persistence import writing
+
+    with writing(args.out):  # a second writer of this save waits, or fails with a clear message
+        check_out_folder(args.out, args.overwrite)  # before hours of training, not after
+        return _fit_and_save(args)
+
+
+def _fit_and_save(args: argparse.Namespace) -> int:
     from ..pipeline import Pipeline, SkippedImagesWarning
 
-    check_out_folder(args.out, args.overwrite)  # before hours of training, not after
     started = time.perf_counter()
     pipeline = Pipeline(
         encoder=args.encoder,
