@@ -160,8 +160,16 @@ class KMeansClustering(Clustering):
         return {"labels": self.labels_, "cluster_centers": self.cluster_centers_}
 
     def restore(self, arrays: dict[str, np.ndarray], scores: dict[int, float]) -> "KMeansClustering":
-        """Set the fitted state from ``state()``'s arrays; return self."""
-        self.labels_, self.cluster_centers_ = arrays["labels"], arrays["cluster_centers"]
+        """Set the fitted state from ``state()``'s arrays; return self.
+
+        Raises
+        ------
+        ValueError
+            If an array is missing or has the wrong shape, or a label names no centre.
+        """
+        labels, centers = _checked(arrays, {"labels": 1, "cluster_centers": 2}).values()
+        check_labels(labels, len(centers))
+        self.labels_, self.cluster_centers_ = labels, centers
         self.n_clusters_, self.scores_, self.n_features_in_ = len(self.cluster_centers_), scores, self.cluster_centers_.shape[1]
         return self
 
@@ -294,10 +302,18 @@ class ManifoldClustering(Clustering):
         ValueError
             If the fitted codes and the embedding differ in length.
         """
-        if len(arrays["fitted_codes"]) != len(arrays["embedding"]):
-            raise ValueError(f"{len(arrays['fitted_codes'])} fitted codes for an embedding of {len(arrays['embedding'])}")
-        keys = ("fitted_codes", "embedding", "weights", "means", "covariances")
-        self._set_state(*(arrays[key] for key in keys), scores)
+        codes, embedding, weights, means, covariances = _checked(
+            arrays, {"fitted_codes": 2, "embedding": 2, "weights": 1, "means": 2, "covariances": 3}).values()
+        if len(codes) != len(embedding):
+            raise ValueError(f"{len(codes)} fitted codes for an embedding of {len(embedding)}")
+        k, dimensions = means.shape
+        if weights.shape != (k,) or covariances.shape != (k, dimensions, dimensions) or embedding.shape[1] != dimensions:
+            raise ValueError(f"the mixture's weights {weights.shape}, means {means.shape} and covariances "
+                             f"{covariances.shape} do not fit an embedding of {embedding.shape}")
+        try:
+            self._set_state(codes, embedding, weights, means, covariances, scores)
+        except np.linalg.LinAlgError as error:
+            raise ValueError(f"the mixture's covariances are not positive definite ({error})") from error
         return self
 
     def _set_state(self, codes, embedding, weights, means, covariances, scores) -> None:
@@ -314,3 +330,34 @@ class ManifoldClustering(Clustering):
         self.n_clusters_ = len(means)
         self.scores_ = scores
 
+
+def _checked(arrays: dict[str, np.ndarray], dimensions: dict[str, int]) -> dict[str, np.ndarray]:
+    """The named arrays of a saved state, each numeric, finite (unless memory-mapped: the collection's codes, which
+    ``verify`` checks) and of its number of dimensions, in that order.
+
+    Raises
+    ------
+    ValueError
+        Naming the first array that is missing or wrong.
+    """
+    checked = {}
+    for name, ndim in dimensions.items():
+        array = arrays.get(name)
+        if not isinstance(array, np.ndarray) or array.ndim != ndim or array.size == 0 or array.dtype.kind not in "biuf":
+            raise ValueError(f"the clustering's {name} must be a non-empty {ndim}-d numeric array, "
+                             f"got {getattr(array, 'shape', None)} {getattr(array, 'dtype', type(array).__name__)}")
+        if array.dtype.kind == "f" and not isinstance(array, np.memmap) and not np.isfinite(array).all():
+            raise ValueError(f"the clustering's {name} hold NaN or infinite values")
+        checked[name] = array
+    return checked
+
+
+def check_labels(labels: np.ndarray, n_clusters: int) -> None:
+    """Raise ValueError unless ``labels`` is a 1-d array of ints in [0, n_clusters) (empty is fine)."""
+    if not isinstance(labels, np.ndarray) or labels.ndim != 1:
+        raise ValueError(f"cluster labels must be a 1-d array, got {getattr(labels, 'shape', type(labels).__name__)}")
+    if not len(labels):
+        return
+    if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= n_clusters:
+        raise ValueError(f"cluster labels must be ints in [0, {n_clusters}), got {labels.dtype} in "
+                         f"[{labels.min()}, {labels.max()}]")

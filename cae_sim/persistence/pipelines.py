@@ -30,7 +30,7 @@ import numpy as np
 
 from .._files import swap_into_place, write_atomically
 from ..calibration import Calibration
-from ..clustering import CLUSTERINGS
+from ..clustering import CLUSTERINGS, check_labels
 from ..collection import Collection
 from ..encoders import ENCODERS, Encoder
 from ..index import INDEXES
@@ -114,9 +114,10 @@ def load_pipeline(directory: str | os.PathLike, cls):
     try:
         model = _load_model(root, manifest["model"], manifest["files"], pipeline.make_model())
         collection = _load_collection(root, manifest)
+        check_labels(collection.labels, model.n_clusters_)
     except (KeyError, TypeError, AttributeError) as error:
         raise damaged(root, f"manifest lacks or mangles {error}") from error
-    except ValueError as error:
+    except (ValueError, IndexError, OverflowError, RecursionError) as error:
         raise damaged(root, str(error)) from error
     pipeline.model_, pipeline.collection_, pipeline.save_dir_ = model, collection, str(root)
     return pipeline
@@ -242,7 +243,7 @@ def _when_used(root: Path, read: Callable):
     def load():
         try:
             return read()
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:  # FAISS raises RuntimeError
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError, RuntimeError) as error:  # FAISS: RuntimeError
             raise damaged(root, f"a part read on first use does not fit ({error})") from error
 
     return load
