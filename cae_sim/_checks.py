@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 
 
-def check_int(name: str, value, minimum: int = 1) -> int:
-    """Return ``value`` as an int if it is an integer >= ``minimum``; raise ValueError otherwise."""
+def check_int(name: str, value, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` as an int if it is an integer in [``minimum``, ``maximum``]; raise ValueError otherwise."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an int <= {maximum}, got {value!r}")
     return int(value)
 
 
@@ -107,9 +109,9 @@ def validate_params(constraints: Mapping[str, ParameterCheck], params: Mapping[s
         constraints[name](name, value)
 
 
-def at_least(minimum: int) -> ParameterCheck:
-    """The check of an int (not a bool) >= ``minimum``."""
-    return partial(check_int, minimum=minimum)
+def at_least(minimum: int, maximum: int | None = None) -> ParameterCheck:
+    """The check of an int (not a bool) >= ``minimum`` (and <= ``maximum`` if given)."""
+    return partial(check_int, minimum=minimum, maximum=maximum)
 
 
 def none_or(check: ParameterCheck) -> ParameterCheck:

@@ -21,6 +21,8 @@ from .base import Encoder, check_images, to_uint8
 
 #: Side of the RGB images the hashes take (larger where a hash needs a finer grid).
 IMAGE_SIZE = 64
+#: The largest hash side: 4,096 bits a code, which keeps what a save can make a query allocate small.
+MAX_HASH_SIZE = 64
 
 
 class PerceptualHash(Encoder):
@@ -32,7 +34,7 @@ class PerceptualHash(Encoder):
     Parameters
     ----------
     hash_size : int, default=8
-        Side of the square of bits: codes have ``hash_size ** 2`` values.
+        Side of the square of bits, at most ``MAX_HASH_SIZE``: codes have ``hash_size ** 2`` values.
 
     Attributes
     ----------
@@ -41,7 +43,7 @@ class PerceptualHash(Encoder):
     """
 
     learns_from_images = False
-    _parameter_constraints = {"hash_size": at_least(2)}
+    _parameter_constraints = {"hash_size": at_least(2, MAX_HASH_SIZE)}
 
     def __init__(self, *, hash_size: int = 8):
         self.hash_size = hash_size
@@ -99,7 +101,7 @@ class PerceptualHash(Encoder):
         return cls(**params).fit()
 
     def _checked_hash_size(self) -> int:
-        return check_int("hash_size", self.hash_size, minimum=2)
+        return check_int("hash_size", self.hash_size, minimum=2, maximum=MAX_HASH_SIZE)
 
     @abstractmethod
     def _grid(self, hash_size: int) -> tuple[int, int]:
@@ -123,7 +125,7 @@ class PHash(PerceptualHash):
     Parameters
     ----------
     hash_size : int, default=8
-        Side of the square of bits: codes have ``hash_size ** 2`` values.
+        Side of the square of bits, at most ``MAX_HASH_SIZE``: codes have ``hash_size ** 2`` values.
     """
 
     name = "phash"
@@ -150,7 +152,7 @@ class DHash(PerceptualHash):
     Parameters
     ----------
     hash_size : int, default=8
-        Side of the square of bits: codes have ``hash_size ** 2`` values.
+        Side of the square of bits, at most ``MAX_HASH_SIZE``: codes have ``hash_size ** 2`` values.
     """
 
     name = "dhash"

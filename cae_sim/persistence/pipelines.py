@@ -212,6 +212,7 @@ def _load_model(root: Path, described: dict, files: dict, model: Model) -> Model
     scores = {int(k): float(v) for k, v in clustering_described["scores"].items()}
     clustering.restore(arrays, scores)
     unfitted = ENCODERS.from_config(described["encoder"])  # checked now, its files read on first use
+    unfitted._validate_params()  # bounds on what its parameters make a query allocate
     return model.set_fitted(_when_used(root, lambda: _load_encoder(root, unfitted)), clustering,
                             described["encoder_choice"], described["choices"])
 
