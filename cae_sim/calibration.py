@@ -247,7 +247,7 @@ def nearest_other_scores(index, codes: np.ndarray, positions: np.ndarray, below:
     """
     distances, neighbours = index.kneighbors(codes[positions], min(OTHER_NEIGHBOURS, len(index)))
     scores = index.score(distances)
-    other = (neighbours != positions[:, None]) & (distances > IDENTICAL) & np.isfinite(distances) & (scores < below)
+    other = (neighbours != positions[:, None]) & (distances > IDENTICAL) & (scores < below)
     first = other.argmax(axis=1)
     return scores[np.arange(len(positions)), first][other.any(axis=1)]
 

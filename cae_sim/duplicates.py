@@ -88,7 +88,7 @@ def _links(index: NeighborIndex, codes: np.ndarray, threshold: float, k: int) ->
         still_passing, step = [], max(1, BATCH_VALUES // k)
         for rows in (pending[start : start + step] for start in range(0, len(pending), step)):
             distances, positions = index.kneighbors(codes[rows], k)
-            passing = index.score(distances) >= threshold  # FAISS' missing neighbours have infinite distances: never pass
+            passing = index.score(distances) >= threshold
             linked = passing & (positions != rows[:, None])
             sources.append(np.broadcast_to(rows[:, None], positions.shape)[linked])
             targets.append(positions[linked])

@@ -85,7 +85,8 @@ class NeighborIndex(BaseEstimator, ABC):
     def kneighbors(self, codes: np.ndarray, n_neighbors: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Return (distances, positions), each (n_queries, k), nearest first.
 
-        ``k`` is ``n_neighbors`` or the number of indexed codes if that is smaller.
+        ``k`` is ``n_neighbors`` or the number of indexed codes if that is smaller: every row holds ``k``
+        indexed codes (an approximate index searches a row again where it found fewer), never a padding.
 
         Raises
         ------
@@ -205,12 +206,21 @@ class FaissIndex(NeighborIndex):
     they are more than a quarter of the index, the live codes are re-indexed
     (for IVF without new training), so the index does not keep growing.
 
+    Every row of ``kneighbors`` holds ``k`` indexed codes: where the approximate
+    search finds fewer (IVF visits ``n_probe`` lists, which may hold fewer than
+    ``k`` codes), that row is searched again over every code (every list; the
+    codes under the HNSW graph), so FAISS' padding (id -1) never reaches a caller.
+
+    A save holds plain arrays (``state``), never FAISS' own serialisation, and
+    ``restore`` rebuilds the index from them: FAISS never parses a saved file.
+
     Parameters
     ----------
     metric : {"cosine", "euclidean", "hamming"} or Distance, default="cosine"
     kind : {"Flat", "IVF", "IVFPQ", "HNSW"}, default="IVF"
     n_lists : int or None, default=None
-        IVF: number of inverted lists; None: about 4·√n (at most n / 39, which FAISS needs to train).
+        IVF: number of inverted lists, at most the number of codes fitted;
+        None: about 4·√n (at most n / 39, which FAISS needs to train).
     n_probe : int, default=64
         IVF: lists visited per query (more: slower, higher recall).
     pq_m : int or None, default=None
@@ -218,18 +228,25 @@ class FaissIndex(NeighborIndex):
         the codes' width; None: the largest divisor up to 64 that leaves each
         sub-vector 4 values or more.
     hnsw_m : int, default=32
-        HNSW: links per node.
+        HNSW: links per node, from 2 to ``MAX_HNSW_M``.
     ef_construction : int, default=80
-        HNSW: candidate list while building.
+        HNSW: candidate list while building, at most ``MAX_EF``.
     ef_search : int, default=256
-        HNSW: candidate list while searching (more: slower, higher recall).
+        HNSW: candidate list while searching (more: slower, higher recall), at most ``MAX_EF``.
     random_state : int or None, default=0
-        Seed of IVF's k-means training.
+        Seed of IVF's k-means training, in [0, 2**31).
     """
 
     KINDS = ("Flat", "IVF", "IVFPQ", "HNSW")
     #: IVFPQ trains 256 centroids for each sub-vector: it needs at least that many codes.
     PQ_MIN_CODES = 256
+    #: HNSW: the most links per node (a node keeps about 2·hnsw_m): bounds what a save's parameters can allocate.
+    MAX_HNSW_M = 256
+    #: HNSW: the longest candidate lists (``ef_construction``, ``ef_search``).
+    MAX_EF = 2**16
+    #: The arrays of ``state()`` for each kind.
+    STATE = {"Flat": (), "IVF": ("centroids", "lists"), "IVFPQ": ("centroids", "lists", "pq_centroids"),
+             "HNSW": ("levels", "neighbors", "entry_point")}
 
     def __init__(
         self, metric: str | Distance = "cosine", *, kind: str = "IVF", n_lists=None, n_probe: int = 64, pq_m=None, hnsw_m: int = 32,
@@ -245,43 +262,69 @@ class FaissIndex(NeighborIndex):
         self.ef_search = ef_search
         self.random_state = random_state
 
+    def _check_params(self) -> None:
+        """Check the parameters, before anything is built: those of a save bound what it can make FAISS allocate."""
+        check_choice("kind", self.kind, self.KINDS)
+        if self.n_lists is not None:
+            check_int("n_lists", self.n_lists)
+        check_int("n_probe", self.n_probe)
+        if self.pq_m is not None:
+            check_int("pq_m", self.pq_m)
+        _check_at_most("hnsw_m", check_int("hnsw_m", self.hnsw_m, minimum=2), self.MAX_HNSW_M)
+        _check_at_most("ef_construction", check_int("ef_construction", self.ef_construction), self.MAX_EF)
+        _check_at_most("ef_search", check_int("ef_search", self.ef_search), self.MAX_EF)
+        if self.random_state is not None:
+            _check_at_most("random_state", check_int("random_state", self.random_state, minimum=0), 2**31 - 1)
+
     def _build(self, codes: np.ndarray) -> None:
         import faiss  # imported here: only who searches with FAISS pays for loading it
 
-        check_choice("kind", self.kind, self.KINDS)
-        dimension = codes.shape[1]
+        self._check_params()
         if self.kind == "Flat":
-            index = faiss.IndexFlatL2(dimension)
+            index = faiss.IndexFlatL2(codes.shape[1])
         elif self.kind == "HNSW":
-            index = faiss.IndexHNSWFlat(dimension, check_int("hnsw_m", self.hnsw_m, minimum=2))
-            index.hnsw.efConstruction = check_int("ef_construction", self.ef_construction)
+            index = self._new_hnsw(codes.shape[1])
         else:
-            index = self._trained_ivf(codes, dimension)
+            index = self._trained_ivf(codes)
         index.add(codes)
         self.index_ = index
         self._set_ids(np.arange(len(codes), dtype=np.int64))
 
-    def _trained_ivf(self, codes: np.ndarray, dimension: int):
+    def _new_hnsw(self, dimension: int):
         import faiss
 
-        n_lists = self.n_lists or int(np.clip(4 * np.sqrt(len(codes)), 1, max(1, len(codes) // 39)))
+        index = faiss.IndexHNSWFlat(dimension, self.hnsw_m)
+        index.hnsw.efConstruction = self.ef_construction
+        return index
+
+    def _new_ivf(self, dimension: int, n_lists: int, pq_m: int | None):
+        """An untrained IVF index (IVFPQ with ``pq_m`` bytes a code); it keeps where each code is (direct map)."""
+        import faiss
+
         quantizer = faiss.IndexFlatL2(dimension)
         if self.kind == "IVFPQ":
-            if len(codes) < self.PQ_MIN_CODES:
-                raise ValueError(f"an IVFPQ index needs at least {self.PQ_MIN_CODES} codes to train, got {len(codes)}")
-            index = faiss.IndexIVFPQ(quantizer, dimension, check_int("n_lists", n_lists), self._pq_bytes(dimension), 8)
+            index = faiss.IndexIVFPQ(quantizer, dimension, n_lists, pq_m, 8)
             index.pq.cp.min_points_per_centroid = 1  # FAISS warns on stderr below 39 codes a centroid (9,984)
         else:
-            index = faiss.IndexIVFFlat(quantizer, dimension, check_int("n_lists", n_lists))
+            index = faiss.IndexIVFFlat(quantizer, dimension, n_lists)
+        index.make_direct_map()  # lets a compaction read codes back, and ``state`` find each code's list
+        return index
+
+    def _trained_ivf(self, codes: np.ndarray):
+        n_lists = self.n_lists or int(np.clip(4 * np.sqrt(len(codes)), 1, max(1, len(codes) // 39)))
+        if n_lists > len(codes):
+            raise ValueError(f"n_lists must be at most the number of codes ({len(codes)}) to train, got {n_lists}")
+        if self.kind == "IVFPQ" and len(codes) < self.PQ_MIN_CODES:
+            raise ValueError(f"an IVFPQ index needs at least {self.PQ_MIN_CODES} codes to train, got {len(codes)}")
+        index = self._new_ivf(codes.shape[1], n_lists, self._pq_bytes(codes.shape[1]) if self.kind == "IVFPQ" else None)
         index.cp.seed = 1234 if self.random_state is None else self.random_state
         index.train(codes)
-        index.make_direct_map()  # lets a compaction read codes back
         return index
 
     def _pq_bytes(self, dimension: int) -> int:
         if self.pq_m is None:
             return max(m for m in range(1, min(64, max(1, dimension // 4)) + 1) if dimension % m == 0)
-        if check_int("pq_m", self.pq_m) > dimension or dimension % self.pq_m:
+        if self.pq_m > dimension or dimension % self.pq_m:
             raise ValueError(f"pq_m must divide the codes' width {dimension}, got {self.pq_m}")
         return self.pq_m
 
@@ -305,9 +348,7 @@ class FaissIndex(NeighborIndex):
             self.index_.make_direct_map()
             self.index_.add(live)
         else:
-            fresh = faiss.IndexFlatL2(live.shape[1]) if self.kind == "Flat" else faiss.IndexHNSWFlat(live.shape[1], self.hnsw_m)
-            if self.kind == "HNSW":
-                fresh.hnsw.efConstruction = self.ef_construction
+            fresh = faiss.IndexFlatL2(live.shape[1]) if self.kind == "Flat" else self._new_hnsw(live.shape[1])
             fresh.add(live)
             self.index_ = fresh
         self._set_ids(np.arange(len(live), dtype=np.int64))
@@ -325,44 +366,168 @@ class FaissIndex(NeighborIndex):
             self.selector_ = faiss.IDSelectorNot(faiss.IDSelectorBatch(removed))
 
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        squared, ids = self.index_.search(queries, k, params=self._search_parameters())
-        positions = np.searchsorted(self.ids_, ids)
-        found = ids >= 0  # FAISS pads with -1 where it found fewer than k
-        positions[~found] = -1
-        return np.where(found, self._from_squared(squared), np.inf), positions
-
-    def _search_parameters(self):
         import faiss
 
         if self.kind.startswith("IVF"):
-            return faiss.SearchParametersIVF(sel=self.selector_, nprobe=check_int("n_probe", self.n_probe))
-        if self.kind == "HNSW":
-            return faiss.SearchParametersHNSW(sel=self.selector_, efSearch=check_int("ef_search", self.ef_search))
-        return faiss.SearchParameters(sel=self.selector_)
+            n_probe = min(check_int("n_probe", self.n_probe), self.index_.nlist)
+            parameters = faiss.SearchParametersIVF(sel=self.selector_, nprobe=n_probe)
+        elif self.kind == "HNSW":
+            ef_search = check_int("ef_search", self.ef_search)
+            _check_at_most("ef_search", ef_search, self.MAX_EF)
+            parameters = faiss.SearchParametersHNSW(sel=self.selector_, efSearch=ef_search)
+        else:
+            parameters = faiss.SearchParameters(sel=self.selector_)
+        squared, ids = self.index_.search(queries, k, params=parameters)
+        short = (ids < 0).any(axis=1)  # FAISS pads with -1 where it found fewer than k
+        if short.any():
+            squared[short], ids[short] = self._search_every_code(queries[short], k)
+        return self._from_squared(squared), np.searchsorted(self.ids_, ids)
 
-    def state(self) -> dict[str, np.ndarray]:
-        """FAISS' own serialisation of the index (bytes as uint8), and the FAISS id of each position."""
+    def _search_every_code(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS' search over every live code (k of them at least): every list of IVF, the codes under HNSW's graph."""
         import faiss
 
-        return {"faiss": faiss.serialize_index(self.index_), "ids": self.ids_}
+        if self.kind.startswith("IVF"):
+            return self.index_.search(queries, k, params=faiss.SearchParametersIVF(sel=self.selector_, nprobe=self.index_.nlist))
+        searched = self.index_.storage if self.kind == "HNSW" else self.index_
+        return searched.search(queries, k, params=faiss.SearchParameters(sel=self.selector_))
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The arrays, beyond the codes, from which ``restore`` rebuilds the index (``STATE`` names them).
+
+        Flat: none. IVF: the trained ``centroids`` (n_lists, d) and the list of each code, ``lists`` (n,).
+        IVFPQ: also the codebooks, ``pq_centroids`` (pq_m, 256, d / pq_m). HNSW: the graph: the number of
+        levels of each code, ``levels`` (n,), its links, level by level (-1 where unused), ``neighbors``, and the
+        ``entry_point`` code. Removed codes are not saved: an HNSW index is first rebuilt without them.
+        """
+        import faiss
+
+        if self.kind == "Flat":
+            return {}
+        if self.kind == "HNSW":
+            if len(self.ids_) < self.index_.ntotal:
+                self._compact()
+            graph = self.index_.hnsw
+            return {"levels": faiss.vector_to_array(graph.levels), "neighbors": faiss.vector_to_array(graph.neighbors),
+                    "entry_point": np.array(graph.entry_point, np.int64)}
+        located = faiss.vector_to_array(self.index_.direct_map.array)  # list << 32 | offset in it, by FAISS id
+        arrays = {"centroids": self.index_.quantizer.reconstruct_n(0, self.index_.nlist), "lists": located[self.ids_] >> 32}
+        if self.kind == "IVFPQ":
+            pq = self.index_.pq
+            arrays["pq_centroids"] = faiss.vector_to_array(pq.centroids).reshape(pq.M, pq.ksub, pq.dsub)
+        return arrays
 
     def restore(self, arrays: dict[str, np.ndarray], codes: np.ndarray) -> "FaissIndex":
-        """Read the index back from ``state()``'s arrays (nothing is re-trained); return self.
+        """Rebuild the fitted index of ``codes`` from ``state()``'s arrays (nothing is re-trained); return self.
+
+        Every array is checked against the codes and the parameters before anything is built.
+        A save written before format 2's plain arrays holds FAISS' own serialisation (``faiss``, bytes, and
+        ``ids``, the FAISS id of each position): its bytes are never parsed; the index is fitted anew on the
+        codes instead: the same index for Flat, the same kind of graph for HNSW, and IVF lists trained again
+        (same seed) on the saved codes, which changes which codes a query's ``n_probe`` lists hold, not the
+        distances found.
 
         Raises
         ------
         ValueError
-            If the arrays do not hold an index of ``codes``' size and width.
+            Naming the array that is missing, of the wrong shape or dtype, or whose values do not fit the codes.
         """
-        import faiss
-
-        index, ids = faiss.deserialize_index(np.asarray(arrays["faiss"], np.uint8)), np.asarray(arrays["ids"], np.int64)
-        if index.d != codes.shape[1] or len(ids) != len(codes) or (len(ids) and ids[-1] >= index.ntotal):
-            raise ValueError(f"the saved FAISS index ({index.ntotal} codes of width {index.d}) does not hold the {len(codes)} saved codes")
-        self.index_ = index
-        self._set_ids(ids)
+        codes = check_codes(codes)
+        if "faiss" in arrays:
+            _check_saved_ids(arrays.get("ids"), len(codes))
+            return self.fit(codes)
+        self._check_params()
+        if sorted(arrays) != sorted(self.STATE[self.kind]):
+            raise ValueError(f"a saved {self.kind} index has the arrays {list(self.STATE[self.kind])}, got {sorted(arrays)}")
+        if self.kind == "Flat":
+            return self.fit(codes)
+        prepared = np.ascontiguousarray(self._prepare(codes), dtype=np.float32)  # FAISS reads it through a pointer
+        self.index_ = self._restored_hnsw(arrays, prepared) if self.kind == "HNSW" else self._restored_ivf(arrays, prepared)
+        self._set_ids(np.arange(len(codes), dtype=np.int64))
         self.n_features_, self.n_codes_ = codes.shape[1], len(codes)
         return self
+
+    def _restored_ivf(self, arrays: dict[str, np.ndarray], codes: np.ndarray):
+        import faiss
+
+        n, dimension = codes.shape
+        centroids = _saved_array(arrays, "centroids", np.floating, (None, dimension))
+        if self.n_lists is not None and len(centroids) != self.n_lists:
+            raise ValueError(f"the saved index has {len(centroids)} centroids, its n_lists is {self.n_lists}")
+        lists = _saved_array(arrays, "lists", np.integer, (n,))
+        if lists.min() < 0 or lists.max() >= len(centroids):
+            raise ValueError(f"the saved lists of the codes must lie in [0, {len(centroids)}), got {lists.min()}..{lists.max()}")
+        pq_m = None
+        if self.kind == "IVFPQ":
+            pq_centroids = _saved_array(arrays, "pq_centroids", np.floating, (self.pq_m, 256, None))
+            pq_m = len(pq_centroids)
+            if dimension % pq_m or pq_centroids.shape[2] != dimension // pq_m:
+                raise ValueError(f"the saved PQ codebooks must split the codes' width {dimension}, got shape {pq_centroids.shape}")
+        index = self._new_ivf(dimension, len(centroids), pq_m)
+        index.quantizer.add(centroids)
+        if self.kind == "IVFPQ":
+            faiss.copy_array_to_vector(pq_centroids.ravel(), index.pq.centroids)
+        index.is_trained = True
+        if self.kind == "IVFPQ":
+            index.precompute_table()  # FAISS' tables of centroid × codebook terms, as training leaves them
+        index.add_core(n, faiss.swig_ptr(codes), None, faiss.swig_ptr(lists))
+        return index
+
+    def _restored_hnsw(self, arrays: dict[str, np.ndarray], codes: np.ndarray):
+        import faiss
+
+        n = len(codes)
+        index = self._new_hnsw(codes.shape[1])
+        graph = index.hnsw
+        per_level = faiss.vector_to_array(graph.cum_nneighbor_per_level).astype(np.int64)  # a node's links up to each level
+        levels = _saved_array(arrays, "levels", np.integer, (n,)).astype(np.int64)
+        if levels.min() < 1 or levels.max() >= len(per_level):
+            raise ValueError(f"the saved HNSW levels must lie in [1, {len(per_level) - 1}], got {levels.min()}..{levels.max()}")
+        offsets = np.concatenate([[0], np.cumsum(per_level[levels])])
+        neighbors = _saved_array(arrays, "neighbors", np.integer, (int(offsets[-1]),))
+        if neighbors.min() < -1 or neighbors.max() >= n:
+            raise ValueError(f"the saved HNSW links must lie in [-1, {n}), got {neighbors.min()}..{neighbors.max()}")
+        for level in range(1, int(levels.max())):  # a link on a level must reach a node on that level
+            linked = neighbors[offsets[:-1][levels > level][:, None] + np.arange(per_level[level], per_level[level + 1])]
+            if (levels[linked[linked >= 0]] <= level).any():
+                raise ValueError(f"the saved HNSW graph links level {level} to codes not on it")
+        entry_point = _saved_array(arrays, "entry_point", np.integer, ())
+        if not 0 <= entry_point < n or levels[entry_point] != levels.max():
+            raise ValueError(f"the saved HNSW entry point {int(entry_point)} is not a code on the top level")
+        index.storage.add(codes)
+        index.ntotal = n
+        faiss.copy_array_to_vector(levels.astype(np.int32), graph.levels)
+        faiss.copy_array_to_vector(offsets.astype(np.uint64), graph.offsets)
+        faiss.copy_array_to_vector(neighbors.astype(np.int32), graph.neighbors)
+        graph.entry_point, graph.max_level = int(entry_point), int(levels.max()) - 1
+        return index
+
+
+def _check_at_most(name: str, value: int, maximum: int) -> None:
+    if value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value}")
+
+
+def _saved_array(arrays: dict[str, np.ndarray], name: str, kind: type, shape: tuple) -> np.ndarray:
+    """``arrays[name]`` as a C-contiguous array, if it has ``shape`` (None: any length >= 1) and a dtype of ``kind``
+    (``np.floating``: finite values, as float32; ``np.integer``: as int64); raise ValueError naming it otherwise."""
+    array = np.asarray(arrays[name])
+    fits = array.ndim == len(shape) and all(size == want or (want is None and size) for size, want in zip(array.shape, shape))
+    if not fits or not np.issubdtype(array.dtype, kind):
+        raise ValueError(f"the saved index array {name!r} must be {kind.__name__} of shape {shape}, got {array.dtype} of {array.shape}")
+    if kind is np.integer:
+        return np.asarray(array, dtype=np.int64, order="C")
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.isfinite(array).all():
+        raise ValueError(f"the saved index array {name!r} holds NaN or inf")
+    return array
+
+
+def _check_saved_ids(ids, n: int) -> None:
+    """Check the FAISS ids of a save from before format 2's plain arrays: one for each of the ``n`` codes, ascending."""
+    ids = np.asarray(ids)
+    if ids.shape != (n,) or not np.issubdtype(ids.dtype, np.integer) or (n and ids[0] < 0) or (np.diff(ids) <= 0).any():
+        raise ValueError(f"the saved index array 'ids' must hold {n} ascending ids >= 0, one for each code, got {ids.dtype} of {ids.shape}")
 
 
 def check_positions(positions, n: int) -> np.ndarray:

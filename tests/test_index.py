@@ -211,10 +211,40 @@ def test_bad_positions_and_removing_everything_are_refused():
         FaissIndex(kind="LSH").fit(np.eye(3))
 
 
-def test_a_faiss_index_that_does_not_hold_the_codes_is_refused():
-    index = FaissIndex(kind="Flat").fit(np.eye(4, dtype=np.float32))
-    with pytest.raises(ValueError, match="does not hold the 3 saved codes"):
-        FaissIndex(kind="Flat").restore(index.state(), np.eye(4, dtype=np.float32)[:3])
+@pytest.mark.parametrize("kind, message", [("IVF", "'lists' must be integer of shape \\(799,\\)"),
+                                           ("IVFPQ", "'lists' must be integer of shape \\(799,\\)"),
+                                           ("HNSW", "'levels' must be integer of shape \\(799,\\)")])
+def test_a_faiss_index_that_does_not_hold_the_codes_is_refused(kind, message):
+    codes = clustered_codes(n=800)
+    index = FaissIndex(kind=kind, n_lists=8).fit(codes)
+    with pytest.raises(ValueError, match=message):
+        FaissIndex(kind=kind, n_lists=8).restore(index.state(), codes[:799])
+
+
+@pytest.mark.parametrize("kind", ["IVF", "IVFPQ"])
+def test_a_row_the_probed_lists_cannot_fill_is_searched_in_every_list(kind):
+    # 8 lists of about 50 codes, one visited: FAISS alone pads 200 neighbours with id -1
+    codes = clustered_codes(n=400)
+    index = FaissIndex(kind=kind, n_lists=8, n_probe=1, pq_m=4).fit(codes)
+    assert (index.index_.search(index._prepare(codes[:3]), 200)[1] == -1).any()
+    distances, positions = index.kneighbors(codes[:3], 200)
+    assert positions.shape == (3, 200) and np.isfinite(distances).all()
+    assert all(len(set(row)) == 200 and row.min() >= 0 and row.max() < 400 for row in positions)
+    assert (np.diff(distances, axis=1) >= -1e-5).all()
+    if kind == "IVF":
+        _, expected = ExactIndex().fit(codes).kneighbors(codes[:3], 200)
+        assert all(set(row) == set(exact) for row, exact in zip(positions, expected))
+    index.remove(list(range(100)))  # the removed are left out of the search in every list too
+    positions = index.kneighbors(codes[100:103], 300)[1]
+    assert positions.shape == (3, 300) and all(sorted(row) == list(range(300)) for row in positions)
+
+
+def test_an_hnsw_row_short_of_neighbours_is_searched_over_every_code():
+    codes = clustered_codes(n=400)
+    index = FaissIndex(kind="HNSW", hnsw_m=4, ef_search=1).fit(codes)
+    index.remove(list(range(0, 90)))  # marked removed: the graph still leads to them, the search leaves them out
+    positions = index.kneighbors(codes[90:95], 310)[1]
+    assert positions.shape == (5, 310) and all(sorted(row) == list(range(310)) for row in positions)
 
 
 def test_a_compressed_index_keeps_positions_through_removal_and_addition():
