@@ -249,3 +249,11 @@ def test_two_concurrent_adds_keep_both_folders(tmp_path):
     assert [adder.wait(timeout=300) for adder in adders] == [0, 0]
     paths = set(Pipeline.load(tmp_path / "model").paths_)
     assert len(paths) == 60 and {str(folders["b"] / "3.png"), str(folders["a"] / "7.png")} <= paths
+
+
+def test_an_input_size_that_would_allocate_gigabytes_is_refused_on_load(tmp_path, data_dir):
+    directory = tmp_path / "model"
+    Pipeline(encoder="efficientnet_lite0", n_clusters=2, random_state=0).fit([data_dir / "coffee.jpg", data_dir / "rocket.jpg"]).save(directory)
+    redescribe(directory, lambda manifest: manifest["model"]["encoder"]["config"].update(input_size=40_000))
+    with pytest.raises(ValueError, match="input_size must be an int <= 1024, got 40000"):
+        Pipeline.load(directory)

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 #: Smallest input side: the networks halve it five times.
 MIN_INPUT_SIZE = 32
+#: The largest input side a network is built for (what a save's parameters can make a query allocate stays bounded).
+MAX_INPUT_SIZE = 1024
 CLASS_NAMES_FILE = Path(__file__).with_name("imagenet_classes.json")
 INFO_FILE = "pretrained.json"
 
@@ -48,7 +50,7 @@ class PretrainedEncoder(Encoder):
     input_size : int or None, default=None
         Side of the square images the network takes; None: the side it was
         trained at (224 for most). EfficientNet-Lite and MobileNetV2 take any
-        side of 32 px or more, so small images need not be blown up;
+        side from ``MIN_INPUT_SIZE`` to ``MAX_INPUT_SIZE``, so small images need not be blown up;
         keras.applications models take their own side only.
     batch_size : int, default=8
         Images per forward pass. Small batches keep each activation under
@@ -85,7 +87,7 @@ class PretrainedEncoder(Encoder):
         "model": one_of(BACKBONES, what="pretrained model"),
         "layer": satisfies(lambda value: isinstance(value, str), "'pool', 'logits', 'softmax' or a layer name"),
         "weights": none_or(satisfies(lambda value: isinstance(value, (str, os.PathLike)), "the path of a .weights.h5 file")),
-        "input_size": none_or(at_least(MIN_INPUT_SIZE)),
+        "input_size": none_or(at_least(MIN_INPUT_SIZE, MAX_INPUT_SIZE)),
         "batch_size": check_int,
     }
 
