@@ -77,6 +77,8 @@ if TYPE_CHECKING:
 ENCODER_CACHE_SIZE = 4
 #: Format name written into each shard's JSON.
 SHARD_FORMAT = "cae_sim.shard"
+#: The only interface a local cluster listens on.
+LOOPBACK = "127.0.0.1"
 
 # One worker process's loaded encoders, by (resolved save directory, encoder digest), most recent last.
 _encoders: OrderedDict[tuple[str, str], "Encoder"] = OrderedDict()
@@ -377,8 +379,12 @@ def local_client(n_workers: int = 2) -> Iterator[Client]:
 
     Each worker is a process with one thread (TensorFlow and the decoder use
     several cores each: ``n_workers`` = number of cores is a good start, fewer
-    if memory is short). There is no dashboard; workers load TensorFlow at
-    start-up with its start-up lines silenced (``dask_setup``).
+    if memory is short). Workers load TensorFlow at start-up with its start-up
+    lines silenced (``dask_setup``).
+
+    The scheduler, the nannies and the workers listen on 127.0.0.1 only, and
+    there is no dashboard: Dask's scheduler always starts an HTTP server (its
+    health and metrics pages), which takes a free port of 127.0.0.1, not 8787.
 
     Parameters
     ----------
@@ -396,7 +402,8 @@ def local_client(n_workers: int = 2) -> Iterator[Client]:
     check_int("n_workers", n_workers)
     with (
         LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None, preload=[__name__],
+            n_workers=n_workers, threads_per_worker=1, processes=True, host=LOOPBACK, preload=[__name__],
+            dashboard_address=None, scheduler_kwargs={"dashboard_address": f"{LOOPBACK}:0"},  # None alone: 8787
             silence_logs=logging.ERROR,  # not the nanny's warnings about workers slow to stop (TensorFlow takes seconds)
         ) as cluster,
         Client(cluster) as client,

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from cae_sim import Pipeline
@@ -233,6 +235,19 @@ def test_cluster_arguments_are_checked():
             pass
     with pytest.raises(ValueError, match="address .* got ''"):
         dist.connect("")
+
+
+@pytest.mark.slow
+def test_a_local_cluster_listens_on_127_0_0_1_only_and_never_on_the_dashboard_port():
+    with warnings.catch_warnings(record=True) as caught, dist.local_client(n_workers=1) as client:
+        warnings.simplefilter("always")
+        processes = [psutil.Process()] + psutil.Process().children(recursive=True)
+        listening = [c.laddr for p in processes for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+        assert client.scheduler.address.startswith("tcp://127.0.0.1:")
+        assert {address.ip for address in listening} == {"127.0.0.1"}
+        assert 8787 not in {address.port for address in listening}
+    # where 8787 is taken, Dask moves the dashboard's port with this warning
+    assert not [w for w in caught if "8787" in str(w.message)]
 
 
 # ---------------------------------------------------------------------- on a cluster of two worker processes
