@@ -136,6 +136,24 @@ def test_a_save_of_faiss_serialised_bytes_is_fitted_anew_on_its_codes(kind):
             np.testing.assert_array_equal(got, expected)
 
 
+def test_a_faiss_file_that_declares_a_gigabyte_makes_nothing_allocate_it():
+    result = run_python("""
+        import resource
+        from cae_sim.index import FaissIndex
+        codes = np.random.default_rng(0).normal(size=(400, 16)).astype(np.float32)
+        flat = faiss.IndexFlatL2(16)
+        flat.add(codes)
+        data = bytearray(faiss.serialize_index(flat).tobytes())
+        data[37:45] = np.uint64(2**28).tobytes()  # the length of the codes: 2^28 floats (1 GiB), in a 25 KB file
+        mapped = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+        resource.setrlimit(resource.RLIMIT_AS, (mapped + 2**29, mapped + 2**29))  # 512 MiB more than now
+        arrays = {"faiss": np.frombuffer(bytes(data), np.uint8), "ids": np.arange(400)}
+        restored = FaissIndex(kind="Flat").restore(arrays, codes)
+        assert (restored.kneighbors(codes, 1)[1][:, 0] == np.arange(400)).all()
+    """)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 @pytest.mark.parametrize("ids, message", [(np.arange(400)[::-1], "ascending"), (np.arange(399), "400 ascending ids"),
                                           (np.arange(-1, 399), "ascending ids >= 0"), (None, "one for each code")])
 def test_the_ids_of_a_faiss_serialised_save_must_be_one_ascending_id_a_code(ids, message):
