@@ -423,9 +423,9 @@ class FaissIndex(NeighborIndex):
         Every array is checked against the codes and the parameters before anything is built.
         A save written before format 2's plain arrays holds FAISS' own serialisation (``faiss``, bytes, and
         ``ids``, the FAISS id of each position): its bytes are never parsed; the index is fitted anew on the
-        codes instead: the same index for Flat, the same kind of graph for HNSW, and IVF lists trained again
-        (same seed) on the saved codes, which changes which codes a query's ``n_probe`` lists hold, not the
-        distances found.
+        codes instead: the same index for Flat, the same kind of graph for HNSW, and IVF lists (and IVFPQ
+        codebooks) trained again, with the same seed, on the saved codes: which codes a query's ``n_probe`` lists
+        hold may change (and IVFPQ's estimated distances), not the exact distances IVF finds.
 
         Raises
         ------
