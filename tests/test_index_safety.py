@@ -198,3 +198,19 @@ def test_a_query_returns_only_real_matches_where_the_probed_lists_are_short(kind
     assert all(match.index >= 0 and np.isfinite(match.score) for match in matches)
     distances, positions = pipeline.kneighbors(images[:5], n_neighbors=200)
     assert positions.shape == (5, 200) and positions.min() >= 0 and np.isfinite(distances).all()
+
+
+@pytest.mark.parametrize("index", ["faiss-flat", "faiss-ivf", "faiss-ivfpq", "faiss-hnsw"])
+def test_a_saved_faiss_index_is_plain_arrays_and_answers_as_before(index, tmp_path):
+    images = np.random.default_rng(0).integers(0, 255, (300, 16, 16, 3), dtype=np.uint8)
+    fitted = Pipeline(encoder="dhash", n_clusters=2, index=index, random_state=0).fit(images)
+    fitted.remove([7, 11])
+    fitted.save(tmp_path / "model")
+    saved = {path.name: np.load(path, allow_pickle=False) for path in (tmp_path / "model" / "index").glob("*")}
+    kind = fitted.index_.kind
+    assert sorted(saved) == sorted(f"{name}.npy" for name in FaissIndex.STATE[kind])
+    assert all(array.dtype.kind in "iuf" for array in saved.values())
+    loaded = Pipeline.load(tmp_path / "model")
+    loaded.verify()
+    for got, expected in zip(loaded.kneighbors(images[:20], n_neighbors=5), fitted.kneighbors(images[:20], n_neighbors=5)):
+        np.testing.assert_array_equal(got, expected)
