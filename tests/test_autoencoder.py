@@ -1,4 +1,5 @@
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -68,6 +69,67 @@ def test_save_and_load_give_the_same_codes(tmp_path, trained, images):
     assert json.loads((tmp_path / "history.json").read_text()) == trained.history_
     loaded = ConvAutoencoder.load(tmp_path, trained.get_params())
     np.testing.assert_array_equal(loaded.encode(images), trained.encode(images))
+
+
+@pytest.mark.parametrize("params, what", [
+    ({"image_size": 40000}, "input shape"),  # a query would have allocated 4.8 GB per image
+    ({"code_size": 9}, "code shape"),
+    ({"filters": (32, 64, 64)}, "encoder's filters"),
+])
+def test_a_model_that_does_not_fit_the_parameters_is_refused_by_name(tmp_path, trained, params, what):
+    trained.save(tmp_path)
+    with pytest.raises(ValueError, match=rf"autoencoder\.keras does not fit the encoder's parameters: its {what}"):
+        ConvAutoencoder.load(tmp_path, trained.get_params() | params)
+
+
+def _rewrite_model(path, change) -> None:
+    """Apply ``change`` to the members (name → bytes) of the ``.keras`` file at ``path``."""
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    change(parts)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+
+
+def _set_code_units(parts: dict, units: int) -> None:
+    config = json.loads(parts["config.json"])
+    next(layer for layer in config["config"]["layers"] if layer["name"] == "code")["config"]["units"] = units
+    parts["config.json"] = json.dumps(config).encode()
+
+
+def test_a_model_declaring_more_weights_than_its_file_holds_is_refused_before_keras_builds_it(tmp_path, trained, monkeypatch):
+    import keras
+
+    trained.save(tmp_path)
+    _rewrite_model(tmp_path / "autoencoder.keras", lambda parts: _set_code_units(parts, 16 << 30))
+    monkeypatch.setattr(keras.models, "load_model", None)  # never reached
+    with pytest.raises(ValueError, match=r"autoencoder\.keras declares [\d,]+ weights, more than its [\d,]+ bytes"):
+        ConvAutoencoder.load(tmp_path, trained.get_params())
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda parts: parts.clear(), "is not a Keras model file"),
+    (lambda parts: parts.update({"config.json": b"{" * 100_000}), "is not a Keras model file"),
+    (lambda parts: parts.update({"config.json": b'{"class_name": "Lambda", "module": "keras.layers"}'}),
+     "names the Keras object keras.layers.Lambda"),
+    (lambda parts: parts.pop("model.weights.h5"), "declares [\\d,]+ weights"),
+    (lambda parts: parts.update({"model.weights.h5": bytes(len(parts["model.weights.h5"]))}), "cannot be loaded as a Keras model"),
+    (lambda parts: _set_code_units(parts, 7), "cannot be loaded as a Keras model"),  # weights of the wrong shape
+])
+def test_whatever_keras_raises_on_a_damaged_model_is_a_value_error_naming_the_file(tmp_path, trained, damage, message):
+    trained.save(tmp_path)
+    _rewrite_model(tmp_path / "autoencoder.keras", damage)
+    with pytest.raises(ValueError, match=rf"autoencoder\.keras {message}"):
+        ConvAutoencoder.load(tmp_path, trained.get_params())
+
+
+@pytest.mark.parametrize("history", ["[" * 100_000, '{"loss": "high"}', "\xff"])
+def test_a_damaged_history_is_a_value_error_naming_the_file(tmp_path, trained, history):
+    trained.save(tmp_path)
+    (tmp_path / "history.json").write_bytes(history.encode("latin-1"))
+    with pytest.raises(ValueError, match=r"history\.json is not a training history"):
+        ConvAutoencoder.load(tmp_path, trained.get_params())
 
 
 def test_encode_before_fit_raises():

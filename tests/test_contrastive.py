@@ -87,6 +87,14 @@ def test_saved_with_the_pipeline_and_loaded_back_to_identical_codes(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("changed", [{"width": 65}, {"code_size": 17}])
+def test_a_head_that_does_not_fit_the_parameters_is_refused_by_name(tmp_path, trained, changed):
+    trained.save(tmp_path)
+    with pytest.raises(ValueError, match=r"head\.keras does not fit the encoder's parameters: its Dense layers' units"):
+        ContrastiveEncoder.load(tmp_path, trained.get_params() | changed)
+
+
+@pytest.mark.slow
 def test_a_policy_object_is_saved_as_its_keywords_and_loads_as_the_same_policy(tmp_path):
     import json
 

@@ -17,6 +17,7 @@ from ..augment import make_augment
 from ..defaults import autoencoder_batch_size, validation_size
 from .._registry import ENCODERS
 from .base import EarlyStopping, Encoder, check_augment, check_images, predict_batches, to_uint8, to_unit_float, train_epochs
+from .saved_models import check_fits, load_model, model_layer, read_history
 
 if TYPE_CHECKING:  # Keras loads when a model is built, loaded or trained, not with the encoders
     import keras
@@ -204,13 +205,30 @@ class ConvAutoencoder(Encoder):
 
     @classmethod
     def load(cls, directory: Path, params: dict) -> "ConvAutoencoder":
-        """Rebuild a fitted autoencoder from ``save``'s directory."""
-        import keras
+        """Rebuild a fitted autoencoder from ``save``'s directory.
+
+        Raises
+        ------
+        ValueError
+            Naming the file, if the model cannot be loaded safely or is not the one ``params`` describe.
+        """
         encoder = cls._from_params(params)
-        encoder.autoencoder_ = keras.models.load_model(Path(directory) / MODEL_FILE, compile=False, safe_mode=True)
+        path = Path(directory) / MODEL_FILE
+        encoder.autoencoder_ = load_model(path)
+        model_layer(path, encoder.autoencoder_, CODE_LAYER)
         encoder.encoder_ = _encoder_half(encoder.autoencoder_)
-        encoder.history_ = json.loads((Path(directory) / HISTORY_FILE).read_text())
+        encoder._check_model(path)
+        encoder.history_ = read_history(Path(directory) / HISTORY_FILE)
         return encoder
+
+    def _check_model(self, path: Path) -> None:
+        """Raise ValueError naming ``path`` unless the loaded model has this encoder's shapes and filters."""
+        image_shape = (None, self.image_size, self.image_size, 3)
+        check_fits(path, "input shape", tuple(self.autoencoder_.input_shape), image_shape)
+        check_fits(path, "output shape", tuple(self.autoencoder_.output_shape), image_shape)
+        check_fits(path, "code shape", tuple(self.encoder_.output_shape), (None, self.code_size))
+        convolutions = [layer.filters for layer in self.encoder_.layers if type(layer).__name__ == "Conv2D"]
+        check_fits(path, "encoder's filters", tuple(convolutions), tuple(self.filters))
 
     def _validate_params(self) -> None:
         """The declared checks, then the one between parameters: the encoder halves ``image_size`` per filter."""

@@ -31,6 +31,7 @@ from .backbones import BACKBONES
 from .base import Encoder, check_augment, check_images, predict_batches, to_uint8, train_epochs
 from .ensemble import Ensemble
 from .members import is_fitted, load_member, member_encoder, save_member
+from .saved_models import check_fits, load_model, read_history
 
 if TYPE_CHECKING:  # Keras loads when a model is built, loaded or trained, not with the encoders
     import keras
@@ -240,13 +241,27 @@ class ContrastiveEncoder(Encoder):
 
     @classmethod
     def load(cls, directory: Path, params: dict) -> "ContrastiveEncoder":
-        """Rebuild a fitted encoder from ``save``'s directory."""
-        import keras
+        """Rebuild a fitted encoder from ``save``'s directory.
+
+        Raises
+        ------
+        ValueError
+            Naming the file, if the head cannot be loaded safely or is not the one ``params`` and the backbone describe.
+        """
         encoder = cls._from_params(params)
         encoder.backbone_ = load_member(Path(directory) / BACKBONE_DIR)
-        encoder.head_ = keras.models.load_model(Path(directory) / HEAD_FILE, compile=False, safe_mode=True)
-        encoder.history_ = json.loads((Path(directory) / HISTORY_FILE).read_text())
+        path = Path(directory) / HEAD_FILE
+        encoder.head_ = load_model(path)
+        encoder._check_head(path)
+        encoder.history_ = read_history(Path(directory) / HISTORY_FILE)
         return encoder
+
+    def _check_head(self, path: Path) -> None:
+        """Raise ValueError naming ``path`` unless the head takes the backbone's features to ``width``, then ``code_size``."""
+        features = self.backbone_.encode(np.zeros((1, self.image_size, self.image_size, 3), np.uint8)).shape[1]
+        check_fits(path, "input shape", tuple(self.head_.input_shape), (None, features))
+        widths = [layer.units for layer in self.head_.layers if type(layer).__name__ == "Dense"]
+        check_fits(path, "Dense layers' units", tuple(widths), (self.width, self.code_size))
 
     # ------------------------------------------------------------------ fitting steps
 

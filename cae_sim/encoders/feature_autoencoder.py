@@ -23,6 +23,7 @@ from .autoencoder import seeded_initializers
 from .base import Encoder, check_images, predict_batches, to_unit_float, train_epochs
 from .members import load_member, save_member
 from .pretrained import MIN_INPUT_SIZE, PretrainedEncoder, last_feature_map
+from .saved_models import check_fits, load_model, read_history
 
 if TYPE_CHECKING:  # Keras loads when a model is built, loaded or trained, not with the encoders
     import keras
@@ -185,15 +186,36 @@ class FeatureMapAutoencoder(Encoder):
 
     @classmethod
     def load(cls, directory: Path, params: dict) -> "FeatureMapAutoencoder":
-        """Rebuild a fitted encoder from ``save``'s directory."""
-        import keras
+        """Rebuild a fitted encoder from ``save``'s directory.
+
+        Raises
+        ------
+        ValueError
+            Naming the file, if the backbone, the scaling or the model is not the one ``params`` describe, or the
+            model cannot be loaded safely.
+        """
         directory = Path(directory)
         encoder = cls._from_params(params)
-        encoder._set_backbone(load_member(directory / BACKBONE_DIR))
-        encoder.channel_mean_, encoder.channel_std_ = np.load(directory / SCALING_FILE, allow_pickle=False)
-        encoder.encoder_ = keras.models.load_model(directory / MODEL_FILE, compile=False, safe_mode=True)
-        encoder.history_ = json.loads((directory / HISTORY_FILE).read_text())
+        backbone = load_member(directory / BACKBONE_DIR)
+        described = (type(backbone).__name__, getattr(backbone, "model", None), backbone.image_size)
+        check_fits(directory / BACKBONE_DIR, "encoder, model and input size", described,
+                   (PretrainedEncoder.__name__, encoder.backbone, encoder.input_size))
+        encoder._set_backbone(backbone)
+        scaling = np.load(directory / SCALING_FILE, allow_pickle=False)
+        check_fits(directory / SCALING_FILE, "shape", scaling.shape, (2, encoder.maps_.output_shape[-1]))
+        encoder.channel_mean_, encoder.channel_std_ = scaling
+        encoder.encoder_ = load_model(directory / MODEL_FILE)
+        encoder._check_model(directory / MODEL_FILE)
+        encoder.history_ = read_history(directory / HISTORY_FILE)
         return encoder
+
+    def _check_model(self, path: Path) -> None:
+        """Raise ValueError naming ``path`` unless the loaded encoder takes the backbone's maps through ``width`` and
+        ``SPATIAL_FILTERS`` filters to ``code_size``."""
+        check_fits(path, "input shape", tuple(self.encoder_.input_shape), tuple(self.maps_.output_shape))
+        check_fits(path, "code shape", tuple(self.encoder_.output_shape), (None, self.code_size))
+        filters = [layer.filters for layer in self.encoder_.layers if type(layer).__name__ == "Conv2D"]
+        check_fits(path, "convolutions' filters", tuple(filters), (self.width, SPATIAL_FILTERS))
 
     # ------------------------------------------------------------------ helpers
 
