@@ -142,7 +142,7 @@ def test_mutated_saves_load_or_say_what_is_wrong_in_bounded_memory_and_time(save
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY, CHILD_MEMORY))
 
-    done = subprocess.run([sys.executable, str(TESTS / "save_mutations.py"), str(saved), str(work), "60"],
+    done = subprocess.run([sys.executable, str(TESTS / "save_mutations.py"), str(saved), str(work), "200"],
                           capture_output=True, text=True, timeout=600, preexec_fn=limit)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stdout[-3000:] + done.stderr[-3000:]
 
