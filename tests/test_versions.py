@@ -11,6 +11,8 @@ from packaging.requirements import Requirement
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 DEPENDENCIES = [Requirement(line) for line in tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]]
+#: Keras releases whose safe_mode ran or read a payload of tests/test_keras_safety.py (each was run against them).
+UNSAFE_KERAS = ["3.8.0", "3.13.1"]
 
 
 @pytest.mark.parametrize("requirement", DEPENDENCIES, ids=lambda r: r.name)
@@ -26,3 +28,9 @@ def test_tensorflow_uses_the_installed_keras_3():
 def test_tensorflow_requires_a_keras_our_range_allows():
     keras_required = [Requirement(r) for r in requires("tensorflow") if r.startswith("keras")]
     assert keras_required and all(r.specifier.contains(version("keras")) for r in keras_required)
+
+
+@pytest.mark.parametrize("release", UNSAFE_KERAS)
+def test_the_keras_range_leaves_out_every_release_known_to_run_a_payload(release):
+    keras_range = next(r for r in DEPENDENCIES if r.name == "keras").specifier
+    assert not keras_range.contains(release)
