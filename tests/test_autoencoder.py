@@ -1,4 +1,5 @@
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -98,7 +99,9 @@ def _set_code_units(parts: dict, units: int) -> None:
     parts["config.json"] = json.dumps(config).encode()
 
 
-def test_a_model_declaring_more_weights_than_its_file_holds_is_refused_before_keras_builds_it(tmp_path, trained, monkeypatch):
+def test_a_model_declaring_more_weights_than_its_file_holds_is_refused_before_keras_builds_it(
+    tmp_path, trained, monkeypatch
+):
     import keras
 
     trained.save(tmp_path)
@@ -114,13 +117,30 @@ def test_a_model_declaring_more_weights_than_its_file_holds_is_refused_before_ke
     (lambda parts: parts.update({"config.json": b'{"class_name": "Lambda", "module": "keras.layers"}'}),
      "names the Keras object keras.layers.Lambda"),
     (lambda parts: parts.pop("model.weights.h5"), "declares [\\d,]+ weights"),
-    (lambda parts: parts.update({"model.weights.h5": bytes(len(parts["model.weights.h5"]))}), "cannot be loaded as a Keras model"),
+    (lambda parts: parts.update({"model.weights.h5": bytes(len(parts["model.weights.h5"]))}),
+     "cannot be loaded as a Keras model"),
     (lambda parts: _set_code_units(parts, 7), "cannot be loaded as a Keras model"),  # weights of the wrong shape
 ])
 def test_whatever_keras_raises_on_a_damaged_model_is_a_value_error_naming_the_file(tmp_path, trained, damage, message):
     trained.save(tmp_path)
     _rewrite_model(tmp_path / "autoencoder.keras", damage)
     with pytest.raises(ValueError, match=rf"autoencoder\.keras {message}"):
+        ConvAutoencoder.load(tmp_path, trained.get_params())
+
+
+def test_a_compressed_model_or_a_fifo_is_refused_by_name_before_it_is_read(tmp_path, trained):
+    trained.save(tmp_path)
+    path = tmp_path / "autoencoder.keras"
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:  # a bomb would be compressed
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    with pytest.raises(ValueError, match=r"autoencoder\.keras is not a Keras model file .*a member is compressed"):
+        ConvAutoencoder.load(tmp_path, trained.get_params())
+    path.unlink()
+    os.mkfifo(path)  # opening it would wait for a writer
+    with pytest.raises(ValueError, match=r"autoencoder\.keras is not a regular file"):
         ConvAutoencoder.load(tmp_path, trained.get_params())
 
 

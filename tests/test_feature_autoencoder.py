@@ -101,7 +101,8 @@ def test_fit_encode_runs_the_backbone_once_per_image_and_gives_the_codes_encode_
 @pytest.mark.slow
 def test_saved_and_loaded_to_the_same_codes_and_refused_by_name_where_the_parameters_disagree(tmp_path):
     images = np.stack([smooth_image(i, 32, 32) for i in range(6)])
-    fitted = FeatureMapAutoencoder(input_size=32, width=8, code_size=4, epochs=1, batch_size=4, random_state=0).fit(images)
+    params = dict(input_size=32, width=8, code_size=4, epochs=1, batch_size=4, random_state=0)
+    fitted = FeatureMapAutoencoder(**params).fit(images)
     fitted.save(tmp_path)
     loaded = FeatureMapAutoencoder.load(tmp_path, fitted.get_params())
     np.testing.assert_array_equal(loaded.encode(images), fitted.encode(images))

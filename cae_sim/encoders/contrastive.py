@@ -257,7 +257,8 @@ class ContrastiveEncoder(Encoder):
         return encoder
 
     def _check_head(self, path: Path) -> None:
-        """Raise ValueError naming ``path`` unless the head takes the backbone's features to ``width``, then ``code_size``."""
+        """Raise ValueError naming ``path`` unless the head takes the backbone's features to ``width``, then
+        ``code_size``."""
         features = self.backbone_.encode(np.zeros((1, self.image_size, self.image_size, 3), np.uint8)).shape[1]
         check_fits(path, "input shape", tuple(self.head_.input_shape), (None, features))
         widths = [layer.units for layer in self.head_.layers if type(layer).__name__ == "Dense"]

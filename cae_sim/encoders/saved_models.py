@@ -1,11 +1,12 @@
 """Reading an encoder's Keras model (``.keras``) and training history from a save somebody may have crafted.
 
 A ``.keras`` file is a zip of ``config.json`` (every object of the model by module and class name),
-``metadata.json`` and ``model.weights.h5``. Keras builds whatever the config names; with ``safe_mode`` it refuses
-to run code (``pyproject.toml``'s Keras floor is the first release that refuses every payload of
-``tests/test_keras_safety.py``). Before Keras opens the file, ``load_model`` checks that its config names only the
-objects cae_sim's encoders are made of and that the weights it declares fit in the file's bytes, so nothing
-larger than the file is allocated; whatever Keras or TensorFlow then raises becomes a ValueError naming the file.
+``metadata.json`` and ``model.weights.h5``, stored uncompressed. Keras builds whatever the config names; with
+``safe_mode`` it refuses to run code (``pyproject.toml``'s Keras floor is the lowest release from which on every
+release refuses the payloads of ``tests/test_keras_safety.py``). Before Keras opens the file, ``load_model`` checks
+that its config names only the objects cae_sim's encoders are made of, that no member is compressed, and that the
+weights it declares fit in the file's bytes, so nothing much larger than the file is allocated; whatever Keras or
+TensorFlow then raises becomes a ValueError naming the file.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +41,7 @@ KERAS_OBJECTS = frozenset({
 WEIGHTED_LAYERS = {"Dense": "units", "Conv2D": "filters", "Conv2DTranspose": "filters"}
 #: The fewest bytes a weight takes in the file (float16; Keras stores the weights uncompressed).
 BYTES_PER_WEIGHT = 2
-#: The deepest nesting of a model's config (a saved encoder's is 8).
+#: The deepest nesting of a model's config (a saved autoencoder's is 10).
 MAX_CONFIG_DEPTH = 32
 
 
@@ -72,16 +74,17 @@ def load_model(path: Path) -> keras.Model:
 
 def check_model_file(path: Path) -> None:
     """Raise ValueError naming ``path`` unless its config names only ``KERAS_OBJECTS`` whose weights fit its size."""
-    size = os.stat(path).st_size
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{path} is not a regular file")
+    size = info.st_size
     try:
         with zipfile.ZipFile(path) as archive:
-            if sum(member.file_size for member in archive.infolist()) > size:
-                raise ValueError(f"{path} unpacks to more bytes than it holds (Keras never compresses a model)")
+            if any(member.compress_type != zipfile.ZIP_STORED for member in archive.infolist()):
+                raise zipfile.BadZipFile("a member is compressed (Keras stores them as they are)")
             config = json.loads(archive.read("config.json"))
-    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, RecursionError) as error:  # JSONDecodeError: ValueError
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, RecursionError, ValueError) as error:  # and bad JSON
         raise ValueError(f"{path} is not a Keras model file ({type(error).__name__}: {error})") from error
-    except ValueError as error:
-        raise ValueError(f"{path} is not a Keras model file ({error})") from error
     weights = sum(_declared_weights(path, layer) for layer in _keras_objects(path, config))
     if weights * BYTES_PER_WEIGHT > size:
         raise ValueError(f"{path} declares {weights:,} weights, more than its {size:,} bytes can hold")
@@ -109,7 +112,8 @@ def read_history(path: Path) -> dict[str, list[float]]:
 def check_fits(path: Path, what: str, model_value, expected) -> None:
     """Raise ValueError naming ``path`` if the model's ``what`` is not what the encoder's parameters say."""
     if model_value != expected:
-        raise ValueError(f"{path} does not fit the encoder's parameters: its {what} is {model_value}, they say {expected}")
+        raise ValueError(f"{path} does not fit the encoder's parameters: its {what} is {model_value}, "
+                         f"they say {expected}")
 
 
 def model_layer(path: Path, model: keras.Model, name: str):
