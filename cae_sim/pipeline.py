@@ -153,11 +153,15 @@ random_state, n_jobs, verbose, cache_dir
         check_int("n", n)
         code = self._model().encode_one(image)
         collection = self._collection()
-        itself = []
-        if exclude_self and not isinstance(image, np.ndarray) and collection.paths is not None:
-            real = os.path.realpath(image)
-            itself = [i for i, path in enumerate(collection.paths) if os.path.realpath(path) == real]
-        return collection.query(code, n, exclude=itself)
+        if not exclude_self or isinstance(image, np.ndarray) or collection.paths is None:
+            return collection.query(code, n)
+        real, k = os.path.realpath(image), n + 1  # only the candidates' paths are resolved, never the collection's
+        while True:
+            candidates = collection.query(code, k)
+            others = [match for match in candidates if os.path.realpath(match.path) != real]
+            if len(others) >= n or len(candidates) < k:
+                return others[:n]
+            k *= 2
 
     def similarity(self, a, b) -> float:
         """Return how alike two images are: the score of ``Match`` (cosine similarity by default)."""

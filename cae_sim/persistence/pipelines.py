@@ -112,8 +112,9 @@ def load_pipeline(directory: str | os.PathLike, cls):
     except (TypeError, ValueError) as error:
         raise damaged(root, f"its parameters do not fit {cls.__name__} ({error})") from error
     try:
-        model = _load_model(root, manifest["model"], manifest["files"], pipeline.make_model())
-        collection = _load_collection(root, manifest)
+        codes = read_array(root, "codes.npy", _listed(root, manifest["files"], "codes.npy"), mmap=True)  # not read
+        model = _load_model(root, manifest["model"], manifest["files"], codes, pipeline.make_model())
+        collection = _load_collection(root, manifest, codes)
         check_labels(collection.labels, model.n_clusters_)
     except (KeyError, TypeError, AttributeError) as error:
         raise damaged(root, f"manifest lacks or mangles {error}") from error
@@ -203,11 +204,10 @@ def _moved(path: str, old: str, new: str) -> str:
     return path
 
 
-def _load_model(root: Path, described: dict, files: dict, model: Model) -> Model:
+def _load_model(root: Path, described: dict, files: dict, codes: np.ndarray, model: Model) -> Model:
     clustering_described = described["clustering"]
     clustering = CLUSTERINGS.from_config({"name": clustering_described["name"], "config": clustering_described["config"]})
     arrays = _load_arrays(root, files, "clustering")
-    codes = read_array(root, "codes.npy", _listed(root, files, "codes.npy"), mmap=True)
     arrays |= {name: codes for name in clustering_described["shared"]}
     scores = {int(k): float(v) for k, v in clustering_described["scores"].items()}
     clustering.restore(arrays, scores)
@@ -217,9 +217,8 @@ def _load_model(root: Path, described: dict, files: dict, model: Model) -> Model
                             described["encoder_choice"], described["choices"])
 
 
-def _load_collection(root: Path, manifest: dict) -> Collection:
+def _load_collection(root: Path, manifest: dict, codes: np.ndarray) -> Collection:
     described, files = manifest["collection"], manifest["files"]
-    codes = read_array(root, "codes.npy", _listed(root, files, "codes.npy"), mmap=True)  # need not fit in RAM
     labels = read_array(root, described["labels"], _listed(root, files, described["labels"]))
     paths = _paths(root, files, described["paths"])
     calibration = None if described["calibration"] is None else Calibration.from_dict(described["calibration"])
