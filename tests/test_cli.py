@@ -33,19 +33,23 @@ def query_output(capsys, *args: str) -> str:
     return capsys.readouterr().out
 
 
-def parse_query_output(text: str, output_format: str) -> list[tuple[int, str, float]]:
-    """(rank, path, score) of each printed match, whatever the format."""
+def parse_query_output(text: str, output_format: str) -> list[tuple[str, int, str, float]]:
+    """(query, rank, path, score) of each printed match, whatever the format."""
     if output_format == "text":
-        header, *lines = text.splitlines()
-        assert header.split() == ["rank", "score", "kind", "path"]
-        return [(int(rank), path, float(score)) for rank, score, _, path in (line.split(None, 3) for line in lines)]
+        matches = []
+        for table in text.split("\n\n"):
+            query_line, header, *lines = table.splitlines()
+            assert query_line.startswith("query: ") and header.split() == ["rank", "score", "kind", "path"]
+            query = query_line.removeprefix("query: ")
+            matches += [(query, int(rank), path, float(score)) for rank, score, _, path in (line.split(None, 3) for line in lines)]
+        return matches
     if output_format == "json":
         rows = json.loads(text)
     else:
         reader = csv.DictReader(io.StringIO(text))
-        assert reader.fieldnames == ["rank", "index", "path", "score", "kind"]
+        assert reader.fieldnames == ["query", "rank", "index", "path", "score", "kind"]
         rows = list(reader)
-    return [(int(row["rank"]), row["path"], float(row["score"])) for row in rows]
+    return [(row["query"], int(row["rank"]), row["path"], float(row["score"])) for row in rows]
 
 
 def test_train_saves_a_pipeline_and_clusters_csv(trained, data_dir):
@@ -70,7 +74,8 @@ def test_train_prints_a_summary(tmp_path, data_dir, capsys):
 
 def test_query_prints_the_image_itself_first(trained, data_dir, capsys):
     assert cae_sim_main(["query", str(trained), str(data_dir / "rocket.jpg"), "-n", "3"]) == 0
-    header, *lines = capsys.readouterr().out.strip().splitlines()
+    query_line, header, *lines = capsys.readouterr().out.strip().splitlines()
+    assert query_line == f"query: {data_dir / 'rocket.jpg'}"
     assert header.split() == ["rank", "score", "kind", "path"] and len(lines) == 3
     assert lines[0].split()[0] == "1" and lines[0].endswith("rocket.jpg")
     assert float(lines[0].split()[1]) == pytest.approx(1.0, abs=1e-3)
@@ -81,15 +86,17 @@ def test_query_json_and_csv_agree_with_the_text_table_and_pipeline_query(trained
     image = data_dir / "rocket.jpg"
     expected = Pipeline.load(trained).query(str(image), n=4)
     rows = json.loads(query_output(capsys, trained, image, "-n", "4", "--format", "json"))
-    assert [set(row) for row in rows] == [{"rank", "index", "path", "score", "kind"}] * 4
+    assert [list(row) for row in rows] == [["query", "rank", "index", "path", "score", "kind"]] * 4
+    assert {row["query"] for row in rows} == {str(image)}
     pipeline = Pipeline.load(trained)
     assert [row["kind"] for row in rows] == [pipeline.describe_score(m.score) for m in expected]
     assert [(row["rank"], row["index"], row["path"]) for row in rows] == [(r, m.index, m.path) for r, m in enumerate(expected, 1)]
     assert [row["score"] for row in rows] == pytest.approx([m.score for m in expected])
     by_format = {f: parse_query_output(query_output(capsys, trained, image, "-n", "4", "--format", f), f) for f in ("text", "json", "csv")}
-    assert [path for _, path, _ in by_format["text"]] == [path for _, path, _ in by_format["json"]] == [m.path for m in expected]
+    assert [path for _, _, path, _ in by_format["text"]] == [path for _, _, path, _ in by_format["json"]] == [m.path for m in expected]
     assert by_format["csv"] == by_format["json"]  # the csv module round-trips the full scores
-    assert [score for _, _, score in by_format["text"]] == pytest.approx([m.score for m in expected], abs=1e-4)
+    assert [score for *_, score in by_format["text"]] == pytest.approx([m.score for m in expected], abs=1e-4)
+    assert {query for query, *_ in by_format["text"]} == {str(image)}
 
 
 def test_query_exclude_self_drops_the_query_file_and_still_gives_n(trained, data_dir, capsys):
@@ -108,7 +115,7 @@ def test_query_prints_absolute_paths_for_a_pipeline_fitted_on_a_relative_folder(
     pipeline.save(tmp_path / "m")
     image = os.path.join(data_dir.name, "rocket.jpg")
     printed = query_output(capsys, tmp_path / "m", image, "-n", "3", "--exclude-self", "--format", output_format)
-    paths = [path for _, path, _ in parse_query_output(printed, output_format)]
+    paths = [path for _, _, path, _ in parse_query_output(printed, output_format)]
     expected = [m.path for m in pipeline.query(image, n=4) if m.path != str(data_dir / "rocket.jpg")]
     assert paths == expected[:3] and str(data_dir / "rocket.jpg") not in paths  # the relative query file is itself
     assert all(os.path.isabs(path) and os.path.isfile(path) for path in paths)
