@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -77,7 +76,7 @@ class LiteRTModel:
             raise ValueError(f"{path} has {len(inputs)} inputs and {len(outputs)} outputs; expected one of each")
         self._input, self._output = inputs[0]["index"], outputs[0]["index"]
         self.input_shape = tuple(int(side) for side in inputs[0]["shape_signature"])
-        self._batch = None  # the batch size the tensors are allocated for
+        self._shape = None  # the input shape the tensors are allocated for
         self._lock = threading.Lock()  # an interpreter runs one batch at a time
         self._threads = threads
 
@@ -85,24 +84,37 @@ class LiteRTModel:
         return type(self), (self.path, self._threads)
 
     def predict_on_batch(self, batch: np.ndarray) -> np.ndarray:
-        """Return the model's output for ``batch`` (n, *input_shape[1:]), as a new float32 array."""
+        """Return the model's output for ``batch`` (n, *input_shape[1:]), as a new float32 array.
+
+        Raises
+        ------
+        ValueError
+            If the batch's shape is not the model's input shape.
+        """
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if batch.shape[1:] != self.input_shape[1:]:
-            raise ValueError(f"expected a batch of shape (n, {', '.join(map(str, self.input_shape[1:]))}), got {batch.shape}")
+        expected = self.input_shape[1:]  # -1 where any size is taken
+        if batch.ndim != len(self.input_shape) or any(side not in (-1, given) for side, given in zip(expected, batch.shape[1:])):
+            raise ValueError(f"expected a batch of shape (n, {', '.join(map(str, expected))}), got {batch.shape}")
         with self._lock:
-            if len(batch) != self._batch:
+            if batch.shape != self._shape:
                 self._interpreter.resize_tensor_input(self._input, list(batch.shape))
                 self._interpreter.allocate_tensors()
-                self._batch = len(batch)
+                self._shape = batch.shape
             self._interpreter.set_tensor(self._input, batch)
             self._interpreter.invoke()
             return self._interpreter.get_tensor(self._output).copy()  # get_tensor's array is the interpreter's buffer
 
 
-def convert(model: keras.Model, path: str | os.PathLike) -> None:
-    """Convert a Keras model of one input to a ``.tflite`` file at ``path`` (written atomically; needs TensorFlow).
+def convert(model: keras.Model, path: str | os.PathLike, input_shape: tuple[int, ...]) -> None:
+    """Convert a Keras model of one float32 input to a ``.tflite`` file at ``path`` (written atomically; needs
+    TensorFlow).
 
-    The batch dimension is left free; the other input dimensions are the model's.
+    Parameters
+    ----------
+    model : keras.Model
+    path : str or Path
+    input_shape : tuple of int
+        The shape of one input (an image's: ``(side, side, 3)``); the batch dimension is left free.
 
     Raises
     ------
@@ -111,10 +123,10 @@ def convert(model: keras.Model, path: str | os.PathLike) -> None:
     """
     import tensorflow as tf
 
-    with tempfile.TemporaryDirectory(prefix="cae_sim-litert-") as folder:
-        try:
-            model.export(folder, format="tf_saved_model", verbose=False)  # Keras' own route: a SavedModel, converted
-            flat_buffer = tf.lite.TFLiteConverter.from_saved_model(folder).convert()
-        except Exception as error:  # the converter raises ConverterError, RuntimeError and others
-            raise ValueError(f"LiteRT cannot convert the model {model.name!r} ({type(error).__name__}: {error})") from error
+    signature = [tf.TensorSpec([None, *input_shape], tf.float32)]
+    function = tf.function(lambda inputs: model(inputs, training=False), input_signature=signature, autograph=False)
+    try:
+        flat_buffer = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()]).convert()
+    except Exception as error:  # the converter raises ConverterError, RuntimeError and others
+        raise ValueError(f"LiteRT cannot convert the model {model.name!r} ({type(error).__name__}: {error})") from error
     write_atomically(path, lambda file: file.write(flat_buffer))

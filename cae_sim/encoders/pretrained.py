@@ -168,7 +168,7 @@ class PretrainedEncoder(Encoder):
             return network
         try:
             converted.parent.mkdir(parents=True, exist_ok=True)
-            convert(network, converted)
+            convert(network, converted, (self.image_size, self.image_size, 3))
         except (ValueError, OSError) as error:
             warnings.warn(f"{self.model!r} at layer {layer!r} runs on Keras: {error}", RuntimeWarning, stacklevel=3)
             return network

@@ -1,0 +1,170 @@
+"""The LiteRT runtime: the same codes as Keras, a conversion cached once, and inference without TensorFlow."""
+
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cae_sim import Pipeline
+from cae_sim.encoders import pretrained
+from cae_sim.encoders.litert import LiteRTModel, convert
+from cae_sim.encoders.pretrained import PretrainedEncoder
+from cae_sim.images import find_images, read_image
+
+#: The largest relative difference (‖litert − keras‖ / ‖keras‖, per image) allowed between the runtimes' codes.
+TOLERANCE = 1e-4
+
+
+def photos(data_dir, size: int) -> np.ndarray:
+    return np.stack([read_image(path, size) for path in find_images(data_dir)[0]])
+
+
+def relative_differences(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(other - reference, axis=1) / np.linalg.norm(reference, axis=1)
+
+
+def cosine_ranking(codes: np.ndarray) -> np.ndarray:
+    """Each image's other images, nearest first by cosine similarity."""
+    unit = codes / np.linalg.norm(codes, axis=1, keepdims=True)
+    similarities = unit @ unit.T
+    np.fill_diagonal(similarities, -np.inf)
+    return np.argsort(-similarities, axis=1, kind="stable")[:, :-1]
+
+
+def assert_runtimes_agree(data_dir, **params) -> None:
+    on_litert = PretrainedEncoder(**params).fit()
+    on_keras = PretrainedEncoder(**params, runtime="keras").fit()
+    assert isinstance(on_litert.features_, LiteRTModel) and not isinstance(on_keras.features_, LiteRTModel)
+    images = photos(data_dir, on_keras.image_size)
+    expected, codes = on_keras.encode(images), on_litert.encode(images)
+    assert codes.dtype == np.float32 and codes.shape == expected.shape
+    assert relative_differences(expected, codes).max() < TOLERANCE
+    top = min(10, len(images) - 1)
+    assert (cosine_ranking(codes)[:, :top] == cosine_ranking(expected)[:, :top]).all()
+
+
+def test_lite0_pooled_codes_agree_with_keras(data_dir):
+    assert_runtimes_agree(data_dir, model="efficientnet_lite0")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model, layer, input_size", [
+    ("efficientnet_lite0", "logits", None),
+    ("efficientnet_lite0", "blocks_15_project_conv", 96),
+    ("efficientnet_lite2", "pool", None),
+    ("efficientnet_lite2", "logits", None),
+    ("mobilenet_v2", "pool", None),
+    ("mobilenet_v2", "softmax", 160),
+])
+def test_every_shipped_backbone_and_layer_agrees_with_keras(data_dir, model, layer, input_size):
+    assert_runtimes_agree(data_dir, model=model, layer=layer, input_size=input_size)
+
+
+def test_runtime_is_checked():
+    with pytest.raises(ValueError, match="runtime.*'tflite'"):
+        PretrainedEncoder(runtime="tflite").fit()
+
+
+@pytest.fixture(scope="module")
+def dense_model(tmp_path_factory):
+    """A tiny Keras model converted for LiteRT: (model, path of the .tflite)."""
+    import keras
+
+    inputs = keras.Input((5,))
+    outputs = keras.layers.Dense(3, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed=0))(inputs)
+    model = keras.Model(inputs, outputs)
+    path = tmp_path_factory.mktemp("litert") / "dense.tflite"
+    convert(model, path, (5,))
+    return model, path
+
+
+@given(sizes=st.lists(st.integers(1, 9), min_size=1, max_size=5))
+def test_batches_of_any_size_give_the_rows_of_one_batch(dense_model, sizes):
+    model, path = dense_model
+    runner = LiteRTModel(path)
+    inputs = np.random.default_rng(len(sizes)).normal(size=(sum(sizes), 5)).astype(np.float32)
+    rows = np.concatenate([runner.predict_on_batch(part) for part in np.split(inputs, np.cumsum(sizes)[:-1])])
+    np.testing.assert_allclose(rows, np.asarray(model.predict_on_batch(inputs)), rtol=1e-5, atol=1e-6)
+
+
+def test_a_copy_reopens_the_file_and_answers_alike(dense_model):
+    runner = LiteRTModel(dense_model[1])
+    inputs = np.ones((2, 5), np.float32)
+    copy = pickle.loads(pickle.dumps(runner))
+    assert copy.path == runner.path
+    np.testing.assert_array_equal(copy.predict_on_batch(inputs), runner.predict_on_batch(inputs))
+
+
+def test_a_batch_of_the_wrong_shape_is_named(dense_model):
+    with pytest.raises(ValueError, match=r"\(n, 5\), got \(2, 4\)"):
+        LiteRTModel(dense_model[1]).predict_on_batch(np.zeros((2, 4), np.float32))
+
+
+def test_a_file_that_is_no_model_is_named(tmp_path):
+    path = tmp_path / "broken.tflite"
+    path.write_bytes(b"not a flat buffer" * 10)
+    with pytest.raises(ValueError, match="broken.tflite"):
+        LiteRTModel(path)
+
+
+@pytest.mark.slow
+def test_the_conversion_is_cached_by_layer_and_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAE_SIM_CACHE", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(pretrained, "convert", lambda *args: calls.append(args[2]) or convert(*args))
+    first = PretrainedEncoder(input_size=64).fit()
+    again = PretrainedEncoder(input_size=64).fit()
+    other = PretrainedEncoder(input_size=96).fit()
+    assert calls == [(64, 64, 3), (96, 96, 3)]
+    assert first.features_.path == again.features_.path != other.features_.path
+    assert first.features_.path.parent == tmp_path / "litert"
+
+
+@pytest.mark.slow
+def test_a_network_litert_cannot_convert_runs_on_keras_with_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAE_SIM_CACHE", str(tmp_path))
+
+    def refuse(model, path, input_shape):
+        raise ValueError(f"LiteRT cannot convert the model {model.name!r} (an op it lacks)")
+
+    monkeypatch.setattr(pretrained, "convert", refuse)
+    with pytest.warns(RuntimeWarning, match="runs on Keras.*an op it lacks"):
+        encoder = PretrainedEncoder(input_size=64).fit()
+    assert not isinstance(encoder.features_, LiteRTModel)
+    assert encoder.encode(np.zeros((1, 64, 64, 3), np.uint8)).shape == (1, 1280)
+
+
+@pytest.fixture(scope="module")
+def lite0_save(data_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lite0") / "save"
+    Pipeline(encoder="efficientnet_lite0", n_clusters=3, verbose=0).fit(data_dir).save(folder)
+    return folder
+
+
+def test_a_saved_pretrained_pipeline_queries_without_tensorflow(lite0_save, data_dir):
+    script = (
+        "import sys; from cae_sim import Pipeline\n"
+        f"pipeline = Pipeline.load({str(lite0_save)!r})\n"
+        f"match = pipeline.query({str(data_dir / 'chelsea.jpg')!r}, n=1)[0]\n"
+        "print(match.path, sorted(name for name in ('tensorflow', 'keras') if name in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == [str(data_dir / "chelsea.jpg"), "[]"]
+
+
+@pytest.mark.slow
+def test_a_save_whose_conversion_left_the_cache_converts_it_again(lite0_save, data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("CAE_SIM_CACHE", str(tmp_path))  # an empty cache
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # converted again, not a fallback to Keras
+        pipeline = Pipeline.load(lite0_save)
+        codes = pipeline.transform([str(data_dir / "chelsea.jpg")])
+    assert isinstance(pipeline.encoder_.features_, LiteRTModel)
+    assert pipeline.encoder_.features_.path.is_relative_to(tmp_path)
+    position = pipeline.collection_.positions_of([str(data_dir / "chelsea.jpg")])[0]
+    assert relative_differences(np.asarray(pipeline.codes_[position : position + 1]), codes).max() < TOLERANCE
