@@ -67,8 +67,9 @@ class LiteRTModel:
 
         self.path = Path(path)
         try:
-            with STARTUP():
+            with STARTUP():  # LiteRT's start-up line comes with its first allocation
                 self._interpreter = Interpreter(model_path=os.fspath(path), num_threads=threads or inference_threads())
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise ValueError(f"{path} cannot be read as a LiteRT model ({error})") from None
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
