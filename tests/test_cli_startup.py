@@ -53,7 +53,6 @@ def test_a_query_on_a_litert_save_does_not_import_tensorflow(lite_query, data_di
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="LiteRT writes its XNNPACK line at the first allocate_tensors, outside litert.STARTUP")
 def test_a_query_on_a_litert_save_writes_nothing_to_stderr(lite_query):
     assert lite_query.stderr == ""
 
