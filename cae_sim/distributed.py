@@ -33,7 +33,7 @@ partitioning is never taken by mistake.
 
 What a worker needs
 -------------------
-In memory: TensorFlow and one fitted encoder (its weights), the codes of one
+In memory: one fitted encoder (its weights; TensorFlow for one on Keras), the codes of one
 partition (``partition_size`` × code length × 4 bytes) and a few batches of
 decoded images at the encoder's ``image_size`` (up to ``PREFETCH_BATCHES`` + 1
 batches of ``READ_BATCH_SIZE`` images of ``image_size``² × 3 bytes, and the
@@ -45,9 +45,9 @@ at ``model_dir`` and ``shard_dir`` (made absolute by the driver), so a shared
 filesystem for a real cluster. Workers open the image paths as given: give
 absolute ones to a real cluster.
 
-Workers started by ``local_client`` load TensorFlow at start-up with its
-start-up lines silenced; start the workers of a real cluster with
-``dask worker tcp://HOST:8786 --preload cae_sim.distributed`` for the same.
+Workers started by ``local_client`` silence TensorFlow's and LiteRT's start-up
+lines and tune malloc as the commands do; start the workers of a real cluster
+with ``dask worker tcp://HOST:8786 --preload cae_sim.distributed`` for the same.
 """
 
 from __future__ import annotations
@@ -377,10 +377,10 @@ def _encode_readable(encoder: "Encoder", paths: list[str], n_jobs: int) -> tuple
 def local_client(n_workers: int = 2) -> Iterator[Client]:
     """Start a cluster of worker processes on this machine; yield a client of it, and close both after.
 
-    Each worker is a process with one thread (TensorFlow and the decoder use
-    several cores each: ``n_workers`` = number of cores is a good start, fewer
-    if memory is short). Workers load TensorFlow at start-up with its start-up
-    lines silenced (``dask_setup``).
+    Each worker is a process with one thread (the encoder's runtime and the
+    decoder use several cores each: ``n_workers`` = number of cores is a good
+    start, fewer if memory is short). Workers start as the commands do
+    (``dask_setup``).
 
     The scheduler, the nannies and the workers listen on 127.0.0.1 only, and
     there is no dashboard: Dask's scheduler always starts an HTTP server (its
@@ -430,22 +430,13 @@ def connect(address: str) -> Client:
 
 
 def dask_setup(worker) -> None:
-    """Dask preload hook (``--preload cae_sim.distributed``): tune malloc, load TensorFlow and the encoders quietly.
+    """Dask preload hook (``--preload cae_sim.distributed``): prepare the worker process as the commands do theirs.
 
-    Only the worker process is touched: ``cae_sim.tune_malloc()`` (as the
-    commands do; Dask's own small ``MALLOC_TRIM_THRESHOLD_`` has TensorFlow's
-    buffers mapped anew for every batch), ``TF_CPP_MIN_LOG_LEVEL=3`` unless set, and standard
-    error pointed at /dev/null while TensorFlow loads. A worker's memory then
-    stays near its peak instead of being trimmed back between tasks.
+    Only the worker process is touched (``cae_sim._startup.prepare_command_process``): ``cae_sim.tune_malloc()``
+    (Dask's own small ``MALLOC_TRIM_THRESHOLD_`` has an encoder's buffers mapped anew for every batch), and
+    TensorFlow's and LiteRT's start-up lines silenced whenever they load. TensorFlow loads only for an encoder that
+    runs on Keras: a worker encoding with a pretrained encoder on LiteRT never imports it.
     """
-    from ._startup import _stderr_silenced
-    from .memory import tune_malloc
+    from ._startup import prepare_command_process
 
-    tune_malloc()
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _stderr_silenced():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()
-        from . import persistence  # noqa: F401  the encoders (Keras) load here, not in the first task
+    prepare_command_process()
