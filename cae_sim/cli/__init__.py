@@ -1,8 +1,9 @@
 """The command line: ``cae-sim COMMAND`` (or ``python -m cae_sim COMMAND``), and ``python -m cae_sim.train``.
 
 Each command is a module of this package: its docstring is its help, and it has ``add_arguments(parser)``,
-``check(args)`` (the paths it is given, before TensorFlow loads), ``run(args) -> int`` and ``PROGRESS`` (whether it
-draws progress bars, which ``--quiet`` turns off; the others print their result alone).
+``check(args)`` (the paths it is given, before anything heavy is imported: the command modules import only the
+standard library at their top), ``run(args) -> int`` and ``PROGRESS`` (whether it draws progress bars, which
+``--quiet`` turns off; the others print their result alone).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def train_main(argv: list[str] | None = None) -> int:
 
 
 def run_command(module: ModuleType, args: argparse.Namespace) -> int:
-    """Check the arguments, quiet TensorFlow's start-up, run; print a bad input's error on one line and return 2."""
+    """Check the arguments, have TensorFlow and LiteRT start quietly if they load, run; print a bad input's error
+    on one line and return 2."""
     try:
         module.check(args)
         logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
