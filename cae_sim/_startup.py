@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib.abc
-import importlib.machinery
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from importlib.machinery import ModuleSpec
 from types import ModuleType
 
 from .memory import tune_malloc
@@ -77,7 +77,7 @@ class _ImportHook(importlib.abc.MetaPathFinder):
         self.name = name
         self.load = load
 
-    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> ModuleSpec | None:
         """Return the module's spec with its loading wrapped, for ``self.name`` only; remove this finder."""
         if fullname != self.name:
             return None
@@ -95,7 +95,7 @@ class _HookedLoader(importlib.abc.Loader):
         self._loader = loader
         self._load = load
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
         return self._loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
@@ -103,7 +103,7 @@ class _HookedLoader(importlib.abc.Loader):
         self._load(module, self._loader.exec_module)
 
 
-def _find_spec(fullname: str, path: Sequence[str] | None, target: ModuleType | None) -> importlib.machinery.ModuleSpec | None:
+def _find_spec(fullname: str, path: Sequence[str] | None, target: ModuleType | None) -> ModuleSpec | None:
     """The spec the finders of ``sys.meta_path`` give for a module, as the import system asks them."""
     for finder in list(sys.meta_path):
         find = getattr(finder, "find_spec", None)
