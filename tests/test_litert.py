@@ -161,7 +161,7 @@ def test_a_saved_pretrained_pipeline_queries_without_tensorflow(lite0_save, data
 def test_a_save_whose_conversion_left_the_cache_converts_it_again(lite0_save, data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("CAE_SIM_CACHE", str(tmp_path))  # an empty cache
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # converted again, not a fallback to Keras
+        warnings.simplefilter("error", RuntimeWarning)  # converted again, not a fallback to Keras
         pipeline = Pipeline.load(lite0_save)
         codes = pipeline.transform([str(data_dir / "chelsea.jpg")])
     assert isinstance(pipeline.encoder_.features_, LiteRTModel)
