@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cae_sim import Pipeline
-from cae_sim.encoders import pretrained
-from cae_sim.encoders.litert import LiteRTModel, convert
+from cae_sim.encoders import litert
+from cae_sim.encoders.litert import LiteRTModel, flat_buffer
 from cae_sim.encoders.pretrained import PretrainedEncoder
 from cae_sim.images import find_images, read_image
 
@@ -79,7 +79,7 @@ def dense_model(tmp_path_factory):
     outputs = keras.layers.Dense(3, activation="tanh", kernel_initializer=keras.initializers.GlorotUniform(seed=0))(inputs)
     model = keras.Model(inputs, outputs)
     path = tmp_path_factory.mktemp("litert") / "dense.tflite"
-    convert(model, path, (5,))
+    path.write_bytes(flat_buffer(model, (5,)))
     return model, path
 
 
@@ -116,7 +116,7 @@ def test_a_file_that_is_no_model_is_named(tmp_path):
 def test_the_conversion_is_cached_by_layer_and_size(tmp_path, monkeypatch):
     monkeypatch.setenv("CAE_SIM_CACHE", str(tmp_path))
     calls = []
-    monkeypatch.setattr(pretrained, "convert", lambda *args: calls.append(args[2]) or convert(*args))
+    monkeypatch.setattr(litert, "flat_buffer", lambda *args: calls.append(args[1]) or flat_buffer(*args))
     first = PretrainedEncoder(input_size=64).fit()
     again = PretrainedEncoder(input_size=64).fit()
     other = PretrainedEncoder(input_size=96).fit()
@@ -129,10 +129,10 @@ def test_the_conversion_is_cached_by_layer_and_size(tmp_path, monkeypatch):
 def test_a_network_litert_cannot_convert_runs_on_keras_with_a_warning(tmp_path, monkeypatch):
     monkeypatch.setenv("CAE_SIM_CACHE", str(tmp_path))
 
-    def refuse(model, path, input_shape):
+    def refuse(model, input_shape):
         raise ValueError(f"LiteRT cannot convert the model {model.name!r} (an op it lacks)")
 
-    monkeypatch.setattr(pretrained, "convert", refuse)
+    monkeypatch.setattr(litert, "flat_buffer", refuse)
     with pytest.warns(RuntimeWarning, match="runs on Keras.*an op it lacks"):
         encoder = PretrainedEncoder(input_size=64).fit()
     assert not isinstance(encoder.features_, LiteRTModel)
@@ -168,3 +168,95 @@ def test_a_save_whose_conversion_left_the_cache_converts_it_again(lite0_save, da
     assert pipeline.encoder_.features_.path.is_relative_to(tmp_path)
     position = pipeline.collection_.positions_of([str(data_dir / "chelsea.jpg")])[0]
     assert relative_differences(np.asarray(pipeline.codes_[position : position + 1]), codes).max() < TOLERANCE
+
+
+# --------------------------------------------------------------------------- trained encoders
+
+from cae_sim.encoders import ContrastiveEncoder, ConvAutoencoder  # noqa: E402
+from cae_sim.encoders.trained import TrainedNetwork  # noqa: E402
+from conftest import TINY  # noqa: E402
+
+
+def tiny_images(size: int, count: int = 24) -> np.ndarray:
+    return (np.random.default_rng(size).random((count, size, size, 3)) * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def trained_cae():
+    images = tiny_images(TINY["image_size"])
+    return ConvAutoencoder(**TINY).fit(images), images
+
+
+def test_a_trained_autoencoder_encodes_on_litert_as_on_keras(trained_cae):
+    encoder, images = trained_cae
+    codes = encoder.encode(images)
+    expected = np.asarray(encoder.encoder_.predict_on_batch(images.astype(np.float32) / 255))
+    assert isinstance(encoder.network_._litert, LiteRTModel)
+    assert relative_differences(expected, codes).max() < TOLERANCE
+    on_keras = ConvAutoencoder(**TINY, runtime="keras").fit(images)
+    np.testing.assert_allclose(on_keras.encode(images), on_keras.fit_encode(images), rtol=1e-5, atol=1e-6)
+    assert on_keras.network_._litert is None
+
+
+def test_the_contrastive_head_runs_on_litert_as_on_keras(data_dir, tmp_path):
+    images = photos(data_dir, 224)
+    encoder = ContrastiveEncoder(views=2, width=16, code_size=4, epochs=2, random_state=0)
+    codes = encoder.fit_encode(images)
+    features = encoder.backbone_.encode(images)
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    expected = np.asarray(encoder.head_(features, training=False))
+    assert relative_differences(expected, codes).max() < TOLERANCE
+    encoder.save(tmp_path)
+    loaded = ContrastiveEncoder.load(tmp_path, encoder.get_params())
+    assert loaded.network_._model is None  # the head's conversion came from the cache; Keras was not needed
+    np.testing.assert_array_equal(loaded.encode(images), encoder.encode(images))
+
+
+def saved_cae(encoder: ConvAutoencoder, folder) -> TrainedNetwork:
+    folder.mkdir()
+    encoder.save(folder)
+    return ConvAutoencoder.load(folder, encoder.get_params())
+
+
+def test_a_loaded_autoencoder_reads_keras_only_when_asked(trained_cae, tmp_path):
+    encoder, images = trained_cae
+    loaded = saved_cae(encoder, tmp_path / "save")
+    assert loaded.network_._model is None
+    np.testing.assert_allclose(loaded.encode(images), encoder.encode(images), rtol=1e-6, atol=1e-7)
+    again = saved_cae(loaded, tmp_path / "again")  # its file copied, not written by Keras
+    assert (tmp_path / "again" / "autoencoder.keras").read_bytes() == (tmp_path / "save" / "autoencoder.keras").read_bytes()
+    assert again.network_._model is None
+    np.testing.assert_allclose(loaded.reconstruct(images[:2]), encoder.reconstruct(images[:2]), rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_file_changed_after_the_load_is_refused_when_keras_needs_it(trained_cae, tmp_path):
+    encoder, images = trained_cae
+    loaded = saved_cae(encoder, tmp_path / "save")
+    model_file = tmp_path / "save" / "autoencoder.keras"
+    model_file.write_bytes(model_file.read_bytes() + b"\0")
+    with pytest.raises(ValueError, match="autoencoder.keras changed since its save was loaded"):
+        loaded.reconstruct(images[:1])
+    (tmp_path / "other").mkdir()
+    with pytest.raises(ValueError, match="autoencoder.keras changed since its save was loaded"):
+        loaded.save(tmp_path / "other")
+
+
+def test_a_save_whose_parameters_were_changed_has_its_model_checked_despite_the_cached_conversion(trained_cae, tmp_path):
+    encoder, _ = trained_cae
+    saved_cae(encoder, tmp_path / "save")  # its conversion is cached
+    params = {**encoder.get_params(), "filters": (8, 8)}
+    with pytest.raises(ValueError, match=r"autoencoder.keras does not fit the encoder's parameters: its encoder's filters"):
+        ConvAutoencoder.load(tmp_path / "save", params)
+
+
+def test_a_saved_autoencoder_pipeline_queries_without_tensorflow(data_dir, tmp_path):
+    folder = tmp_path / "save"
+    Pipeline(encoder=ConvAutoencoder(**TINY), n_clusters=2, verbose=0).fit(data_dir).save(folder)
+    script = (
+        "import sys; from cae_sim import Pipeline\n"
+        f"pipeline = Pipeline.load({str(folder)!r})\n"
+        f"pipeline.query({str(data_dir / 'chelsea.jpg')!r}, n=1)\n"
+        "print(sorted(name for name in ('tensorflow', 'keras') if name in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["[]"]

@@ -31,7 +31,9 @@ from .backbones import BACKBONES
 from .base import Encoder, check_augment, check_images, predict_batches, to_uint8, train_epochs
 from .ensemble import Ensemble
 from .members import is_fitted, load_member, member_encoder, save_member
-from .saved_models import check_fits, load_model, read_history
+from .litert import RUNTIMES
+from .saved_models import check_fits, read_history
+from .trained import TrainedNetwork
 
 if TYPE_CHECKING:  # Keras loads when a model is built, loaded or trained, not with the encoders
     import keras
@@ -122,13 +124,17 @@ class ContrastiveEncoder(Encoder):
         Seeds the augmentations, the choice of views and batches, and the head's weights.
     verbose : int, default=0
         0 silent; 1 progress bars of the view caching and the training on standard error.
+    runtime : {"litert", "keras"}, default="litert"
+        What runs the trained head (``trained.TrainedNetwork``); the backbone has its own. Training runs on Keras.
 
     Attributes
     ----------
     backbone_ : Encoder
         The fitted, frozen backbone.
+    network_ : TrainedNetwork
+        The head on the runtime.
     head_ : keras.Model
-        The projection head: backbone features (L2-normalised) → code.
+        The projection head: backbone features (L2-normalised) → code (loaded on first use after ``load``).
     history_ : dict
         ``{"loss": [...]}``, the mean loss of each epoch.
     """
@@ -148,6 +154,7 @@ class ContrastiveEncoder(Encoder):
         "cache_dir": none_or(satisfies(lambda value: isinstance(value, (str, os.PathLike)), "a folder's path")),
         "random_state": check_seed,
         "verbose": at_least(0),
+        "runtime": one_of(RUNTIMES),
     }
 
     def __init__(
@@ -166,6 +173,7 @@ class ContrastiveEncoder(Encoder):
         cache_dir=None,
         random_state: int | None = None,
         verbose: int = 0,
+        runtime: str = "litert",
     ):
         self.backbone = backbone
         self.views = views
@@ -180,6 +188,7 @@ class ContrastiveEncoder(Encoder):
         self.cache_dir = cache_dir
         self.random_state = random_state
         self.verbose = verbose
+        self.runtime = runtime
 
     @property
     def image_size(self) -> int:
@@ -228,14 +237,14 @@ class ContrastiveEncoder(Encoder):
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Return the codes of images (N, image_size, image_size, 3): (N, code_size), or wider with ``output="concat"``."""
-        check_is_fitted(self, "head_")
+        check_is_fitted(self, "network_")
         check_images(images, self.image_size)
         return predict_batches(self._codes, l2_normalize(self.backbone_.encode(images)), HEAD_BATCH)
 
     def save(self, directory: Path) -> None:
         """Write the head (``.keras``), its loss history and the backbone (by name and hash, or its own files)."""
-        check_is_fitted(self, "head_")
-        self.head_.save(Path(directory) / HEAD_FILE)
+        check_is_fitted(self, "network_")
+        self.network_.save(Path(directory) / HEAD_FILE)
         (Path(directory) / HISTORY_FILE).write_text(json.dumps(self.history_))
         save_member(self.backbone_, Path(directory) / BACKBONE_DIR)
 
@@ -250,18 +259,30 @@ class ContrastiveEncoder(Encoder):
         """
         encoder = cls._from_params(params)
         encoder.backbone_ = load_member(Path(directory) / BACKBONE_DIR)
-        path = Path(directory) / HEAD_FILE
-        encoder.head_ = load_model(path)
-        encoder._check_head(path)
+        encoder.network_ = TrainedNetwork.load(Path(directory) / HEAD_FILE, **encoder._network_settings())
         encoder.history_ = read_history(Path(directory) / HISTORY_FILE)
         return encoder
 
-    def _check_head(self, path: Path) -> None:
+    @property
+    def head_(self) -> keras.Model:
+        check_is_fitted(self, "network_")
+        return self.network_.model
+
+    def _network_settings(self) -> dict:
+        """How ``TrainedNetwork`` runs and checks the head: it takes the fitted backbone's features."""
+        width = self._feature_width()
+        return dict(runtime=self.runtime, input_shape=(width,), check=self._check_head,
+                    signature=json.dumps([width, self.width, self.code_size]))
+
+    def _feature_width(self) -> int:
+        """The width of the fitted backbone's features."""
+        return self.backbone_.encode(np.zeros((1, self.image_size, self.image_size, 3), np.uint8)).shape[1]
+
+    def _check_head(self, path: Path, head: keras.Model) -> None:
         """Raise ValueError naming ``path`` unless the head takes the backbone's features to ``width``, then
         ``code_size``."""
-        features = self.backbone_.encode(np.zeros((1, self.image_size, self.image_size, 3), np.uint8)).shape[1]
-        check_fits(path, "input shape", tuple(self.head_.input_shape), (None, features))
-        widths = [layer.units for layer in self.head_.layers if type(layer).__name__ == "Dense"]
+        check_fits(path, "input shape", tuple(head.input_shape), (None, self._feature_width()))
+        widths = [layer.units for layer in head.layers if type(layer).__name__ == "Dense"]
         check_fits(path, "Dense layers' units", tuple(widths), (self.width, self.code_size))
 
     # ------------------------------------------------------------------ fitting steps
@@ -283,13 +304,13 @@ class ContrastiveEncoder(Encoder):
         self.backbone_ = self._fitted_backbone(images)
         augment = make_augment(self.augment, None if self.random_state is None else int(rng.integers(2**31)))
         views, originals = self._cache_views(images, augment, cache)
-        self.head_ = self._build_head(views.shape[2], self.random_state)
+        self.network_ = TrainedNetwork(self._build_head(views.shape[2], self.random_state), **self._network_settings())
         self.history_ = self._train_head(views, rng)
         return originals
 
     def _codes(self, features: np.ndarray) -> np.ndarray:
         """Codes of L2-normalised backbone features: the head's output, or both side by side."""
-        head = np.asarray(self.head_(features, training=False), np.float32)
+        head = np.asarray(self.network_.predict_on_batch(np.asarray(features, np.float32)), np.float32)
         if self.output == "head":
             return head
         return np.concatenate([features, l2_normalize(head)], axis=1)

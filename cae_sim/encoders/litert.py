@@ -3,8 +3,9 @@
 Training stays in Keras; what an encoder runs on every image afterwards (a pretrained backbone's features, an
 autoencoder's encoder half) runs here, 1.5–3.5× faster on a CPU than Keras' ``predict_on_batch`` with the same
 answers (within 1e-4 relative), and without loading TensorFlow: ``ai_edge_litert`` imports in about 0.1 s.
-Converting needs TensorFlow, once: the converted model is cached (pretrained backbones) or stored in the save
-(trained encoders).
+Converting needs TensorFlow, once: the converted model is cached in ``conversions_dir()``, named by what it was
+converted from (a pretrained backbone's weights file, layer and input size; a trained encoder's saved Keras file),
+never read from a save.
 
 LiteRT writes one line to standard error when its first interpreter starts ("INFO: Created TensorFlow Lite XNNPACK
 delegate for CPU."); the library leaves standard error alone, the commands hide it (``STARTUP``).
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._files import write_atomically
+from .backbones import weights_cache_dir
 
 if TYPE_CHECKING:
     import keras
@@ -36,10 +39,7 @@ STARTUP: Callable[[], AbstractContextManager] = contextlib.nullcontext
 def inference_threads() -> int:
     """The interpreter's threads: one per core this process may run on.
 
-    Decoding overlaps with inference in other threads, but LiteRT's workers
-    wait for work by sleeping, not spinning, so two interpreter threads and
-    two decoding threads share two cores without slowing each other
-    (``experiments/bench_litert.py`` measures the choice).
+    Decoding overlaps with inference in other threads (``experiments/bench_litert.py`` measures the choice).
     """
     return len(os.sched_getaffinity(0))
 
@@ -51,38 +51,48 @@ class LiteRTModel:
 
     Parameters
     ----------
-    path : str or Path
-        The ``.tflite`` file.
+    model : str, Path or bytes
+        The ``.tflite`` file, or its content (a converted model held in memory).
     threads : int or None, default=None
         Interpreter threads; None: ``inference_threads()``.
+
+    Attributes
+    ----------
+    path : Path or None
+        The file; None for a model held in memory.
+    input_shape, output_shape : tuple of int
+        Of the model's input and output, -1 for the batch (and any free dimension).
 
     Raises
     ------
     ValueError
-        Naming ``path`` if LiteRT cannot read it as a model of one input and one output.
+        Naming the file if LiteRT cannot read it as a model of one input and one output.
     """
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+    def __init__(self, model: str | os.PathLike | bytes, threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.path = Path(path)
+        self.path = None if isinstance(model, bytes) else Path(model)
+        self._model, self._threads = model, threads
+        source = {"model_content": model} if isinstance(model, bytes) else {"model_path": os.fspath(model)}
+        what = "the converted model" if isinstance(model, bytes) else os.fspath(model)
         try:
             with STARTUP():  # LiteRT's start-up line comes with its first allocation
-                self._interpreter = Interpreter(model_path=os.fspath(path), num_threads=threads or inference_threads())
+                self._interpreter = Interpreter(**source, num_threads=threads or inference_threads())
                 self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
-            raise ValueError(f"{path} cannot be read as a LiteRT model ({error})") from None
+            raise ValueError(f"{what} cannot be read as a LiteRT model ({error})") from None
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(f"{path} has {len(inputs)} inputs and {len(outputs)} outputs; expected one of each")
+            raise ValueError(f"{what} has {len(inputs)} inputs and {len(outputs)} outputs; expected one of each")
         self._input, self._output = inputs[0]["index"], outputs[0]["index"]
         self.input_shape = tuple(int(side) for side in inputs[0]["shape_signature"])
+        self.output_shape = tuple(int(side) for side in outputs[0]["shape_signature"])
         self._shape = None  # the input shape the tensors are allocated for
         self._lock = threading.Lock()  # an interpreter runs one batch at a time
-        self._threads = threads
 
-    def __reduce__(self):  # copied or sent elsewhere, it is opened anew from its file
-        return type(self), (self.path, self._threads)
+    def __reduce__(self):  # copied or sent elsewhere, it is opened anew from its file or content
+        return type(self), (self._model, self._threads)
 
     def predict_on_batch(self, batch: np.ndarray) -> np.ndarray:
         """Return the model's output for ``batch`` (n, *input_shape[1:]), as a new float32 array.
@@ -106,16 +116,19 @@ class LiteRTModel:
             return self._interpreter.get_tensor(self._output).copy()  # get_tensor's array is the interpreter's buffer
 
 
-def convert(model: keras.Model, path: str | os.PathLike, input_shape: tuple[int, ...]) -> None:
-    """Convert a Keras model of one float32 input to a ``.tflite`` file at ``path`` (written atomically; needs
-    TensorFlow).
+def flat_buffer(model: keras.Model, input_shape: tuple[int, ...]) -> bytes:
+    """Convert a Keras model of one float32 input to LiteRT's ``.tflite`` format (needs TensorFlow).
 
     Parameters
     ----------
     model : keras.Model
-    path : str or Path
     input_shape : tuple of int
         The shape of one input (an image's: ``(side, side, 3)``); the batch dimension is left free.
+
+    Returns
+    -------
+    bytes
+        The converted model.
 
     Raises
     ------
@@ -127,7 +140,34 @@ def convert(model: keras.Model, path: str | os.PathLike, input_shape: tuple[int,
     signature = [tf.TensorSpec([None, *input_shape], tf.float32)]
     function = tf.function(lambda inputs: model(inputs, training=False), input_signature=signature, autograph=False)
     try:
-        flat_buffer = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()]).convert()
+        return tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()]).convert()
     except Exception as error:  # the converter raises ConverterError, RuntimeError and others
         raise ValueError(f"LiteRT cannot convert the model {model.name!r} ({type(error).__name__}: {error})") from error
-    write_atomically(path, lambda file: file.write(flat_buffer))
+
+
+def on_litert(model: keras.Model, input_shape: tuple[int, ...], cache: Path | None = None) -> LiteRTModel | keras.Model:
+    """``model`` converted for LiteRT, or ``model`` itself, with a RuntimeWarning, where LiteRT cannot convert it.
+
+    Parameters
+    ----------
+    model : keras.Model
+    input_shape : tuple of int
+        The shape of one input; the batch dimension is left free.
+    cache : Path or None, default=None
+        Where the converted model is written (atomically), and read from by ``LiteRTModel``; None: held in memory.
+    """
+    try:
+        converted = flat_buffer(model, input_shape)
+    except ValueError as error:
+        warnings.warn(f"{model.name!r} runs on Keras: {error}", RuntimeWarning, stacklevel=3)
+        return model
+    if cache is None:
+        return LiteRTModel(converted)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(cache, lambda file: file.write(converted))
+    return LiteRTModel(cache)
+
+
+def conversions_dir() -> Path:
+    """Where converted models are cached: ``litert/`` in the cache of the ported weights (``weights_cache_dir``)."""
+    return weights_cache_dir() / "litert"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,9 +18,9 @@ from sklearn.utils.validation import check_is_fitted
 from .._checks import at_least, check_int, none_or, one_of, satisfies
 from .._files import file_sha256
 from .._registry import ENCODERS
-from .backbones import BACKBONES, Backbone, weights_cache_dir
+from .backbones import BACKBONES, Backbone
 from .base import Encoder, check_images, predict_batches, to_unit_float
-from .litert import RUNTIMES, LiteRTModel, convert
+from .litert import RUNTIMES, LiteRTModel, conversions_dir, on_litert
 
 if TYPE_CHECKING:
     import keras
@@ -157,28 +156,21 @@ class PretrainedEncoder(Encoder):
 
     def _network(self, layer: str) -> keras.Model | LiteRTModel:
         """The network up to ``layer`` on this encoder's runtime: on LiteRT, converted once and cached."""
-        if self.runtime == "litert":
-            converted = self._converted_path(layer, self.weights_sha256_)
-            if converted.is_file():
-                return LiteRTModel(converted)
+        converted = self._converted_path(layer, self.weights_sha256_)
+        if self.runtime == "litert" and converted.is_file():
+            return LiteRTModel(converted)
         import keras  # loaded with the network it builds, not with the package
 
         network = keras.Model(self.classifier_.inputs, _layer_output(self.classifier_, layer))
         if self.runtime == "keras":
             return network
-        try:
-            converted.parent.mkdir(parents=True, exist_ok=True)
-            convert(network, converted, (self.image_size, self.image_size, 3))
-        except (ValueError, OSError) as error:
-            warnings.warn(f"{self.model!r} at layer {layer!r} runs on Keras: {error}", RuntimeWarning, stacklevel=3)
-            return network
-        return LiteRTModel(converted)
+        return on_litert(network, (self.image_size, self.image_size, 3), converted)
 
     def _converted_path(self, layer: str, weights_sha256: str) -> Path:
         """Where the LiteRT conversion of the network up to ``layer`` is cached: named by the weights, the layer,
         the input size and ``CONVERSION_VERSION``."""
         key = json.dumps([self.model, layer, self.image_size, weights_sha256, CONVERSION_VERSION])
-        return weights_cache_dir() / "litert" / f"{self.model}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.tflite"
+        return conversions_dir() / f"{self.model}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.tflite"
 
     def _weights_source(self) -> Path:
         """The weights file: ``weights``, the packaged file, or where Keras' cache keeps a download."""
