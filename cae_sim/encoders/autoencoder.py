@@ -326,6 +326,7 @@ class ConvAutoencoder(Encoder):
         code_layer.set_weights([kernel, bias - offset])
         kernel, bias = decoder_layer.get_weights()
         decoder_layer.set_weights([kernel, bias + offset @ kernel])
+        self.network_.weights_changed()
 
     # ------------------------------------------------------------------ helpers
 

@@ -32,7 +32,7 @@ MAX_INPUT_SIZE = 1024
 CLASS_NAMES_FILE = Path(__file__).with_name("imagenet_classes.json")
 INFO_FILE = "pretrained.json"
 #: Changes whenever a converted model would come out differently: part of the converted models' cache key.
-CONVERSION_VERSION = 1
+CONVERSION_VERSION = 2
 
 
 class PretrainedEncoder(Encoder):

@@ -19,7 +19,7 @@ import numpy as np
 
 from .._files import file_sha256
 from .litert import LiteRTModel, conversions_dir, on_litert
-from .saved_models import load_model
+from .saved_models import check_model_file, load_model
 
 if TYPE_CHECKING:
     import keras
@@ -77,6 +77,7 @@ class TrainedNetwork:
             Naming the file, if it cannot be loaded safely or does not fit the encoder's parameters.
         """
         file = Path(file).absolute()
+        check_model_file(file)  # a regular file whose config names what the encoders are made of, before it is read
         network = cls(None, **settings, file=file, sha256=file_sha256(file))
         cached = network._cache(network._sha256)
         if network._runtime == "litert" and cached.is_file():
@@ -117,6 +118,10 @@ class TrainedNetwork:
         if self._litert is None:
             self._litert = on_litert(self.inference_model, self._input_shape)
         return np.asarray(self._litert.predict_on_batch(batch))
+
+    def weights_changed(self) -> None:
+        """Say that the Keras model's weights were changed in place: the inference is converted again on next use."""
+        self._litert = None
 
     def save(self, path: Path) -> None:
         """Write the Keras model to ``path`` (a copy of its file where it was never loaded), and on LiteRT cache
