@@ -22,7 +22,9 @@ def test_train_then_query_from_the_command_line(tmp_path, data_dir):
     assert "images read:   12" in trained.stdout
     queried = run("cae_sim", "query", str(out), str(data_dir / "chelsea.jpg"), "-n", "2")
     assert queried.returncode == 0, queried.stderr
-    assert queried.stdout.splitlines()[1].endswith("chelsea.jpg")  # under the header line
+    query_line, header, best = queried.stdout.splitlines()[:3]
+    assert query_line == f"query: {data_dir / 'chelsea.jpg'}" and header.split() == ["rank", "score", "kind", "path"]
+    assert best.endswith("chelsea.jpg")
 
 
 @pytest.fixture(scope="module")

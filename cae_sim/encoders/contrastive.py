@@ -259,7 +259,8 @@ class ContrastiveEncoder(Encoder):
         """
         encoder = cls._from_params(params)
         encoder.backbone_ = load_member(Path(directory) / BACKBONE_DIR)
-        encoder.network_ = TrainedNetwork.load(Path(directory) / HEAD_FILE, **encoder._network_settings())
+        encoder.network_ = TrainedNetwork.load(Path(directory) / HEAD_FILE,
+                                               **encoder._network_settings(encoder._feature_width()))
         encoder.history_ = read_history(Path(directory) / HISTORY_FILE)
         return encoder
 
@@ -268,9 +269,8 @@ class ContrastiveEncoder(Encoder):
         check_is_fitted(self, "network_")
         return self.network_.model
 
-    def _network_settings(self) -> dict:
-        """How ``TrainedNetwork`` runs and checks the head: it takes the fitted backbone's features."""
-        width = self._feature_width()
+    def _network_settings(self, width: int) -> dict:
+        """How ``TrainedNetwork`` runs and checks the head, which takes ``width`` features of the fitted backbone."""
         return dict(runtime=self.runtime, input_shape=(width,), check=self._check_head,
                     signature=json.dumps([width, self.width, self.code_size]))
 
@@ -304,7 +304,8 @@ class ContrastiveEncoder(Encoder):
         self.backbone_ = self._fitted_backbone(images)
         augment = make_augment(self.augment, None if self.random_state is None else int(rng.integers(2**31)))
         views, originals = self._cache_views(images, augment, cache)
-        self.network_ = TrainedNetwork(self._build_head(views.shape[2], self.random_state), **self._network_settings())
+        width = views.shape[2]
+        self.network_ = TrainedNetwork(self._build_head(width, self.random_state), **self._network_settings(width))
         self.history_ = self._train_head(views, rng)
         return originals
 
