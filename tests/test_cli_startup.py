@@ -57,6 +57,28 @@ def test_a_query_on_a_litert_save_writes_nothing_to_stderr(lite_query):
     assert lite_query.stderr == ""
 
 
+@pytest.mark.slow
+def test_add_duplicates_report_and_remove_on_a_litert_save_do_not_import_tensorflow(lite_save, data_dir, tmp_path):
+    save = tmp_path / "save"
+    shutil.copytree(lite_save, save)
+    commands = [
+        ["add", str(save), str(data_dir / "coins.jpg"), "--quiet"],
+        ["duplicates", str(save)],
+        ["report", str(save), "--out", str(tmp_path / "report"), "--quiet"],
+        ["remove", str(save), str(data_dir / "coins.jpg")],
+    ]
+    script = (
+        "import sys\n"
+        "from cae_sim.cli import main\n"
+        f"statuses = [main(arguments) for arguments in {commands!r}]\n"
+        "print(statuses, sorted({'tensorflow', 'keras'} & set(sys.modules)))\n"
+    )
+    done = run_python(script)
+    assert done.stdout.splitlines()[-1] == "[0, 0, 0, 0] []", done.stderr
+    assert (tmp_path / "report" / "index.html").is_file()
+    assert str(data_dir / "coins.jpg") not in Pipeline.load(save).paths_
+
+
 def test_a_mistyped_save_folder_exits_2_with_one_line_before_numpy_or_tensorflow_load(data_dir):
     script = (
         "import sys\n"
