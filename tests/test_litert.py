@@ -190,7 +190,7 @@ def trained_cae():
 def test_a_trained_autoencoder_encodes_on_litert_as_on_keras(trained_cae):
     encoder, images = trained_cae
     codes = encoder.encode(images)
-    expected = np.asarray(encoder.encoder_.predict_on_batch(images.astype(np.float32) / 255))
+    expected = np.asarray(encoder.encoder_.predict_on_batch(images.astype(np.float32) / 255))  # uint8 images
     assert isinstance(encoder.network_._litert, LiteRTModel)
     assert relative_differences(expected, codes).max() < TOLERANCE
     on_keras = ConvAutoencoder(**TINY, runtime="keras").fit(images)
@@ -260,3 +260,27 @@ def test_a_saved_autoencoder_pipeline_queries_without_tensorflow(data_dir, tmp_p
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["[]"]
+
+
+def test_the_feature_map_autoencoder_runs_its_maps_and_encoder_on_litert(data_dir, tmp_path):
+    import keras
+
+    from cae_sim.encoders import FeatureMapAutoencoder
+    from cae_sim.encoders.pretrained import last_feature_map
+
+    images = photos(data_dir, 64)
+    encoder = FeatureMapAutoencoder(input_size=64, width=8, code_size=4, epochs=2, random_state=0)
+    codes = encoder.fit_encode(images)
+    assert isinstance(encoder.maps_, LiteRTModel)
+    preprocessed = encoder.backbone_.preprocess(images)  # read_image gives floats in [0, 1]
+    classifier = encoder.backbone_.classifier_
+    keras_maps = np.asarray(keras.Model(classifier.inputs, last_feature_map(classifier).output).predict_on_batch(preprocessed))
+    maps = encoder.maps_.predict_on_batch(preprocessed)
+    assert np.abs(maps - keras_maps).max() < TOLERANCE * np.abs(keras_maps).max()
+    standardised = encoder._standardised(maps.astype(np.float16))
+    assert relative_differences(np.asarray(encoder.encoder_.predict_on_batch(standardised)), codes).max() < TOLERANCE
+    np.testing.assert_array_equal(encoder.encode(images), codes)  # fit and encode round the same maps
+    encoder.save(tmp_path)
+    loaded = FeatureMapAutoencoder.load(tmp_path, encoder.get_params())
+    assert loaded.network_._model is None
+    np.testing.assert_array_equal(loaded.encode(images), codes)

@@ -8,6 +8,7 @@ squeezes them into a short code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,9 +22,11 @@ from .._registry import ENCODERS
 from .backbones import BACKBONES
 from .autoencoder import seeded_initializers
 from .base import Encoder, check_images, predict_batches, to_unit_float, train_epochs
+from .litert import RUNTIMES
 from .members import load_member, save_member
 from .pretrained import MIN_INPUT_SIZE, PretrainedEncoder, last_feature_map
-from .saved_models import check_fits, load_model, read_history
+from .saved_models import check_fits, read_history
+from .trained import TrainedNetwork
 
 if TYPE_CHECKING:  # Keras loads when a model is built, loaded or trained, not with the encoders
     import keras
@@ -67,17 +70,23 @@ class FeatureMapAutoencoder(Encoder):
         Seeds the sample, the shuffling and the weights (no process-wide seed is set).
     verbose : int, default=0
         0 silent; 1 progress bars of the feature maps and the training on standard error.
+    runtime : {"litert", "keras"}, default="litert"
+        What runs the backbone up to its maps (``PretrainedEncoder.maps_network``)
+        and the trained encoder (``trained.TrainedNetwork``): LiteRT or Keras.
+        Training runs on Keras.
 
     Attributes
     ----------
     backbone_ : PretrainedEncoder
         The frozen CNN.
-    maps_ : keras.Model
-        The backbone up to its last feature map: preprocessed image → (h, w, c).
+    network_ : TrainedNetwork
+        The encoder on the runtime.
+    maps_ : keras.Model or LiteRTModel
+        The backbone up to its last feature map, on the runtime: preprocessed image → (h, w, c).
     channel_mean_, channel_std_ : ndarray of shape (c,)
         The standardisation of the maps' channels (the maps are rounded to float16 first).
     encoder_ : keras.Model
-        Standardised maps → code.
+        Standardised maps → code (loaded on first use after ``load``).
     history_ : dict
         ``{"loss": [...]}``, the mean reconstruction loss of each epoch.
     """
@@ -94,6 +103,7 @@ class FeatureMapAutoencoder(Encoder):
         "max_train_images": check_int,
         "random_state": check_seed,
         "verbose": at_least(0),
+        "runtime": one_of(RUNTIMES),
     }
 
     def __init__(
@@ -109,6 +119,7 @@ class FeatureMapAutoencoder(Encoder):
         max_train_images: int = 10_000,
         random_state: int | None = None,
         verbose: int = 0,
+        runtime: str = "litert",
     ):
         self.backbone = backbone
         self.input_size = input_size
@@ -120,6 +131,7 @@ class FeatureMapAutoencoder(Encoder):
         self.max_train_images = max_train_images
         self.random_state = random_state
         self.verbose = verbose
+        self.runtime = runtime
 
     @property
     def image_size(self) -> int:
@@ -171,15 +183,15 @@ class FeatureMapAutoencoder(Encoder):
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Return the (N, code_size) float32 codes of images (N, input_size, input_size, 3)."""
-        check_is_fitted(self, "encoder_")
+        check_is_fitted(self, "network_")
         check_images(images, self.input_size)
         return predict_batches(self._image_codes, images, self.backbone_.batch_size)
 
     def save(self, directory: Path) -> None:
         """Write the encoder half (``.keras``), the channel scaling (``.npy``), the loss history and the backbone."""
-        check_is_fitted(self, "encoder_")
+        check_is_fitted(self, "network_")
         directory = Path(directory)
-        self.encoder_.save(directory / MODEL_FILE)
+        self.network_.save(directory / MODEL_FILE)
         np.save(directory / SCALING_FILE, np.stack([self.channel_mean_, self.channel_std_]), allow_pickle=False)
         (directory / HISTORY_FILE).write_text(json.dumps(self.history_))
         save_member(self.backbone_, directory / BACKBONE_DIR)
@@ -202,19 +214,36 @@ class FeatureMapAutoencoder(Encoder):
                    (PretrainedEncoder.__name__, encoder.backbone, encoder.input_size))
         encoder._set_backbone(backbone)
         scaling = np.load(directory / SCALING_FILE, allow_pickle=False)
-        check_fits(directory / SCALING_FILE, "shape", scaling.shape, (2, encoder.maps_.output_shape[-1]))
-        encoder.channel_mean_, encoder.channel_std_ = scaling
-        encoder.encoder_ = load_model(directory / MODEL_FILE)
-        encoder._check_model(directory / MODEL_FILE)
+        check_fits(directory / SCALING_FILE, "rows", scaling.shape[:1], (2,))  # its width: checked with the model
+        encoder.channel_mean_, encoder.channel_std_ = scaling.astype(np.float32)
+        encoder.network_ = TrainedNetwork.load(directory / MODEL_FILE, **encoder._network_settings())
         encoder.history_ = read_history(directory / HISTORY_FILE)
         return encoder
 
-    def _check_model(self, path: Path) -> None:
+    @property
+    def encoder_(self) -> keras.Model:
+        check_is_fitted(self, "network_")
+        return self.network_.model
+
+    def _network_settings(self) -> dict:
+        """How ``TrainedNetwork`` runs and checks the encoder; its conversion is named by the backbone's weights and
+        the channel scaling too."""
+        scaling = hashlib.sha256(np.stack([self.channel_mean_, self.channel_std_]).tobytes()).hexdigest()
+        signature = [self.backbone_.weights_sha256_, scaling, self.input_size, self.width, self.code_size]
+        return dict(runtime=self.runtime, input_shape=self._maps_shape(), check=self._check_model,
+                    signature=json.dumps(signature))
+
+    def _maps_shape(self) -> tuple[int, int, int]:
+        """The shape of one image's feature maps."""
+        return tuple(int(side) for side in self.maps_.output_shape[1:])
+
+    def _check_model(self, path: Path, encoder: keras.Model) -> None:
         """Raise ValueError naming ``path`` unless the loaded encoder takes the backbone's maps through ``width`` and
         ``SPATIAL_FILTERS`` filters to ``code_size``."""
-        check_fits(path, "input shape", tuple(self.encoder_.input_shape), tuple(self.maps_.output_shape))
-        check_fits(path, "code shape", tuple(self.encoder_.output_shape), (None, self.code_size))
-        filters = [layer.filters for layer in self.encoder_.layers if type(layer).__name__ == "Conv2D"]
+        check_fits(path, "input shape", tuple(encoder.input_shape), (None, *self._maps_shape()))
+        check_fits(path.with_name(SCALING_FILE), "shape", (2, *self.channel_mean_.shape), (2, self._maps_shape()[-1]))
+        check_fits(path, "code shape", tuple(encoder.output_shape), (None, self.code_size))
+        filters = [layer.filters for layer in encoder.layers if type(layer).__name__ == "Conv2D"]
         check_fits(path, "convolutions' filters", tuple(filters), (self.width, SPATIAL_FILTERS))
 
     # ------------------------------------------------------------------ helpers
@@ -226,7 +255,8 @@ class FeatureMapAutoencoder(Encoder):
         self._validate_params()
         check_images(images, self.input_size, minimum=2)
         rng = np.random.default_rng(self.random_state)
-        self._set_backbone(PretrainedEncoder(model=self.backbone, layer="logits", input_size=self.input_size).fit())
+        self._set_backbone(PretrainedEncoder(model=self.backbone, layer="logits", input_size=self.input_size,
+                                             runtime=self.runtime).fit())
         sample = np.arange(len(images))
         if len(images) > self.max_train_images:
             sample = np.sort(rng.choice(len(images), self.max_train_images, replace=False))
@@ -235,22 +265,21 @@ class FeatureMapAutoencoder(Encoder):
         maps = predict_batches(self._forward_maps, images, step, positions=sample, dtype=np.float16, progress=progress)
         self.channel_mean_, self.channel_std_ = _channel_moments(maps)
         autoencoder = self._build(maps.shape[1:], self.random_state)
-        self.encoder_ = keras.Model(autoencoder.inputs, autoencoder.get_layer("code").output, name="feature_encoder")
+        encoder = keras.Model(autoencoder.inputs, autoencoder.get_layer("code").output, name="feature_encoder")
+        self.network_ = TrainedNetwork(encoder, **self._network_settings())
         self.history_ = self._train(autoencoder, maps, rng)
         return maps, sample
 
     def _set_backbone(self, backbone: PretrainedEncoder) -> None:
-        import keras
-        classifier = backbone.classifier_
         self.backbone_ = backbone
-        self.maps_ = keras.Model(classifier.inputs, last_feature_map(classifier).output, name="feature_maps")
+        self.maps_ = backbone.maps_network()
 
     def _forward_maps(self, images: np.ndarray) -> np.ndarray:
         """The backbone's feature maps of images, rounded to float16 as the training's cache keeps them."""
         return np.asarray(self.maps_.predict_on_batch(self.backbone_.preprocess(to_unit_float(images))), np.float16)
 
     def _codes(self, maps: np.ndarray) -> np.ndarray:
-        return self.encoder_.predict_on_batch(self._standardised(maps))
+        return self.network_.predict_on_batch(self._standardised(maps))
 
     def _image_codes(self, images: np.ndarray) -> np.ndarray:
         return self._codes(self._forward_maps(images))

@@ -31,6 +31,8 @@ MIN_INPUT_SIZE = 32
 MAX_INPUT_SIZE = 1024
 CLASS_NAMES_FILE = Path(__file__).with_name("imagenet_classes.json")
 INFO_FILE = "pretrained.json"
+#: The internal name of the last feature map, not pooled (no Keras layer name has spaces).
+LAST_FEATURE_MAP = "last feature map"
 #: Changes whenever a converted model would come out differently: part of the converted models' cache key.
 CONVERSION_VERSION = 2
 
@@ -154,6 +156,12 @@ class PretrainedEncoder(Encoder):
                 None if self.weights is None else os.fspath(self.weights), self.image_size, download=False)
         return self._keras_classifier
 
+    def maps_network(self) -> keras.Model | LiteRTModel:
+        """The network up to its last feature map, not pooled (preprocessed images → (n, h, w, c)), on this
+        encoder's runtime: what ``FeatureMapAutoencoder`` learns from."""
+        check_is_fitted(self, "weights_sha256_")
+        return self._network(LAST_FEATURE_MAP)
+
     def _network(self, layer: str) -> keras.Model | LiteRTModel:
         """The network up to ``layer`` on this encoder's runtime: on LiteRT, converted once and cached."""
         converted = self._converted_path(layer, self.weights_sha256_)
@@ -235,6 +243,8 @@ for name in BACKBONES:
 def _layer_output(classifier: keras.Model, layer: str):
     import keras  # loaded with the network
 
+    if layer == LAST_FEATURE_MAP:
+        return last_feature_map(classifier).output
     if layer == "logits":
         return classifier.outputs[0]
     if layer == "softmax":
