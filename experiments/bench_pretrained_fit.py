@@ -37,7 +37,9 @@ PHASES = {
 
 
 def make_pipeline() -> Pipeline:
-    return Pipeline(encoder=ENCODER, batch_size=BATCH, n_clusters=CLUSTERS, random_state=0)
+    """The pipeline on Keras, the runtime this script compares with its bare model (LiteRT: bench_litert.py)."""
+    return Pipeline(encoder=PretrainedEncoder(model=ENCODER, batch_size=BATCH, runtime="keras"), n_clusters=CLUSTERS,
+                    random_state=0)
 
 
 def time_fits(folder, repeats: int) -> tuple[dict, Pipeline]:

@@ -82,7 +82,8 @@ def backbone_codes(model: str, images: list[np.ndarray] | np.ndarray, input_size
     from cae_sim.encoders.pretrained import PretrainedEncoder
     from cae_sim.images import resize, to_rgb_uint8
 
-    encoder = PretrainedEncoder(model=model, layer="pool", input_size=input_size).fit()
+    # on Keras: one forward pass gives both layers (LiteRT's codes agree within 1e-5: litert_agreement.py)
+    encoder = PretrainedEncoder(model=model, layer="pool", input_size=input_size, runtime="keras").fit()
     both = keras.Model(encoder.classifier_.inputs, [encoder.features_.outputs[0], encoder.classifier_.outputs[0]])
     pooled, logits = [], []
     for start in range(0, len(images), 16):
