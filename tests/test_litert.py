@@ -146,15 +146,18 @@ def lite0_save(data_dir, tmp_path_factory):
     return folder
 
 
-def test_a_saved_pretrained_pipeline_queries_without_tensorflow(lite0_save, data_dir):
+def query_in_a_child(save, image) -> list[str]:
+    """The best match's path, then the heavy modules loaded, after a query of ``image`` on ``save`` in a new process."""
     script = (
         "import sys; from cae_sim import Pipeline\n"
-        f"pipeline = Pipeline.load({str(lite0_save)!r})\n"
-        f"match = pipeline.query({str(data_dir / 'chelsea.jpg')!r}, n=1)[0]\n"
+        f"match = Pipeline.load({str(save)!r}).query({str(image)!r}, n=1)[0]\n"
         "print(match.path, sorted(name for name in ('tensorflow', 'keras') if name in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == [str(data_dir / "chelsea.jpg"), "[]"]
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_a_saved_pretrained_pipeline_queries_without_tensorflow(lite0_save, data_dir):
+    assert query_in_a_child(lite0_save, data_dir / "chelsea.jpg") == [str(data_dir / "chelsea.jpg"), "[]"]
 
 
 @pytest.mark.slow
@@ -252,14 +255,7 @@ def test_a_save_whose_parameters_were_changed_has_its_model_checked_despite_the_
 def test_a_saved_autoencoder_pipeline_queries_without_tensorflow(data_dir, tmp_path):
     folder = tmp_path / "save"
     Pipeline(encoder=ConvAutoencoder(**TINY), n_clusters=2, verbose=0).fit(data_dir).save(folder)
-    script = (
-        "import sys; from cae_sim import Pipeline\n"
-        f"pipeline = Pipeline.load({str(folder)!r})\n"
-        f"pipeline.query({str(data_dir / 'chelsea.jpg')!r}, n=1)\n"
-        "print(sorted(name for name in ('tensorflow', 'keras') if name in sys.modules))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["[]"]
+    assert query_in_a_child(folder, data_dir / "chelsea.jpg")[1:] == ["[]"]
 
 
 def test_the_feature_map_autoencoder_runs_its_maps_and_encoder_on_litert(data_dir, tmp_path):

@@ -94,6 +94,12 @@ class LiteRTModel:
     def __reduce__(self):  # copied or sent elsewhere, it is opened anew from its file or content
         return type(self), (self._model, self._threads)
 
+    def write(self, path: Path) -> None:
+        """Write the model's flat buffer to ``path``, atomically (creating its folder)."""
+        content = self._model if self.path is None else self.path.read_bytes()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, lambda file: file.write(content))
+
     def predict_on_batch(self, batch: np.ndarray) -> np.ndarray:
         """Return the model's output for ``batch`` (n, *input_shape[1:]), as a new float32 array.
 
@@ -163,8 +169,7 @@ def on_litert(model: keras.Model, input_shape: tuple[int, ...], cache: Path | No
         return model
     if cache is None:
         return LiteRTModel(converted)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(cache, lambda file: file.write(converted))
+    LiteRTModel(converted).write(cache)
     return LiteRTModel(cache)
 
 

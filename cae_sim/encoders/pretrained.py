@@ -125,10 +125,7 @@ class PretrainedEncoder(Encoder):
 
     def _build(self, *, download: bool, sha256: str | None = None) -> "PretrainedEncoder":
         """Build the network; ``download``: whether Keras may download weights its cache lacks; ``sha256``: the
-        hash the weights file must have, checked before the network reads it.
-
-        On LiteRT, a network converted before is read from the cache without loading Keras.
-        """
+        hash the weights file must have, checked before the network reads it."""
         self._validate_params()
         if self.weights is not None and not os.path.isfile(self.weights):
             raise OSError(f"no such weights file: {os.fspath(self.weights)!r}")
@@ -136,15 +133,11 @@ class PretrainedEncoder(Encoder):
         found = file_sha256(source) if source.is_file() else None  # None: Keras downloads it below, if allowed
         if sha256 is not None and found is not None and found != sha256:
             raise ValueError(f"the weights of {self.model!r} differ from those the pipeline was saved with: {source}")
-        self._keras_classifier = None
-        if self.runtime == "litert" and found is not None and self._converted_path(self.layer, found).is_file():
-            self.weights_sha256_ = found
-            self.features_ = LiteRTModel(self._converted_path(self.layer, found))
-            return self
-        self._keras_classifier = self._backbone().build(None if self.weights is None else os.fspath(self.weights),
-                                                        self.image_size, download=download)
+        self._keras_classifier = None  # built on first use (classifier_)
+        if found is None:  # Keras downloads the weights, where ``download`` allows, as it builds the network
+            self._keras_classifier = self._backbone().build(None, self.image_size, download=download)
         self.weights_sha256_ = found or file_sha256(source)
-        self.features_ = self._network(self.layer)
+        self.features_ = self._network(self.layer)  # on LiteRT, a conversion cached before is read without Keras
         return self
 
     @property

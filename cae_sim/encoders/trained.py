@@ -135,8 +135,10 @@ class TrainedNetwork:
         if self._runtime == "litert":
             cached = self._cache(file_sha256(path))
             if not cached.is_file():
-                converted = on_litert(self.inference_model, self._input_shape, cached)
-                self._litert = converted if isinstance(converted, LiteRTModel) else None
+                converted = self._litert or on_litert(self.inference_model, self._input_shape)  # converted once
+                if isinstance(converted, LiteRTModel):
+                    converted.write(cached)
+                    self._litert = LiteRTModel(cached)
 
     def _cache(self, file_sha256: str) -> Path:
         """Where the conversion of the ``.keras`` file of hash ``file_sha256``, checked against this signature, is
