@@ -75,23 +75,14 @@ def raw_pixels(images: list[np.ndarray] | np.ndarray) -> np.ndarray:
 
 
 def backbone_codes(model: str, images: list[np.ndarray] | np.ndarray, input_size: int | None = None) -> dict[str, np.ndarray]:
-    """Pooled features and class scores of a backbone, from one forward pass (images resized as files are read)."""
-    import keras
-
-    from cae_sim.encoders.base import to_unit_float
+    """Pooled features and class scores of a backbone on the shipped runtime (LiteRT), images resized once."""
     from cae_sim.encoders.pretrained import PretrainedEncoder
     from cae_sim.images import resize, to_rgb_uint8
 
-    # on Keras: one forward pass gives both layers (LiteRT's codes agree within 1e-5: litert_agreement.py)
-    encoder = PretrainedEncoder(model=model, layer="pool", input_size=input_size, runtime="keras").fit()
-    both = keras.Model(encoder.classifier_.inputs, [encoder.features_.outputs[0], encoder.classifier_.outputs[0]])
-    pooled, logits = [], []
-    for start in range(0, len(images), 16):
-        batch = np.stack([resize(to_rgb_uint8(image), encoder.image_size) for image in images[start : start + 16]])
-        outputs = both.predict_on_batch(encoder.preprocess(to_unit_float(batch)))
-        pooled.append(np.asarray(outputs[0], np.float32))
-        logits.append(np.asarray(outputs[1], np.float32))
-    return {"pool": np.concatenate(pooled), "logits": np.concatenate(logits)}
+    pool = PretrainedEncoder(model=model, layer="pool", input_size=input_size).fit()
+    logits = PretrainedEncoder(model=model, layer="logits", input_size=input_size).fit()
+    resized = np.stack([resize(to_rgb_uint8(image), pool.image_size) for image in images])
+    return {"pool": pool.encode(resized), "logits": logits.encode(resized)}
 
 
 def l2(codes: np.ndarray) -> np.ndarray:
