@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,56 @@ def file_sha256(path: str | os.PathLike) -> str:
     """Return the hex sha256 of a file's content."""
     with open(path, "rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+class NotRegularFileError(OSError):
+    """A path that names a FIFO, socket, device or directory where a regular file is expected."""
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def open_regular_file(path: str | os.PathLike, *, follow_links: bool = True) -> BinaryIO:
+    """Open a regular file for reading, never blocking: a FIFO, socket or device is refused, not opened for reading.
+
+    The file is opened with ``O_NONBLOCK`` and checked with ``fstat``, so even a FIFO put in its place after a
+    check cannot hang the caller.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    follow_links : bool
+        With False, a symbolic link is refused (``OSError``, errno ``ELOOP``).
+
+    Returns
+    -------
+    binary file object
+
+    Raises
+    ------
+    NotRegularFileError
+        If ``path`` is not a regular file; its ``strerror`` says what it is.
+    OSError
+        If it cannot be opened (missing, no permission, a link where none is followed).
+    """
+    _check_regular(path, os.stat(path, follow_symlinks=follow_links).st_mode)  # a socket cannot even be opened
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | (0 if follow_links else os.O_NOFOLLOW)
+    descriptor = os.open(path, flags)
+    try:
+        _check_regular(path, os.fstat(descriptor).st_mode)  # what was opened, in case the path changed
+    except NotRegularFileError:
+        os.close(descriptor)
+        raise
+    return os.fdopen(descriptor, "rb")
+
+
+def _check_regular(path: str | os.PathLike, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), None)
+        reason = f"is {kind}, not a regular file" if kind else "is not a regular file"
+        raise NotRegularFileError(0, reason, os.fspath(path))
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:

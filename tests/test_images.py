@@ -154,15 +154,6 @@ def test_resolve_source_rejects_empty_folder_and_missing_path(tmp_path):
         resolve_source(tmp_path / "missing")
 
 
-@given(st.integers(1, 300), st.integers(1, 300))
-def test_jpeg_dimensions_come_from_the_frame_header(height, width):
-    from cae_sim.images.decoding import jpeg_dimensions as _jpeg_dimensions
-
-    ok, encoded = cv2.imencode(".jpg", np.zeros((height, width, 3), np.uint8))
-    assert _jpeg_dimensions(encoded) == (height, width)
-    assert _jpeg_dimensions(cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1]) is None
-
-
 @pytest.mark.parametrize("size", [16, 40, 64, 120])
 def test_reduced_jpeg_decoding_matches_full_decoding(data_dir, size):
     data = np.fromfile(data_dir / "astronaut.jpg", np.uint8)  # 256 × 256: decoded at 1/8 to 1/2 scale

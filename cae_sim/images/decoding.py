@@ -3,16 +3,57 @@
 Files are decoded with OpenCV from their bytes (so non-ASCII paths work), turned
 from BGR into RGB, reduced to 8 bits and 3 channels, and resized to a square of
 the requested side. Large JPEGs are decoded at a reduced scale straight away.
+
+Reading is bounded: only regular files are opened (never blocking on a FIFO or device), a file larger than
+``max_bytes`` is not read, and an image whose header declares more than ``max_pixels`` is not decoded (see
+``read_limits``).
 """
 
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
 from .._checks import check_int
+from .._files import NotRegularFileError, open_regular_file
+from .headers import image_dimensions
+
+#: Default of ``max_pixels``: above the largest camera sensors (about 102 megapixels).
+MAX_PIXELS = 128_000_000
+#: Default of ``max_bytes``: above a 128-megapixel PNG or TIFF.
+MAX_FILE_BYTES = 512 * 2**20
+PIXELS_VARIABLE, BYTES_VARIABLE = "CAE_SIM_MAX_PIXELS", "CAE_SIM_MAX_FILE_BYTES"
+
+
+class ReadLimits(NamedTuple):
+    """The most pixels an image may declare and the most bytes an image file may hold to be read."""
+
+    max_pixels: int
+    max_bytes: int
+
+
+def read_limits() -> ReadLimits:
+    """The limits in force: ``MAX_PIXELS`` and ``MAX_FILE_BYTES``, or the environment variables
+    ``CAE_SIM_MAX_PIXELS`` and ``CAE_SIM_MAX_FILE_BYTES`` where they are set.
+
+    Raises
+    ------
+    ValueError
+        If a variable is set to anything but a positive integer.
+    """
+    return ReadLimits(_limit(PIXELS_VARIABLE, MAX_PIXELS), _limit(BYTES_VARIABLE, MAX_FILE_BYTES))
+
+
+def _limit(variable: str, default: int) -> int:
+    value = os.environ.get(variable, "").strip().replace("_", "")
+    if not value:
+        return default
+    if not value.isdigit() or int(value) == 0:
+        raise ValueError(f"{variable} must be a positive integer; got {os.environ[variable]!r}")
+    return int(value)
 
 
 class ImageReadError(ValueError):
@@ -95,7 +136,8 @@ def decode_image(data: bytes | np.ndarray, size: int | None, name: str = "<bytes
     Raises
     ------
     ImageReadError
-        If the data is empty, not an image, or a truncated JPEG.
+        If the data is empty, not an image of a known format, a truncated JPEG, an image of more pixels than
+        ``read_limits().max_pixels``, or OpenCV fails on it.
     """
     bgr = _decode_bgr(data, size, name)
     return cv2.cvtColor(bgr if size is None else resize(bgr, size), cv2.COLOR_BGR2RGB)
@@ -106,54 +148,62 @@ def _decode_bgr(data: bytes | np.ndarray, size: int | None, name: str) -> np.nda
     buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
     if buffer.size == 0:
         raise ImageReadError(f"{name}: empty file")
+    dimensions = image_dimensions(buffer)
+    if dimensions is None:
+        raise ImageReadError(f"{name}: not a decodable image (no JPEG, PNG, TIFF, WebP, BMP, GIF, PNM or Sun raster header)")
+    _check_pixels(name, *dimensions)
     if _is_truncated_jpeg(buffer):
         raise ImageReadError(f"{name}: truncated JPEG (no end-of-image marker after the last scan)")
     # IMREAD_COLOR (and its REDUCED variants) applies the EXIF orientation and gives
     # 8-bit BGR whatever the file holds: gray, alpha and 16-bit are converted by OpenCV.
-    bgr = cv2.imdecode(buffer, _decode_flag(buffer, size))
+    try:
+        bgr = cv2.imdecode(buffer, _decode_flag(dimensions, size) if _is_jpeg(buffer) else cv2.IMREAD_COLOR)
+    except cv2.error as error:
+        raise ImageReadError(f"{name}: OpenCV cannot decode it ({_first_line(error)})") from None
     if bgr is None:
         raise ImageReadError(f"{name}: not a decodable image")
+    _check_pixels(name, *bgr.shape[:2])  # a header that differs from what OpenCV read
     return bgr
 
 
+def _check_pixels(name: str, height: int, width: int) -> None:
+    max_pixels = read_limits().max_pixels
+    if height * width > max_pixels:
+        raise ImageReadError(f"{name}: {width} × {height} = {width * height:,} pixels, over the limit of "
+                             f"{max_pixels:,} (max_pixels; set {PIXELS_VARIABLE} to change it)")
+    if height * width == 0:
+        raise ImageReadError(f"{name}: its header declares an empty image ({width} × {height})")
+
+
+def _first_line(error: cv2.error) -> str:
+    """OpenCV's message without its source location: the part after 'error: (-N:Kind)'."""
+    message = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown error"
+    return message.split(") ", 1)[-1].strip() if message.startswith("error: (") else message
+
+
 _REDUCED_FLAGS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
-# Start-of-frame markers carry the image size; C4 (Huffman tables), C8 and CC (arithmetic tables) do not.
-_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
-def _decode_flag(buffer: np.ndarray, size: int | None) -> int:
+def _decode_flag(dimensions: tuple[int, int], size: int | None) -> int:
     """Decode a large JPEG at 1/2, 1/4 or 1/8 scale when it stays at least ``size`` on each side.
 
     libjpeg then skips most of the inverse DCT: several times faster, and the
-    area resize that follows sees the same image content.
+    area resize that follows sees the same image content. (OpenCV's reduced reads of other formats decode the
+    whole image and shrink it, which saves nothing: their memory is bounded by ``max_pixels`` instead.)
     """
-    dimensions = jpeg_dimensions(buffer) if size is not None else None
-    if dimensions:
+    if size is not None:
         for factor, flag in _REDUCED_FLAGS:
             if min(dimensions) // factor >= size:
                 return flag
     return cv2.IMREAD_COLOR
 
 
-def jpeg_dimensions(buffer: np.ndarray) -> tuple[int, int] | None:
-    """Return (height, width) from a JPEG's start-of-frame segment, or None if not a JPEG."""
-    data = buffer[:65536].tobytes()  # the frame header comes before any image data
-    if data[:2] != b"\xff\xd8":
-        return None
-    position = 2
-    while position + 9 <= len(data) and data[position] == 0xFF:
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte
-            position += 1
-            continue
-        if marker in _SOF_MARKERS:
-            return int.from_bytes(data[position + 5 : position + 7], "big"), int.from_bytes(data[position + 7 : position + 9], "big")
-        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
-    return None
+def _is_jpeg(buffer: np.ndarray) -> bool:
+    return buffer[:2].tobytes() == b"\xff\xd8"
 
 
 def _is_truncated_jpeg(buffer: np.ndarray) -> bool:
-    if buffer[:2].tobytes() != b"\xff\xd8":
+    if not _is_jpeg(buffer):
         return False
     data = buffer.tobytes()
     # Entropy-coded data escapes 0xFF bytes, so these two markers are real ones.
@@ -170,7 +220,7 @@ def read_file(path: str, size: int | None) -> np.ndarray:
     ImageReadError
         If it exists but cannot be decoded (the message says why).
     """
-    return decode_image(_file_bytes(path), size, name=path)
+    return decode_image(read_file_bytes(path), size, name=path)
 
 
 def read_thumbnail(path: str, side: int) -> np.ndarray:
@@ -186,7 +236,7 @@ def read_thumbnail(path: str, side: int) -> np.ndarray:
         If it exists but cannot be decoded (the message says why).
     """
     side = check_int("side", side)
-    bgr = _decode_bgr(_file_bytes(path), side, path)
+    bgr = _decode_bgr(read_file_bytes(path), side, path)
     height, width = bgr.shape[:2]
     if max(height, width) > side:
         scale = side / max(height, width)
@@ -195,16 +245,33 @@ def read_thumbnail(path: str, side: int) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _file_bytes(path: str) -> np.ndarray:
-    """The content of an image file, or the error that says why there is none."""
-    if not os.path.exists(path):
-        if os.path.islink(path):
-            raise ImageReadError(f"{path}: broken symbolic link")
-        raise FileNotFoundError(f"no such image file: {path!r}")
-    if os.path.isdir(path):
-        raise ImageReadError(f"{path}: is a directory")
+def read_file_bytes(path: str) -> np.ndarray:
+    """Return the content of an image file as a 1-d uint8 array.
+
+    Only a regular file of at most ``read_limits().max_bytes`` is read; nothing blocks on a FIFO or device.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no such file.
+    ImageReadError
+        If it is a broken link, not a regular file, over the byte limit, or cannot be read.
+    """
+    max_bytes = read_limits().max_bytes
     try:
-        return np.fromfile(path, dtype=np.uint8)
+        with open_regular_file(path) as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > max_bytes:
+                raise ImageReadError(f"{path}: {size:,} bytes, over the limit of {max_bytes:,} "
+                                     f"(max_bytes; set {BYTES_VARIABLE} to change it)")
+            buffer = np.empty(size, np.uint8)
+            return buffer[: file.readinto(buffer)]  # a file that shrank since fstat gives what it holds
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise ImageReadError(f"{path}: broken symbolic link") from None
+        raise FileNotFoundError(f"no such image file: {path!r}") from None
+    except NotRegularFileError as error:
+        raise ImageReadError(f"{path}: {error.strerror}") from None
     except OSError as error:
         raise ImageReadError(f"{path}: cannot be read ({error.strerror or error})") from error
 

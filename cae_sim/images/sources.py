@@ -6,10 +6,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from .decoding import check_image_array, jpeg_dimensions, read_file, resize, to_rgb_uint8
+from .decoding import ImageReadError, read_file_bytes, check_image_array, read_file, resize, to_rgb_uint8
+from .headers import image_dimensions
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -115,19 +115,18 @@ def _evenly(items: Sequence | np.ndarray, sample: int):
 def typical_side(items: Sequence | np.ndarray, sample: int = 16) -> int:
     """Median of the shorter side over (a sample of) the images; 0 if none can be read.
 
-    Arrays give their own shape. Files are sampled evenly; JPEGs are measured from
-    their header, other files are decoded.
+    Arrays give their own shape. Files are sampled evenly and measured from their headers.
     """
     if isinstance(items, np.ndarray):
         return int(min(items.shape[1:3]))
     sides = []
     for path in _evenly(items, sample):
         try:
-            data = np.fromfile(path, dtype=np.uint8)
-            dimensions = jpeg_dimensions(data) or cv2.imdecode(data, cv2.IMREAD_UNCHANGED).shape[:2]
-            sides.append(min(dimensions))
-        except (OSError, AttributeError, cv2.error):  # unreadable: fit will skip and report it
+            dimensions = image_dimensions(read_file_bytes(path))
+        except (OSError, ImageReadError):  # unreadable: fit will skip and report it
             continue
+        if dimensions is not None:
+            sides.append(min(dimensions))
     return int(np.median(sides)) if sides else 0
 
 

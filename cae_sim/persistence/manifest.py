@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .._files import file_sha256, write_atomically
+from .._files import NotRegularFileError, file_sha256, open_regular_file, write_atomically
 from .._json import from_json, to_json
 
 FORMAT = "cae_sim.pipeline"
@@ -173,17 +173,14 @@ def open_regular(root: Path, name: str) -> BinaryIO:
         If the name leaves the save, or the file is not a regular file.
     """
     path = inside(root, name)
-    flags = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        descriptor = os.open(path, flags)
+        return open_regular_file(path, follow_links=False)
     except FileNotFoundError:
         raise damaged(root, f"{name} is missing") from None
+    except NotRegularFileError as error:
+        raise damaged(root, f"{name} {error.strerror}") from error
     except OSError as error:  # ELOOP: a link
         raise damaged(root, f"{name} is not a regular file ({error.strerror})") from error
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-        os.close(descriptor)
-        raise damaged(root, f"{name} is not a regular file")
-    return os.fdopen(descriptor, "rb")
 
 
 def read_small(root: Path, name: str, limit: int) -> bytes:
