@@ -69,6 +69,22 @@ def _check_regular(path: str | os.PathLike, mode: int) -> None:
         raise NotRegularFileError(0, reason, os.fspath(path))
 
 
+def printable(text: str) -> str:
+    """``text`` as a person reads it, on one line: bytes of a file name that are not UTF-8 (which Python holds as
+    lone surrogates, its "surrogateescape") shown as a visible ``\\xNN`` escape, other characters that are not
+    printable (controls, line separators) as Python writes them in a string (``\\r``, ``\\x1b``, ``\\u2028``).
+
+    Printing it never fails, and a name cannot break a line, move the cursor or send a terminal escape sequence.
+    """
+    if text.isprintable():
+        return text
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
     """Write a file through ``write(file)`` under a temporary name, flush it to disk, rename it to ``path``.
 

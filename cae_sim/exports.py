@@ -67,15 +67,26 @@ def _duplicate_rows(groups: list[list[int]], paths: Sequence[str] | None) -> Ite
             yield number, i, "" if paths is None else paths[i]
 
 
+def write_csv_rows(file: TextIO, rows: Iterable[Sequence]) -> None:
+    """Write rows as CSV lines ending in ``\\n``, a field quoted where it must be: any file name reads back as it was.
+
+    The csv module quotes a field that holds the line terminator's characters only, so a row with a carriage
+    return in a field (legal in a file name) is written with every field quoted.
+    """
+    plain = csv.writer(file, lineterminator="\n")
+    quoted = csv.writer(file, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in rows:
+        (quoted if any("\r" in str(cell) for cell in row) else plain).writerow(row)
+
+
 def _write_csv(file: TextIO, header: Sequence[str], rows: Iterable[Sequence]) -> None:
-    writer = csv.writer(file, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    write_csv_rows(file, [header])
+    write_csv_rows(file, rows)
 
 
 def _write_csv_atomically(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence]) -> None:
     def write(binary) -> None:
-        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        text = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
         _write_csv(text, header, rows)
         text.flush()
         text.detach()  # write_atomically closes the file itself

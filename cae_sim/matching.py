@@ -60,7 +60,7 @@ class MatchReport:
     def write_csv(self, path: str | os.PathLike) -> None:
         """Write one row per target: its path, the rank of its same-named source, then each match's path and score."""
         top = max((len(row) for row in self.matches), default=0)
-        with open(path, "w", newline="", encoding="utf-8") as file:
+        with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as file:
             writer = csv.writer(file)
             writer.writerow(["target", "correct_rank", *[f"{kind}_{n}" for n in range(1, top + 1) for kind in ("match", "score")]])
             for position, row in enumerate(self.matches):
@@ -70,7 +70,7 @@ class MatchReport:
 
     def write_accuracy_csv(self, path: str | os.PathLike) -> None:
         """Write the Top-n accuracy curve: ``n, accuracy`` per line."""
-        with open(path, "w", newline="", encoding="utf-8") as file:
+        with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as file:
             writer = csv.writer(file)
             writer.writerow(["n", "accuracy"])
             writer.writerows([n, f"{value:.6f}"] for n, value in self.accuracy.items())

@@ -2,11 +2,15 @@
 
 import csv
 import os
+import tempfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cae_sim import Pipeline
+from cae_sim._files import printable
 from cae_sim.exports import duplicates_csv, write_clusters_csv, write_duplicates_csv
 from conftest import smooth_image
 
@@ -53,3 +57,21 @@ def test_the_duplicates_file_is_the_text_and_a_failed_write_keeps_the_old_file(t
         write_duplicates_csv([[0, 5]], ["/a.jpg"], out)  # fails after its first row
     assert out.read_text(encoding="utf-8") == "group,index,path\n1,0,/a.jpg\n1,1,/b.jpg\n"
     assert os.listdir(tmp_path) == ["duplicates.csv"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.binary(min_size=1, max_size=12).filter(lambda name: b"/" not in name and b"\x00" not in name))
+def test_a_file_name_of_any_bytes_is_written_exactly_and_shown_printably(name):
+    path = "/photos/" + os.fsdecode(name)
+    with tempfile.TemporaryDirectory() as folder:
+        write_duplicates_csv([[0]], [path], os.path.join(folder, "duplicates.csv"))
+        with open(os.path.join(folder, "duplicates.csv"), newline="", encoding="utf-8", errors="surrogateescape") as file:
+            assert list(csv.reader(file))[1] == ["1", "0", path]
+    shown = printable(path)
+    shown.encode("utf-8")  # strict: never a UnicodeEncodeError
+    assert shown.isprintable()
+    try:
+        readable = name.decode("utf-8").isprintable()
+    except UnicodeDecodeError:
+        readable = False
+    assert shown == path if readable else "\\x" in shown

@@ -9,12 +9,14 @@ standard library at their top), ``run(args) -> int`` and ``PROGRESS`` (whether i
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import sys
 import warnings
 from types import ModuleType
 
+from .._files import printable
 from .._startup import prepare_command_process
 from . import add, duplicates, match, query, relocate, remove, report, train, verify
 from .arguments import version
@@ -53,18 +55,27 @@ def run_command(module: ModuleType, args: argparse.Namespace) -> int:
     on one line and return 2."""
     try:
         module.check(args)
+        _write_file_names_as_they_are()
         logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
         warnings.showwarning = _print_warning
         prepare_command_process()
         return module.run(args)
     except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(str(error))}", file=sys.stderr)
         return 2
+
+
+def _write_file_names_as_they_are() -> None:
+    """Let standard output write a file name's bytes that are not UTF-8 as they are (its CSV gives the exact name
+    back; text output shows them with ``printable``), and standard error escape them: never a UnicodeEncodeError."""
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors=errors)
 
 
 def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """A warning as a command shows it: ``warning: MESSAGE`` on standard error, without the library's file and line."""
-    print(f"warning: {message}", file=sys.stderr if file is None else file)
+    print(f"warning: {printable(str(message))}", file=sys.stderr if file is None else file)
 
 
 def invocation() -> str:

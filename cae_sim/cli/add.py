@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator
 
 from .arguments import add_save_argument, check_exists, check_folder, positive_int
+from .output import print_skipped
 from .saves import save_with_clusters
 
 PROGRESS = True
@@ -51,9 +52,7 @@ def run(args: argparse.Namespace) -> int:
             save_with_clusters(pipeline, args.model)
     print(f"added:         {added}")
     print(f"already there: {known}")
-    print(f"skipped:       {len(skipped)}")
-    for path, reason in skipped:
-        print(f"  {path}: {reason}")
+    print_skipped(skipped)
     print(f"images now:    {len(pipeline.codes_)} in {args.model}")
     return 0
 

@@ -10,6 +10,7 @@ import argparse
 import os
 
 from .arguments import check_exists, check_folder, check_output, positive_int
+from .output import print_skipped
 
 PROGRESS = False
 #: Top-N rows printed (every N up to --top is in the accuracy CSV).
@@ -47,9 +48,7 @@ def run(args: argparse.Namespace) -> int:
     report = match(args.source, args.target, pipeline=pipeline, encoder=encoder, top=args.top, random_state=args.seed)
     report.write_csv(args.out)
     print(f"targets matched: {len(report.matches)} (top {args.top} each) -> {args.out}")
-    print(f"skipped:         {len(report.skipped)}")
-    for path, reason in report.skipped:
-        print(f"  {path}: {reason}")
+    print_skipped(report.skipped, column=17)
     if not report.accuracy:
         print("no target has a source file of the same name: no accuracy to report")
         return 0

@@ -11,7 +11,6 @@ when no image could be read or a path does not exist.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -19,6 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from .._files import printable
 from .arguments import add_save_argument, check_exists, check_folder, positive_int
 
 if TYPE_CHECKING:
@@ -152,14 +152,14 @@ def _write_text(rows: list[Row]) -> None:
     for start, end in zip(starts, [*starts[1:], len(rows)]):
         if start:
             print()
-        print(f"query: {rows[start]['query']}")
+        print(f"query: {printable(rows[start]['query'])}")
         _write_table(rows[start:end])
 
 
 def _write_table(rows: list[Row]) -> None:
     print(f"{'rank':>4}  {'score':>6}  {'kind':<7}  path")
     for row in rows:
-        where = row["path"] if row["path"] is not None else f"#{row['index']}"
+        where = printable(row["path"]) if row["path"] is not None else f"#{row['index']}"
         print(f"{row['rank']:4d}  {row['score']:6.4f}  {row['kind'] or '-':<7}  {where}")
 
 
@@ -168,9 +168,9 @@ def _write_json(rows: list[Row]) -> None:
 
 
 def _write_csv(rows: list[Row]) -> None:
-    writer = csv.DictWriter(sys.stdout, fieldnames=QUERY_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    from ..exports import write_csv_rows
+
+    write_csv_rows(sys.stdout, [QUERY_FIELDS, *([row[field] for field in QUERY_FIELDS] for row in rows)])
 
 
 _QUERY_WRITERS = {"text": _write_text, "json": _write_json, "csv": _write_csv}

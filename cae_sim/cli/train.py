@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from .._startup import prepare_command_process
 from ..defaults import choose_encoder
 from .arguments import add_n_jobs_option, check_folder, clusters, positive_int
+from .output import print_skipped
 from .saves import clusters_file, save_with_clusters
 
 if TYPE_CHECKING:
@@ -108,9 +109,7 @@ def print_summary(pipeline: Pipeline, out: str, seconds: float) -> None:
     sizes = Counter(pipeline.labels_.tolist())
     print(f"encoder:       {pipeline.encoder_.name if pipeline.encoder_choice_ == 'given' else pipeline.encoder_choice_}")
     print(f"images read:   {len(pipeline.paths_)}")
-    print(f"skipped:       {len(pipeline.skipped_)}")
-    for path, reason in pipeline.skipped_:
-        print(f"  {path}: {reason}")
+    print_skipped(pipeline.skipped_)
     chosen = " (chosen by silhouette)" if pipeline.clustering_.scores_ else ""
     print(f"clusters:      {pipeline.n_clusters_}{chosen}")
     for label in sorted(sizes):

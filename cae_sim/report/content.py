@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._files import printable
+
 #: Digits kept of the map's coordinates (in [0, 1]) and of the neighbours' scores: enough for a screen, small JSON.
 MAP_DIGITS, SCORE_DIGITS = 4, 4
 
@@ -22,7 +24,10 @@ class ClusterView:
 
 @dataclass
 class ReportContent:
-    """Everything the page shows; ``points`` is the data its script reads (one entry per image in each list)."""
+    """Everything the page shows; ``points`` is the data its script reads (one entry per image in each list).
+
+    File names are as ``printable`` shows them: bytes that are not UTF-8 as a visible ``\\xNN``.
+    """
 
     n_images: int
     encoder: str
@@ -60,13 +65,13 @@ def report_content(pipeline, per_cluster: int, neighbors: int, threshold: float)
         n_images=len(pipeline.codes_),
         encoder=_shown(pipeline.encoder) if pipeline.encoder_choice_ == "given" else pipeline.encoder_choice_,
         params={name: _shown(value) for name, value in pipeline.get_params().items()},
-        skipped=list(pipeline.skipped_),
+        skipped=[(printable(path), printable(reason)) for path, reason in pipeline.skipped_],
         clusters=cluster_views(pipeline.labels_, pipeline.distance_to_center(), per_cluster),
         duplicates=pipeline.duplicates(threshold),
         threshold=threshold,
         calibration=None if pipeline.calibration_ is None else pipeline.calibration_.to_dict(),
         points={
-            "paths": list(pipeline.paths_),
+            "paths": [printable(path) for path in pipeline.paths_],  # as shown; the thumbnails are read from paths_
             "labels": pipeline.labels_.tolist(),
             "xy": unit_square(map_coordinates(pipeline)).round(MAP_DIGITS).tolist(),
             "neighbors": positions.tolist(),

@@ -11,7 +11,7 @@ import jinja2
 from sklearn.utils.validation import check_is_fitted
 
 from .._checks import check_int
-from .._files import swap_into_place
+from .._files import printable, swap_into_place
 from ..duplicates import check_threshold
 from .content import report_content
 from .thumbnails import write_thumbnails
@@ -78,7 +78,8 @@ def write_report(
     staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         (staging / THUMBNAILS).mkdir(parents=True)
-        unreadable = write_thumbnails(content.points["paths"], staging / THUMBNAILS, n_jobs, verbose)
+        unreadable = [(printable(path), printable(reason))
+                      for path, reason in write_thumbnails(pipeline.paths_, staging / THUMBNAILS, n_jobs, verbose)]
         page = _environment().get_template("report.html").render(vars(content), unreadable=unreadable, map_kind=_map_kind(pipeline))
         (staging / PAGE).write_text(page, encoding="utf-8")
         swap_into_place(staging, target)
