@@ -14,8 +14,8 @@ from typing import BinaryIO
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """Return the hex sha256 of a file's content."""
-    with open(path, "rb") as file:
+    """Return the hex sha256 of a file's content (``OSError`` for anything but a regular file: nothing blocks)."""
+    with open_regular_file(path) as file:
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 

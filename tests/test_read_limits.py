@@ -146,3 +146,13 @@ def test_a_link_to_a_regular_file_is_still_read(tmp_path, data_dir):
     link = tmp_path / "link.jpg"
     link.symlink_to(data_dir / "astronaut.jpg")
     assert np.array_equal(read_file(str(link), 32), read_file(str(data_dir / "astronaut.jpg"), 32))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+def test_hashing_a_fifo_is_an_error_not_a_hang(tmp_path):
+    from cae_sim._files import file_sha256
+
+    fifo = tmp_path / "weights.h5"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="is a named pipe \\(FIFO\\), not a regular file"):
+        file_sha256(fifo)

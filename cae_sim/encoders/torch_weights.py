@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from keras import layers
 
+from .._files import open_regular_file
+
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 
@@ -131,7 +133,7 @@ def load_legacy_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
         If the file cannot be read.
     """
     storages: dict[str, _Storage] = {}
-    with open(path, "rb") as file:
+    with open_regular_file(path) as file:
         try:
             if _load_plain(file) != LEGACY_MAGIC or _load_plain(file) != LEGACY_PROTOCOL:
                 raise ValueError(f"{os.fspath(path)}: not a legacy (pre-1.6) PyTorch file")
