@@ -157,7 +157,7 @@ def _decode_bgr(data: bytes | np.ndarray, size: int | None, name: str) -> np.nda
     # IMREAD_COLOR (and its REDUCED variants) applies the EXIF orientation and gives
     # 8-bit BGR whatever the file holds: gray, alpha and 16-bit are converted by OpenCV.
     try:
-        bgr = cv2.imdecode(buffer, _decode_flag(dimensions, size) if _is_jpeg(buffer) else cv2.IMREAD_COLOR)
+        bgr = cv2.imdecode(buffer, _decode_flag(dimensions, size, _REDUCED_FLAGS if _is_jpeg(buffer) else _HALVED_FLAG))
     except cv2.error as error:
         raise ImageReadError(f"{name}: OpenCV cannot decode it ({_first_line(error)})") from None
     if bgr is None:
@@ -182,17 +182,19 @@ def _first_line(error: cv2.error) -> str:
 
 
 _REDUCED_FLAGS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+_HALVED_FLAG = ((2, cv2.IMREAD_REDUCED_COLOR_2),)
 
 
-def _decode_flag(dimensions: tuple[int, int], size: int | None) -> int:
-    """Decode a large JPEG at 1/2, 1/4 or 1/8 scale when it stays at least ``size`` on each side.
+def _decode_flag(dimensions: tuple[int, int], size: int | None, reductions: tuple[tuple[int, int], ...]) -> int:
+    """The first of ``reductions`` (factor, flag) that leaves the image at least ``size`` on each side.
 
-    libjpeg then skips most of the inverse DCT: several times faster, and the
-    area resize that follows sees the same image content. (OpenCV's reduced reads of other formats decode the
-    whole image and shrink it, which saves nothing: their memory is bounded by ``max_pixels`` instead.)
+    A JPEG is decoded at 1/2, 1/4 or 1/8 scale: libjpeg skips most of the inverse DCT, several times faster, and
+    the area resize that follows sees the same image content. OpenCV reads other formats whole and then shrinks
+    them (linearly), which holds one full-size image instead of two; only halving is used there, where a linear
+    shrink averages 2 × 2 pixels as the area resize would (at 1/4 and 1/8 it would skip pixels).
     """
     if size is not None:
-        for factor, flag in _REDUCED_FLAGS:
+        for factor, flag in reductions:
             if min(dimensions) // factor >= size:
                 return flag
     return cv2.IMREAD_COLOR
