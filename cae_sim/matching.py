@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._checks import check_int
+from .images import resolve_source
 from .index import ExactIndex
 from .metrics import top_n_accuracy
 from .pipeline import Match, Pipeline
@@ -77,7 +78,7 @@ class MatchReport:
 
 
 def match(source, target, *, pipeline: Pipeline | None = None, encoder=DEFAULT_ENCODER, top: int = 15,
-          random_state: int | None = None) -> MatchReport:
+          random_state: int | None = None, verbose: int = 0) -> MatchReport:
     """Find the ``top`` closest source images of every target image.
 
     Parameters
@@ -95,6 +96,8 @@ def match(source, target, *, pipeline: Pipeline | None = None, encoder=DEFAULT_E
         Matches kept per target (at most the number of source images).
     random_state : int or None
         Seed of the pipeline fitted when none is given.
+    verbose : int, default=0
+        Of the pipeline fitted when none is given: 1 (or more) draws progress bars on standard error.
 
     Returns
     -------
@@ -103,11 +106,13 @@ def match(source, target, *, pipeline: Pipeline | None = None, encoder=DEFAULT_E
     Raises
     ------
     ValueError
-        On a bad ``top``, no readable source or target image, or a bad folder or array.
+        On a bad ``top``, no readable source or target image, or a bad folder or array; a target folder without
+        image files is refused before anything is trained.
     """
     check_int("top", top)
+    target, _, target_not_files = resolve_source(target)  # an empty target fails now, not after training
     if pipeline is None:
-        pipeline = Pipeline(encoder=encoder, n_clusters=1, clustering="kmeans", random_state=random_state)
+        pipeline = Pipeline(encoder=encoder, n_clusters=1, clustering="kmeans", random_state=random_state, verbose=verbose)
     if hasattr(pipeline, "encoder_"):  # fitted
         codes, paths, skipped = pipeline.transform_readable(source)
         if codes is None:
@@ -125,7 +130,7 @@ def match(source, target, *, pipeline: Pipeline | None = None, encoder=DEFAULT_E
         for row, d in zip(indices, distances)
     ]
     accuracy, n_paired = _top_n_curve(targets, paths, indices)
-    return MatchReport(targets, matches, skipped + target_skipped, accuracy, n_paired)
+    return MatchReport(targets, matches, skipped + target_not_files + target_skipped, accuracy, n_paired)
 
 
 def _top_n_curve(targets, sources, ranked: np.ndarray) -> tuple[dict[int, float], int]:

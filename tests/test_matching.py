@@ -1,4 +1,6 @@
 import csv
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -95,3 +97,33 @@ def test_command_writes_the_matches_and_the_top_n_table(folders, tmp_path, capsy
 def test_command_refuses_a_model_and_an_encoder_together(folders, tmp_path):
     with pytest.raises(SystemExit):
         main(["match", str(folders[0]), str(folders[1]), "--model", str(tmp_path), "--encoder", "phash"])
+
+
+def test_an_empty_target_is_refused_before_the_source_is_read(tmp_path):
+    (tmp_path / "source").mkdir()
+    (tmp_path / "source" / "bad.png").write_bytes(b"")  # fitting on it would fail with "none of the ... images"
+    (tmp_path / "target").mkdir()
+    with pytest.raises(ValueError, match="no image files .* in folder .*target"):
+        match(tmp_path / "source", tmp_path / "target", encoder="phash")
+
+
+def test_command_refuses_an_empty_target_before_loading_the_library(folders, tmp_path):
+    script = (
+        "import sys\n"
+        "from cae_sim.cli import main\n"
+        f"status = main(['match', {str(folders[0])!r}, {str(tmp_path)!r}])\n"
+        "print(status, [name for name in ('cae_sim.matching', 'sklearn', 'tensorflow') if name in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout == "2 []\n"
+    assert done.stderr == f"error: no image files (.bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp) in folder {str(tmp_path)!r}\n"
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_command_draws_progress_unless_quiet_and_lists_skipped_files_once(folders, tmp_path, capsys, quiet):
+    argv = ["match", *map(str, folders), "--encoder", "phash", "--out", str(tmp_path / "m.csv")]
+    assert main(argv + ["--quiet"] * quiet) == 0
+    out, err = capsys.readouterr()
+    assert out.count("broken.jpg") == 1 and "broken.jpg" not in err  # in the summary, not again as a warning
+    assert ("encoding 6/6 [" in err) is not quiet and ("encoding 5/5 [" in err) is not quiet  # source, then target
+    assert "\x1b" not in err and "\r" not in err and ".py:" not in err

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import warnings
 
 from .arguments import check_exists, check_folder, check_output, positive_int
 from .output import print_skipped
 
-PROGRESS = False
+PROGRESS = True
 #: Top-N rows printed (every N up to --top is in the accuracy CSV).
 SHOWN_TOP_N = (1, 2, 3, 5, 10, 15, 20, 50)
 
@@ -40,12 +41,19 @@ def check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Match every target image to the source images; write the CSVs and print the Top-N accuracy."""
-    from ..matching import DEFAULT_ENCODER, match
-    from ..pipeline import Pipeline
+    from ..images import resolve_source
 
-    pipeline = Pipeline.load(args.model) if args.model else None
+    resolve_source(args.target)  # a TARGET without images fails here, before the source's encoder loads
+    from ..matching import DEFAULT_ENCODER, match
+    from ..pipeline import Pipeline, SkippedImagesWarning
+
+    verbose = 0 if args.quiet else 1
+    pipeline = Pipeline.load(args.model).set_params(verbose=verbose) if args.model else None
     encoder = args.encoder or DEFAULT_ENCODER
-    report = match(args.source, args.target, pipeline=pipeline, encoder=encoder, top=args.top, random_state=args.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedImagesWarning)  # listed below
+        report = match(args.source, args.target, pipeline=pipeline, encoder=encoder, top=args.top,
+                       random_state=args.seed, verbose=verbose)
     report.write_csv(args.out)
     print(f"targets matched: {len(report.matches)} (top {args.top} each) -> {args.out}")
     print_skipped(report.skipped, column=17)
