@@ -266,7 +266,6 @@ class Model(BaseEstimator):
         if name == "auto":
             chosen = choose_encoder()
             name, choice = chosen.name, chosen.describe()
-            logger.info("encoder: %s", choice)
         cls = encoder_class(name)
         accepted = cls._get_param_names()
         settings = self._encoder_settings(accepted, auto=chosen is not None)

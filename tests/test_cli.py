@@ -217,18 +217,35 @@ def test_train_by_default_uses_the_default_encoder_and_prints_why(tmp_path, data
 
 
 @pytest.mark.slow
-def test_the_train_command_prints_only_its_summary(tmp_path, data_dir):
+@pytest.mark.parametrize("quiet", [True, False])
+def test_the_train_command_prints_only_its_summary_and_progress(tmp_path, data_dir, quiet):
     photos = [str(data_dir / name) for name in ("coffee.jpg", "rocket.jpg", "chelsea.jpg")]
     folder = tmp_path / "photos"
     folder.mkdir()
     for photo in photos:
         shutil.copy(photo, folder)
     done = subprocess.run(
-        [sys.executable, "-m", "cae_sim.train", str(folder), "--out", str(tmp_path / "m"), "--clusters", "2", "--quiet"],
+        [sys.executable, "-m", "cae_sim.train", str(folder), "--out", str(tmp_path / "m"), "--clusters", "2", *["--quiet"] * quiet],
         capture_output=True, text=True, check=True,
     )
-    assert done.stderr == ""  # no TensorFlow start-up lines
+    progress = [line.split()[:2] for line in done.stderr.splitlines()]
+    assert progress == ([] if quiet else [["encoding", "3/3"]])  # no TensorFlow start-up lines, no second encoder line
     assert done.stdout.splitlines()[0].startswith(f"encoder:       {DEFAULT_ENCODER}")
+
+
+@pytest.mark.slow
+def test_train_into_a_log_file_writes_a_line_a_quarter_and_its_summary_once(tmp_path, data_dir):
+    """24 batches (4 epochs of 6): one progress line per quarter of them, not one per batch; no TensorFlow lines."""
+    args = [str(data_dir), "--out", str(tmp_path / "m"), "--encoder", "cae", "--epochs", "4", "--batch-size", "2",
+            "--image-size", "16", "--code-size", "8", "--seed", "0"]
+    with open(tmp_path / "log", "w") as log:
+        subprocess.run([sys.executable, "-m", "cae_sim", "train", *args], stdout=log, stderr=subprocess.STDOUT, check=True)
+    written = (tmp_path / "log").read_text()
+    assert "\r" not in written and "\x1b" not in written
+    lines = written.splitlines()
+    assert [line.split()[2] for line in lines if line.startswith("epoch ")] == ["6/24", "12/24", "18/24", "24/24"]
+    assert lines[:2] == [lines[0], "read 12 images, skipped 0"] and lines[0].startswith("reading 12/12 [")
+    assert lines[6] == "encoder:       cae" and lines[-1].startswith("time:") and written.count("encoder:") == 1
 
 
 def test_a_warning_is_one_line_that_names_no_library_file(tmp_path, monkeypatch, capsys):

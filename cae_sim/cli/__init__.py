@@ -56,13 +56,20 @@ def run_command(module: ModuleType, args: argparse.Namespace) -> int:
     try:
         module.check(args)
         _write_file_names_as_they_are()
-        logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+        _log_to_stderr(quiet=args.quiet)
         warnings.showwarning = _print_warning
         prepare_command_process()
         return module.run(args)
     except (ValueError, OSError) as error:
         print(f"error: {printable(str(error))}", file=sys.stderr)
         return 2
+
+
+def _log_to_stderr(quiet: bool) -> None:
+    """Show cae_sim's own log lines (what it read, what it chose) unless ``quiet``, and other libraries' warnings only,
+    each as its bare message on standard error."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("cae_sim").setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def _write_file_names_as_they_are() -> None:
