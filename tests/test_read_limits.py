@@ -156,3 +156,21 @@ def test_hashing_a_fifo_is_an_error_not_a_hang(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(OSError, match="is a named pipe \\(FIFO\\), not a regular file"):
         file_sha256(fifo)
+
+
+def test_a_jpeg_of_more_scans_than_the_limit_is_refused_before_decoding(tmp_path, data_dir):
+    from cae_sim.images.decoding import MAX_JPEG_SCANS
+
+    photo = cv2.imread(str(data_dir / "astronaut.jpg"))
+    progressive = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    last_scan, end = progressive.rfind(b"\xff\xda"), progressive.rfind(b"\xff\xd9")
+    scans = progressive.count(b"\xff\xda")
+    assert 1 < scans < MAX_JPEG_SCANS and read_file(_written(tmp_path / "ok.jpg", progressive), 32).shape == (32, 32, 3)
+    repeated = progressive[:end] + progressive[last_scan:end] * (MAX_JPEG_SCANS + 1 - scans) + progressive[end:]
+    with pytest.raises(ImageReadError, match=f"a JPEG of {MAX_JPEG_SCANS + 1} scans, over the limit of {MAX_JPEG_SCANS}"):
+        read_file(_written(tmp_path / "bomb.jpg", repeated), 32)
+
+
+def _written(path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)

@@ -25,6 +25,8 @@ from .headers import image_dimensions
 MAX_PIXELS = 128_000_000
 #: Default of ``max_bytes``: above a 128-megapixel PNG or TIFF.
 MAX_FILE_BYTES = 512 * 2**20
+#: The most scans a JPEG may have: a progressive JPEG has about 10, and each costs a pass over the whole image.
+MAX_JPEG_SCANS = 100
 PIXELS_VARIABLE, BYTES_VARIABLE = "CAE_SIM_MAX_PIXELS", "CAE_SIM_MAX_FILE_BYTES"
 
 
@@ -152,8 +154,8 @@ def _decode_bgr(data: bytes | np.ndarray, size: int | None, name: str) -> np.nda
     if dimensions is None:
         raise ImageReadError(f"{name}: not a decodable image (no JPEG, PNG, TIFF, WebP, BMP, GIF, PNM or Sun raster header)")
     _check_pixels(name, *dimensions)
-    if _is_truncated_jpeg(buffer):
-        raise ImageReadError(f"{name}: truncated JPEG (no end-of-image marker after the last scan)")
+    if _is_jpeg(buffer):
+        _check_jpeg_scans(buffer, name)
     # IMREAD_COLOR (and its REDUCED variants) applies the EXIF orientation and gives
     # 8-bit BGR whatever the file holds: gray, alpha and 16-bit are converted by OpenCV.
     try:
@@ -204,12 +206,17 @@ def _is_jpeg(buffer: np.ndarray) -> bool:
     return buffer[:2].tobytes() == b"\xff\xd8"
 
 
-def _is_truncated_jpeg(buffer: np.ndarray) -> bool:
-    if not _is_jpeg(buffer):
-        return False
+def _check_jpeg_scans(buffer: np.ndarray, name: str) -> None:
+    """Refuse a truncated JPEG, and one of more than ``MAX_JPEG_SCANS`` scans: libjpeg passes over every block of
+    the image once a scan, so a few bytes a scan would keep it busy for minutes."""
     data = buffer.tobytes()
     # Entropy-coded data escapes 0xFF bytes, so these two markers are real ones.
-    return data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")
+    if data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+        raise ImageReadError(f"{name}: truncated JPEG (no end-of-image marker after the last scan)")
+    scans = data.count(b"\xff\xda")
+    if scans > MAX_JPEG_SCANS:
+        raise ImageReadError(f"{name}: a JPEG of {scans:,} scans, over the limit of {MAX_JPEG_SCANS} "
+                             f"(a progressive JPEG has about 10)")
 
 
 def read_file(path: str, size: int | None) -> np.ndarray:
