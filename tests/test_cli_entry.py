@@ -1,5 +1,6 @@
 """The command line's entry points: program names, --version, help, usage errors, and no TensorFlow for a typo."""
 
+import argparse
 import importlib.metadata
 import os
 import subprocess
@@ -25,7 +26,7 @@ def test_every_command_is_a_module_of_the_cli_package():
 @pytest.mark.parametrize("module", ["cae_sim", "cae_sim.train"])
 def test_version_of_both_entry_points_is_the_installed_distributions(module):
     done = run("-m", module, "--version")
-    assert (done.returncode, done.stdout, done.stderr) == (0, f"cae_sim {VERSION}\n", "")
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"cae-sim {VERSION}\n", "")
 
 
 def test_python_m_cae_sim_help_names_its_real_invocation_and_every_command():
@@ -48,6 +49,16 @@ def test_the_cae_sim_script_names_itself():
         pytest.skip("cae_sim is not installed with its script here")
     done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("usage: cae-sim ")
+    done = subprocess.run([script, "train", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("usage: cae-sim train ")
+    assert "Fit a pipeline on a folder of images, save it to --out" in " ".join(done.stdout.split())
+
+
+@pytest.mark.parametrize("module", COMMANDS, ids=NAMES)
+def test_every_argument_of_every_command_has_a_help_text(module):
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    assert [action.dest for action in parser._actions if not action.help] == []
 
 
 def test_a_command_help_has_its_description(capsys):

