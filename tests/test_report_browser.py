@@ -7,6 +7,7 @@ Chromium is missing (``pip install -e '.[test]'`` and ``apt-get install chromium
 import os
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
@@ -109,3 +110,47 @@ def test_the_duplicates_section_shows_each_group_side_by_side(opened):
     assert groups == pipeline.duplicates()
     names = page.eval_on_selector_all("#duplicates figcaption", "captions => captions.map((c) => c.textContent)")
     assert names == [os.path.basename(pipeline.paths_[i]) for group in groups for i in group]
+
+
+def dot_size(page, pipeline) -> tuple[int, int]:
+    """The width and height, in screen pixels, of the coloured pixels of an isolated point's dot on the map."""
+    i = isolated_point(page, pipeline)
+    page.locator("#map").scroll_into_view_if_needed()
+    x, y = np.round(page.evaluate(f"caeSimReport.screenPointOf({i})")).astype(int)
+    shot = cv2.imdecode(np.frombuffer(page.locator("#map").screenshot(), np.uint8), cv2.IMREAD_COLOR)
+    around = shot[y - 8 : y + 9, x - 8 : x + 9].astype(int)
+    rows, columns = np.nonzero(np.abs(around - 255).sum(axis=2) > 100)  # clearly coloured, not an antialiased rim
+    return int(np.ptp(columns)) + 1, int(np.ptp(rows)) + 1
+
+
+@pytest.mark.parametrize("width", [1200, 400])
+def test_a_dot_on_the_map_is_at_least_6_px_across_however_wide_the_page(opened, width):
+    page, pipeline, _ = opened
+    page.set_viewport_size({"width": width, "height": 900})
+    page.wait_for_function(f"document.getElementById('map').getBoundingClientRect().width < {width}")
+    assert all(6 <= side <= 9 for side in dot_size(page, pipeline))
+
+
+#: A path of short names with hyphens (where text may wrap, a path should not) and one name wider than any panel.
+LONG_PATH = "/home/ann/photo-archive/summer-2024/camera-roll/" + "-".join(["beach"] * 16) + "/IMG-0042.jpg"
+
+
+def test_a_long_path_in_the_image_panel_wraps_after_a_separator_not_inside_a_name(opened):
+    """Every path shown in the panel wraps between names, and inside a name only where that alone is too wide."""
+    page, _, _ = opened
+    page.set_viewport_size({"width": 480, "height": 900})
+    page.evaluate(f"caeSimReport.data.paths.fill({LONG_PATH!r}); caeSimReport.openPanel(0)")
+    names = LONG_PATH.split("/")
+    for selector in ["#panel-path", *[f"#panel-neighbors li:nth-child({k}) .path" for k in range(1, 5)]]:
+        assert page.eval_on_selector(selector, "e => getComputedStyle(e).overflowWrap") == "anywhere"
+        assert page.inner_text(selector) == LONG_PATH
+        lines_of_each_name = page.eval_on_selector(selector, """e => [...e.children].map((name) => {
+            const range = document.createRange();
+            range.selectNodeContents(name);
+            return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+        })""")
+        too_wide = names.index("-".join(["beach"] * 16))
+        assert lines_of_each_name[too_wide] > 1 and lines_of_each_name[:too_wide] + lines_of_each_name[too_wide + 1 :] == [1] * (len(names) - 1)
+        lines = page.eval_on_selector(selector, "e => e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight)")
+        assert lines > sum(lines_of_each_name[too_wide:])  # the names before the long one wrap as well
+        assert page.eval_on_selector(selector, "e => e.scrollWidth <= e.clientWidth")

@@ -5,7 +5,8 @@ window.caeSimReport = (() => {
   const canvas = document.getElementById("map");
   const tooltip = document.getElementById("tooltip");
   const panel = document.getElementById("panel");
-  const MARGIN = 10, HIT_RADIUS = 6;
+  // Canvas pixels around the points; the diameter of a dot on the screen, in CSS pixels, whatever the canvas's size.
+  const MARGIN = 10, DOT_DIAMETER = 7;
 
   const colour = (label) => `hsl(${((label * 137.508) % 360).toFixed(1)}, 70%, 42%)`;
   const thumbnail = (i) => {
@@ -15,6 +16,9 @@ window.caeSimReport = (() => {
     image.dataset.i = i;
     return image;
   };
+  // A path as one inline block per name and its separator (the CSS's .path span): it wraps between them, and within
+  // a name (at a hyphen, or anywhere) only where the name alone is wider than the box.
+  const pathNodes = (path) => path.split(/(?<=[\\/])/).map((name) => Object.assign(document.createElement("span"), { textContent: name }));
 
   // Where image i is drawn, in canvas pixels.
   function pointOf(i) {
@@ -29,21 +33,30 @@ window.caeSimReport = (() => {
     return [x * box.width / canvas.width, y * box.height / canvas.height];
   }
 
+  // The radius of a dot in canvas pixels: DOT_DIAMETER CSS pixels across as the canvas is shown now.
+  function dotRadius() {
+    return DOT_DIAMETER / 2 * canvas.width / (canvas.getBoundingClientRect().width || canvas.width);
+  }
+
   function drawMap() {
     const context = canvas.getContext("2d");
+    const radius = dotRadius();
+    context.clearRect(0, 0, canvas.width, canvas.height);
     data.labels.forEach((label, i) => {
       const [x, y] = pointOf(i);
       context.fillStyle = colour(label);
-      context.fillRect(x - 2, y - 2, 4, 4);
+      context.beginPath();
+      context.arc(x, y, radius, 0, 2 * Math.PI);
+      context.fill();
     });
   }
 
-  // The image drawn nearest to a mouse event, if within HIT_RADIUS canvas pixels; else -1.
+  // The image drawn nearest to a mouse event, if the pointer is on its dot or just beside it; else -1.
   function pointAt(event) {
     const box = canvas.getBoundingClientRect();
     const x = (event.clientX - box.left) * canvas.width / box.width;
     const y = (event.clientY - box.top) * canvas.height / box.height;
-    let best = -1, bestSquared = HIT_RADIUS * HIT_RADIUS;
+    let best = -1, bestSquared = (1.5 * dotRadius()) ** 2;
     for (let i = 0; i < data.xy.length; i++) {
       const [px, py] = pointOf(i);
       const squared = (px - x) ** 2 + (py - y) ** 2;
@@ -69,7 +82,8 @@ window.caeSimReport = (() => {
     item.dataset.i = j;
     const scoreText = Object.assign(document.createElement("span"), { className: "score", textContent: score.toFixed(4) });
     const kindText = Object.assign(document.createElement("span"), { className: "kind", textContent: kind });
-    const path = Object.assign(document.createElement("span"), { className: "path", textContent: data.paths[j] });
+    const path = Object.assign(document.createElement("span"), { className: "path" });
+    path.append(...pathNodes(data.paths[j]));
     item.append(thumbnail(j), scoreText, kindText, path);
     return item;
   }
@@ -77,7 +91,7 @@ window.caeSimReport = (() => {
   function openPanel(i) {
     panel.dataset.i = i;
     document.getElementById("panel-figure").replaceChildren(thumbnail(i));
-    document.getElementById("panel-path").textContent = data.paths[i];
+    document.getElementById("panel-path").replaceChildren(...pathNodes(data.paths[i]));
     const cluster = document.getElementById("panel-cluster");
     cluster.textContent = data.labels[i];
     cluster.href = `#cluster-${data.labels[i]}`;
@@ -86,6 +100,7 @@ window.caeSimReport = (() => {
     panel.hidden = false;
   }
 
+  window.addEventListener("resize", drawMap);
   canvas.addEventListener("mousemove", showTooltip);
   canvas.addEventListener("mouseleave", () => { tooltip.hidden = true; });
   canvas.addEventListener("click", (event) => {
@@ -101,5 +116,5 @@ window.caeSimReport = (() => {
 
   drawMap();
   performance.mark("report-ready");
-  return { data, pointOf, screenPointOf, openPanel, ready: true };
+  return { data, pointOf, screenPointOf, dotRadius, openPanel, ready: true };
 })();
