@@ -247,6 +247,27 @@ class Collection:
         threshold = self.duplicate_threshold if threshold is None else threshold
         return [group.tolist() for group in duplicate_groups(self.index, self.codes, threshold)]
 
+    def duplicate_scores(self, groups: list[list[int]]) -> list[np.ndarray]:
+        """Return, for each image of each group, its score with its nearest other image: the strongest link that
+        holds it in its group (that nearest image is linked to it, as any other image is that passes the threshold).
+
+        Parameters
+        ----------
+        groups : list of list of int
+            Positions, as ``duplicates`` gives them.
+
+        Returns
+        -------
+        list of ndarray of float32
+            One array per group, in its order; every score is at least the threshold the groups were found with.
+        """
+        if not groups:
+            return []
+        positions = np.concatenate(groups).astype(np.int64)
+        distances, _ = self.kneighbors(self.codes[positions], 1, exclude=[(i,) for i in positions.tolist()])
+        scores = self.index.score(distances[:, 0]).astype(np.float32)
+        return np.split(scores, np.cumsum([len(group) for group in groups])[:-1])
+
     @property
     def duplicate_threshold(self) -> float:
         """The calibrated near-duplicate threshold, or ``DEFAULT_THRESHOLD`` where the collection has no calibration."""

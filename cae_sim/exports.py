@@ -22,7 +22,7 @@ CLUSTERS_FILE = "clusters.csv"
 #: Columns of the clusters CSV.
 CLUSTER_FIELDS = ("path", "cluster", "distance_to_center")
 #: Columns of the duplicates CSV.
-DUPLICATE_FIELDS = ("group", "index", "path")
+DUPLICATE_FIELDS = ("group", "index", "path", "score")
 
 
 def write_clusters_csv(pipeline: Pipeline, path: str | os.PathLike) -> None:
@@ -41,8 +41,9 @@ def write_clusters_csv(pipeline: Pipeline, path: str | os.PathLike) -> None:
     _write_csv_atomically(path, CLUSTER_FIELDS, rows)
 
 
-def duplicates_csv(groups: list[list[int]], paths: Sequence[str] | None) -> str:
-    """Return the ``group,index,path`` CSV of ``Pipeline.duplicates``' groups: numbered from 1, one row per image.
+def duplicates_csv(groups: list[list[int]], paths: Sequence[str] | None, scores: Sequence[Sequence[float]]) -> str:
+    """Return the ``group,index,path,score`` CSV of ``Pipeline.duplicates``' groups: numbered from 1, one row per
+    image.
 
     Parameters
     ----------
@@ -50,21 +51,25 @@ def duplicates_csv(groups: list[list[int]], paths: Sequence[str] | None) -> str:
         Positions of the images of each group.
     paths : list of str or None
         The pipeline's ``paths_``.
+    scores : list of sequences of float
+        Each group's images' scores, in its order: ``pipeline.collection_.duplicate_scores(groups)``, the score of
+        each image with its nearest other image (the strongest link that holds it in its group).
     """
     buffer = io.StringIO()
-    _write_csv(buffer, DUPLICATE_FIELDS, _duplicate_rows(groups, paths))
+    _write_csv(buffer, DUPLICATE_FIELDS, _duplicate_rows(groups, paths, scores))
     return buffer.getvalue()
 
 
-def write_duplicates_csv(groups: list[list[int]], paths: Sequence[str] | None, path: str | os.PathLike) -> None:
-    """Write ``duplicates_csv(groups, paths)`` to the file ``path``, replaced atomically."""
-    _write_csv_atomically(path, DUPLICATE_FIELDS, _duplicate_rows(groups, paths))
+def write_duplicates_csv(groups: list[list[int]], paths: Sequence[str] | None, scores: Sequence[Sequence[float]],
+                         path: str | os.PathLike) -> None:
+    """Write ``duplicates_csv(groups, paths, scores)`` to the file ``path``, replaced atomically."""
+    _write_csv_atomically(path, DUPLICATE_FIELDS, _duplicate_rows(groups, paths, scores))
 
 
-def _duplicate_rows(groups: list[list[int]], paths: Sequence[str] | None) -> Iterable[tuple]:
-    for number, group in enumerate(groups, start=1):
-        for i in group:
-            yield number, i, "" if paths is None else paths[i]
+def _duplicate_rows(groups: list[list[int]], paths: Sequence[str] | None, scores: Sequence[Sequence[float]]) -> Iterable[tuple]:
+    for number, (group, group_scores) in enumerate(zip(groups, scores, strict=True), start=1):
+        for i, score in zip(group, group_scores, strict=True):
+            yield number, i, "" if paths is None else paths[i], f"{score:.6f}"
 
 
 def write_csv_rows(file: TextIO, rows: Iterable[Sequence]) -> None:

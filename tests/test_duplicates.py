@@ -15,6 +15,7 @@ from sklearn.exceptions import NotFittedError
 
 from cae_sim import Pipeline
 from cae_sim.__main__ import main as cae_sim_main
+from cae_sim.collection import Collection
 from cae_sim.duplicates import duplicate_groups
 from cae_sim.index import INDEXES, ExactIndex
 from conftest import smooth_image, write_image
@@ -67,6 +68,22 @@ def test_groups_are_the_connected_components_of_the_full_similarity_graph(metric
     assume(not np.any((np.abs(similarities - threshold) < 1e-4) & ~copies))  # no other pair at a rounding's reach of it
     groups = duplicate_groups(ExactIndex(metric=metric).fit(codes), codes, threshold, n_neighbors)
     assert [group.tolist() for group in groups] == brute_force_groups(similarities, threshold)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "hamming"])
+@given(data=st.data())
+def test_an_images_duplicate_score_is_its_strongest_link_in_its_group(metric, data):
+    codes, threshold = data.draw(codes_and_threshold(metric))
+    similarities = brute_force_similarities(codes, metric)
+    np.fill_diagonal(similarities, -np.inf)  # an image's link to itself holds it nowhere
+    collection = Collection(codes, np.zeros(len(codes)), None, index=ExactIndex(metric=metric).fit(codes))
+    groups = collection.duplicates(threshold)
+    scores = collection.duplicate_scores(groups)
+    assert [len(group_scores) for group_scores in scores] == [len(group) for group in groups]
+    for group, group_scores in zip(groups, scores):
+        strongest = similarities[np.ix_(group, group)].max(axis=1)
+        np.testing.assert_allclose(group_scores, strongest, atol=1e-5)
+        assert np.all(group_scores >= threshold - 1e-5)
 
 
 def test_a_group_larger_than_n_neighbors_comes_out_whole():
@@ -150,7 +167,7 @@ def saved_copies(tmp_path_factory):
 
 def duplicates_rows(text: str) -> list[dict[str, str]]:
     reader = csv.DictReader(io.StringIO(text))
-    assert reader.fieldnames == ["group", "index", "path"]
+    assert reader.fieldnames == ["group", "index", "path", "score"]
     return list(reader)
 
 
@@ -161,6 +178,7 @@ def test_the_duplicates_command_prints_one_csv_row_per_grouped_image(saved_copie
     printed = [(int(row["group"]), int(row["index"]), row["path"]) for row in rows]
     expected = [(number, i, pipeline.paths_[i]) for number, group in enumerate(pipeline.duplicates(1.0), 1) for i in group]
     assert printed == expected
+    assert [row["score"] for row in rows] == ["1.000000"] * len(rows)  # exact copies
     by_group = {number: {path for n, _, path in printed if n == number} for number, _, _ in printed}
     assert sorted(by_group.values(), key=len) == sorted(families, key=len)
 

@@ -43,19 +43,22 @@ def test_clusters_csv_of_a_pipeline_fitted_on_an_array_has_empty_paths(tmp_path)
 
 
 def test_duplicates_csv_numbers_the_groups_from_one():
-    text = duplicates_csv([[0, 2], [1, 3]], ["/p/a.jpg", "/p/b.jpg", "/p/c.jpg", "/q/d,e.jpg"])
-    assert text == 'group,index,path\n1,0,/p/a.jpg\n1,2,/p/c.jpg\n2,1,/p/b.jpg\n2,3,"/q/d,e.jpg"\n'
-    assert duplicates_csv([[0, 1]], None) == "group,index,path\n1,0,\n1,1,\n"
-    assert duplicates_csv([], None) == "group,index,path\n"
+    text = duplicates_csv([[0, 2], [1, 3]], ["/p/a.jpg", "/p/b.jpg", "/p/c.jpg", "/q/d,e.jpg"], [[1, 0.9], [0.75, 0.5]])
+    assert text == ('group,index,path,score\n1,0,/p/a.jpg,1.000000\n1,2,/p/c.jpg,0.900000\n2,1,/p/b.jpg,0.750000\n'
+                    '2,3,"/q/d,e.jpg",0.500000\n')
+    assert duplicates_csv([[0, 1]], None, [[0.25, 0.25]]) == "group,index,path,score\n1,0,,0.250000\n1,1,,0.250000\n"
+    assert duplicates_csv([], None, []) == "group,index,path,score\n"
+    with pytest.raises(ValueError):
+        duplicates_csv([[0, 1]], None, [[0.25]])  # a score for every image
 
 
 def test_the_duplicates_file_is_the_text_and_a_failed_write_keeps_the_old_file(tmp_path):
     out = tmp_path / "duplicates.csv"
-    write_duplicates_csv([[0, 1]], ["/a.jpg", "/b.jpg"], out)
-    assert out.read_text(encoding="utf-8") == duplicates_csv([[0, 1]], ["/a.jpg", "/b.jpg"])
+    write_duplicates_csv([[0, 1]], ["/a.jpg", "/b.jpg"], [[0.5, 0.5]], out)
+    assert out.read_text(encoding="utf-8") == duplicates_csv([[0, 1]], ["/a.jpg", "/b.jpg"], [[0.5, 0.5]])
     with pytest.raises(IndexError):
-        write_duplicates_csv([[0, 5]], ["/a.jpg"], out)  # fails after its first row
-    assert out.read_text(encoding="utf-8") == "group,index,path\n1,0,/a.jpg\n1,1,/b.jpg\n"
+        write_duplicates_csv([[0, 5]], ["/a.jpg"], [[0.5, 0.5]], out)  # fails after its first row
+    assert out.read_text(encoding="utf-8") == "group,index,path,score\n1,0,/a.jpg,0.500000\n1,1,/b.jpg,0.500000\n"
     assert os.listdir(tmp_path) == ["duplicates.csv"]
 
 
@@ -64,9 +67,9 @@ def test_the_duplicates_file_is_the_text_and_a_failed_write_keeps_the_old_file(t
 def test_a_file_name_of_any_bytes_is_written_exactly_and_shown_printably(name):
     path = "/photos/" + os.fsdecode(name)
     with tempfile.TemporaryDirectory() as folder:
-        write_duplicates_csv([[0]], [path], os.path.join(folder, "duplicates.csv"))
+        write_duplicates_csv([[0]], [path], [[1.0]], os.path.join(folder, "duplicates.csv"))
         with open(os.path.join(folder, "duplicates.csv"), newline="", encoding="utf-8", errors="surrogateescape") as file:
-            assert list(csv.reader(file))[1] == ["1", "0", path]
+            assert list(csv.reader(file))[1] == ["1", "0", path, "1.000000"]
     shown = printable(path)
     shown.encode("utf-8")  # strict: never a UnicodeEncodeError
     assert shown.isprintable()

@@ -1,4 +1,7 @@
-"""Print the groups of near-duplicate images of a save as a group,index,path CSV, or write it to --out."""
+"""Print the groups of near-duplicate images of a save as a group,index,path,score CSV, or write it to --out.
+
+An image's score is its similarity to its nearest other image: the strongest link that holds it in its group.
+"""
 
 from __future__ import annotations
 
@@ -35,10 +38,11 @@ def run(args: argparse.Namespace) -> int:
 
     pipeline = Pipeline.load(args.model)
     groups = pipeline.duplicates(args.threshold)
+    scores = pipeline.collection_.duplicate_scores(groups)
     if args.out is None:
-        sys.stdout.write(duplicates_csv(groups, pipeline.paths_))
+        sys.stdout.write(duplicates_csv(groups, pipeline.paths_, scores))
         return 0
-    write_duplicates_csv(groups, pipeline.paths_, args.out)
+    write_duplicates_csv(groups, pipeline.paths_, scores, args.out)
     n_images = sum(len(group) for group in groups)
     print(f"{len(groups)} group{'s' if len(groups) != 1 else ''} of near-duplicates ({n_images} images) -> {args.out}")
     return 0
