@@ -66,7 +66,8 @@ def write_duplicates_csv(groups: list[list[int]], paths: Sequence[str] | None, s
     _write_csv_atomically(path, DUPLICATE_FIELDS, _duplicate_rows(groups, paths, scores))
 
 
-def _duplicate_rows(groups: list[list[int]], paths: Sequence[str] | None, scores: Sequence[Sequence[float]]) -> Iterable[tuple]:
+def _duplicate_rows(groups: list[list[int]], paths: Sequence[str] | None,
+                    scores: Sequence[Sequence[float]]) -> Iterable[tuple]:
     for number, (group, group_scores) in enumerate(zip(groups, scores, strict=True), start=1):
         for i, score in zip(group, group_scores, strict=True):
             yield number, i, "" if paths is None else paths[i], f"{score:.6f}"

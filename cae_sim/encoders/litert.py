@@ -147,8 +147,8 @@ def flat_buffer(model: keras.Model, input_shape: tuple[int, ...]) -> bytes:
     function = tf.function(lambda inputs: model(inputs, training=False), input_signature=signature, autograph=False)
     try:
         # trackable_obj: the function itself keeps the concrete-function route and spares a deprecation warning
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function()], trackable_obj=function)
-        return converter.convert()
+        concrete = [function.get_concrete_function()]
+        return tf.lite.TFLiteConverter.from_concrete_functions(concrete, trackable_obj=function).convert()
     except Exception as error:  # the converter raises ConverterError, RuntimeError and others
         raise ValueError(f"LiteRT cannot convert the model {model.name!r} ({type(error).__name__}: {error})") from error
 

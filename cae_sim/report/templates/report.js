@@ -18,7 +18,8 @@ window.caeSimReport = (() => {
   };
   // A path as one inline block per name and its separator (the CSS's .path span): it wraps between them, and within
   // a name (at a hyphen, or anywhere) only where the name alone is wider than the box.
-  const pathNodes = (path) => path.split(/(?<=[\\/])/).map((name) => Object.assign(document.createElement("span"), { textContent: name }));
+  const pathNodes = (path) =>
+    path.split(/(?<=[\\/])/).map((name) => Object.assign(document.createElement("span"), { textContent: name }));
 
   // Where image i is drawn, in canvas pixels.
   function pointOf(i) {
