@@ -77,4 +77,4 @@ def test_a_file_name_of_any_bytes_is_written_exactly_and_shown_printably(name):
         readable = name.decode("utf-8").isprintable()
     except UnicodeDecodeError:
         readable = False
-    assert shown == path if readable else "\\x" in shown
+    assert shown == path if readable else "\\" in shown

@@ -152,10 +152,12 @@ def _decode_bgr(data: bytes | np.ndarray, size: int | None, name: str) -> np.nda
         raise ImageReadError(f"{name}: empty file")
     dimensions = image_dimensions(buffer)
     if dimensions is None:
-        raise ImageReadError(f"{name}: not a decodable image (no JPEG, PNG, TIFF, WebP, BMP, GIF, PNM or Sun raster header)")
+        raise ImageReadError(f"{name}: not a decodable image")  # no header of a format it knows
     _check_pixels(name, *dimensions)
     if _is_jpeg(buffer):
         _check_jpeg_scans(buffer, name)
+    elif _is_animated_png(buffer):
+        buffer = _still_png(buffer)
     # IMREAD_COLOR (and its REDUCED variants) applies the EXIF orientation and gives
     # 8-bit BGR whatever the file holds: gray, alpha and 16-bit are converted by OpenCV.
     try:
@@ -204,6 +206,44 @@ def _decode_flag(dimensions: tuple[int, int], size: int | None, reductions: tupl
 
 def _is_jpeg(buffer: np.ndarray) -> bool:
     return buffer[:2].tobytes() == b"\xff\xd8"
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_ANIMATION_CHUNKS = frozenset({b"acTL", b"fcTL", b"fdAT"})
+
+
+def _png_chunks(data: memoryview):
+    """(start, end, type) of each chunk of a PNG, in order, up to where the data or a chunk's length ends."""
+    position = len(_PNG_SIGNATURE)
+    while position + 12 <= len(data):
+        end = position + 12 + int.from_bytes(data[position : position + 4], "big")
+        yield position, end, bytes(data[position + 4 : position + 8])
+        position = end
+
+
+def _is_animated_png(buffer: np.ndarray) -> bool:
+    """Whether a PNG announces an animation (an ``acTL`` chunk before its image data), as APNG decoders read it."""
+    data = memoryview(buffer).cast("B")
+    if data[: len(_PNG_SIGNATURE)] != _PNG_SIGNATURE:
+        return False
+    for _, _, kind in _png_chunks(data):
+        if kind in (b"acTL", b"IDAT"):
+            return kind == b"acTL"
+    return False
+
+
+def _still_png(buffer: np.ndarray) -> np.ndarray:
+    """The PNG's still image alone, its animation chunks left out: what a decoder without APNG shows.
+
+    OpenCV 5.1 crashes (a segmentation fault) on some damaged animations; a still PNG is decoded by libpng alone.
+    """
+    data = memoryview(buffer).cast("B")
+    kept, end = [data[: len(_PNG_SIGNATURE)]], len(_PNG_SIGNATURE)
+    for start, end, kind in _png_chunks(data):
+        if kind not in _ANIMATION_CHUNKS:
+            kept.append(data[start:end])
+    kept.append(data[end:])  # whatever follows the last whole chunk
+    return np.frombuffer(b"".join(kept), np.uint8)
 
 
 def _check_jpeg_scans(buffer: np.ndarray, name: str) -> None:

@@ -34,7 +34,7 @@ def image_dimensions(data: bytes | np.ndarray) -> tuple[int, int] | None:
     for reader in (jpeg_dimensions, _png, _tiff, _webp, _bmp, _gif, _pnm, _sun_raster):
         try:
             dimensions = reader(buffer)
-        except (struct.error, IndexError, KeyError, ValueError):  # a header cut short
+        except (struct.error, IndexError, KeyError, OverflowError, ValueError):  # a header cut short or out of range
             return None
         if dimensions is not None:
             return dimensions

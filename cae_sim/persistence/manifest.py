@@ -11,7 +11,9 @@ import json
 import math
 import os
 import stat
+import struct
 from pathlib import Path
+from tokenize import TokenError
 from typing import BinaryIO
 
 import numpy as np
@@ -33,6 +35,10 @@ ARRAY_KINDS = "biuf"
 def damaged(root: Path, what: str) -> ValueError:
     """The error of a save that is not as its manifest says."""
     return ValueError(f"damaged save {str(root)!r}: {what}")
+
+
+#: The longest ``.npy`` header a save may hold (numpy's own limit when it parses one).
+MAX_NPY_HEADER = 10_000
 
 
 def describe_files(root: Path) -> dict[str, dict]:
@@ -232,9 +238,25 @@ def inside(root: Path, name: str) -> Path:
 
 
 def _npy_header(file: BinaryIO) -> tuple[tuple[int, ...], np.dtype, bool]:
-    """(shape, dtype, Fortran order) of the ``.npy`` file at its start; the file is left at its data."""
+    """(shape, dtype, Fortran order) of the ``.npy`` file at its start; the file is left at its data.
+
+    The header's length is checked against ``MAX_NPY_HEADER`` and the file's size before numpy reads it, and
+    whatever numpy's parser raises on a damaged header is a ValueError.
+    """
     file.seek(0)
     version = np.lib.format.read_magic(file)
+    length_format = "<H" if version == (1, 0) else "<I"
+    start = file.tell()
+    field = file.read(struct.calcsize(length_format))
+    if len(field) < struct.calcsize(length_format):
+        raise ValueError("its header is cut short")
+    length = struct.unpack(length_format, field)[0]
+    if length > MAX_NPY_HEADER or file.tell() + length > os.fstat(file.fileno()).st_size:
+        raise ValueError(f"its header says it is {length:,} bytes long")
+    file.seek(start)
     read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, fortran, dtype = read_header(file)
+    try:
+        shape, fortran, dtype = read_header(file)
+    except (SyntaxError, TokenError, TypeError) as error:  # numpy parses the header as a Python literal
+        raise ValueError(f"its header does not parse ({type(error).__name__})") from None
     return shape, dtype, fortran
