@@ -1,7 +1,8 @@
 """An image's size from its file header, read before anything is decoded.
 
 Every format cae_sim decodes is recognised here (JPEG, PNG, TIFF and BigTIFF, WebP, BMP, GIF, PNM/PAM/PFM, Sun
-raster), so a file whose header declares an enormous image is refused before OpenCV allocates it.
+raster, JPEG 2000, Radiance HDR, AVIF), so a file whose header declares an enormous image is refused before OpenCV
+allocates it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 # Start-of-frame markers carry the image size; C4 (Huffman tables), C8 and CC (arithmetic tables) do not.
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _TIFF_WIDTH, _TIFF_LENGTH = 256, 257
+_RADIANCE_SIZE = re.compile(rb"\n([-+][XY]) (\d+) ([-+][XY]) (\d+)\n")
 _PNM_NUMBERS = re.compile(rb"^P[1-6](?:\s+|#[^\n]*\n)*(\d+)(?:\s+|#[^\n]*\n)*(\d+)")
 
 
@@ -31,7 +33,7 @@ def image_dimensions(data: bytes | np.ndarray) -> tuple[int, int] | None:
         None also when a recognised header is cut short.
     """
     buffer = memoryview(data).cast("B")
-    for reader in (jpeg_dimensions, _png, _tiff, _webp, _bmp, _gif, _pnm, _sun_raster):
+    for reader in (jpeg_dimensions, _png, _tiff, _webp, _bmp, _gif, _pnm, _sun_raster, _jpeg2000, _radiance, _avif):
         try:
             dimensions = reader(buffer)
         except (struct.error, IndexError, KeyError, OverflowError, ValueError):  # a header cut short or out of range
@@ -143,4 +145,38 @@ def _sun_raster(data: memoryview) -> tuple[int, int] | None:
     if data[:4] != b"\x59\xa6\x6a\x95":
         return None
     width, height = struct.unpack(">II", data[4:12])
+    return height, width
+
+
+def _jpeg2000(data: memoryview) -> tuple[int, int] | None:
+    if data[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n":  # the JP2 file format: the image header box
+        start = bytes(data[:4096]).find(b"ihdr")
+        if start < 0:
+            raise ValueError("JP2 without its image header")
+        height, width = struct.unpack(">II", data[start + 4 : start + 12])
+        return height, width
+    if data[:4] == b"\xff\x4f\xff\x51":  # a bare codestream: its SIZ segment
+        width, height, left, top = struct.unpack(">IIII", data[8:24])
+        return height - top, width - left
+    return None
+
+
+def _radiance(data: memoryview) -> tuple[int, int] | None:
+    if data[:2] != b"#?":
+        return None
+    size = _RADIANCE_SIZE.search(bytes(data[:4096]))
+    if size is None:
+        raise ValueError("Radiance HDR without its resolution line")
+    axes = {size[1][1:]: int(size[2]), size[3][1:]: int(size[4])}
+    return axes[b"Y"], axes[b"X"]
+
+
+def _avif(data: memoryview) -> tuple[int, int] | None:
+    if data[4:8] != b"ftyp" or bytes(data[8:12]) not in (b"avif", b"avis"):
+        return None
+    head = bytes(data[:65536])
+    sizes = [struct.unpack(">II", head[m.end() + 4 : m.end() + 12]) for m in re.finditer(b"ispe", head)]
+    if not sizes:
+        raise ValueError("AVIF without its image size")
+    width, height = max(sizes, key=lambda size: size[0] * size[1])  # the largest image it holds
     return height, width
