@@ -161,7 +161,7 @@ def _decode_bgr(data: bytes | np.ndarray, size: int | None, name: str) -> np.nda
     # IMREAD_COLOR (and its REDUCED variants) applies the EXIF orientation and gives
     # 8-bit BGR whatever the file holds: gray, alpha and 16-bit are converted by OpenCV.
     try:
-        bgr = cv2.imdecode(buffer, _decode_flag(dimensions, size, _REDUCED_FLAGS if _is_jpeg(buffer) else _HALVED_FLAG))
+        bgr = cv2.imdecode(buffer, _decode_flag(dimensions, size, _REDUCED_FLAGS if _is_jpeg(buffer) else _HALVED_FLAGS))
     except cv2.error as error:
         raise ImageReadError(f"{name}: OpenCV cannot decode it ({_first_line(error)})") from None
     if bgr is None:
@@ -186,7 +186,7 @@ def _first_line(error: cv2.error) -> str:
 
 
 _REDUCED_FLAGS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
-_HALVED_FLAG = ((2, cv2.IMREAD_REDUCED_COLOR_2),)
+_HALVED_FLAGS = ((2, cv2.IMREAD_REDUCED_COLOR_2),)
 
 
 def _decode_flag(dimensions: tuple[int, int], size: int | None, reductions: tuple[tuple[int, int], ...]) -> int:
