@@ -11,6 +11,7 @@ each save to ``Pipeline.load`` and a query. With atheris installed, a last share
 the image seeds, guided by the coverage of cae_sim's header parsing (run in this process; the decoding runs in the
 worker as for the other inputs).
 
+    pip install -e ".[fuzz]"   # optional: atheris, for the coverage-guided share
     python experiments/fuzz_campaign.py [--minutes 12] [--seed 0] [--no-atheris]
 
 Prints a summary and writes experiments/results/fuzz_campaign.json: the examples run per kind and target, every
