@@ -1,15 +1,25 @@
-"""Render the README's "Results" section from experiments/results/*_clustering.json.
+"""Render the generated tables of docs/results.md and docs/benchmarks.md from experiments/results/*.json.
 
-    python experiments/render_results.py          # rewrites the section between its markers in README.md
+    python experiments/render_results.py           # rewrites every generated block of the two pages
+    python experiments/render_results.py --check   # exit 1, changing nothing, if a page is not what it renders to
+
+A page holds hand-written text around blocks ``<!-- generated: NAME -->`` ... ``<!-- end generated -->``; each
+block's text is ``BLOCKS[NAME]()``, rendered from the results files alone, so running this twice changes nothing.
+A block whose results file is missing says so in one line instead of a table.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-START, END = "<!-- results:start -->", "<!-- results:end -->"
+RESULTS = ROOT / "experiments" / "results"
+PAGES = (ROOT / "docs" / "results.md", ROOT / "docs" / "benchmarks.md")
+BLOCK = re.compile(r"(<!-- generated: ([a-z_]+) -->\n)(.*?)(<!-- end generated -->)", re.DOTALL)
 EXPERIMENTS = {
     "mnist_clustering": "MNIST (`python experiments/mnist_clustering.py`)",
     "digits_clustering": "scikit-learn digits, 1,797 8×8 images (`python experiments/digits_clustering.py`)",
@@ -19,8 +29,23 @@ EXPERIMENTS = {
 }
 
 
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def missing(name: str) -> str:
+    return f"*No table: `experiments/results/{name}.json` is not committed (`python experiments/{name}.py` writes it).*\n"
+
+
+def rows_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def table(results: dict) -> list[str]:
-    """Markdown rows: measured methods first, then published ones."""
+    """Markdown rows of one clustering experiment: measured methods first, then published ones."""
     lines = ["| method | split | ACC | NMI | ARI | seconds |", "|---|---|---|---|---|---|"]
     for row in results["measured"]:
         lines.append(f"| {row['method']} | {row['split']} | {row['acc']:.3f} | {row['nmi']:.3f} | {row['ari']:.3f} | {row['seconds']:.0f} |")
@@ -30,22 +55,235 @@ def table(results: dict) -> list[str]:
 
 
 def render() -> str:
-    """The section's text, one table per experiment that has results."""
+    """The clustering tables, one per experiment that has results."""
     parts = []
     for name, title in EXPERIMENTS.items():
-        path = ROOT / "experiments" / "results" / f"{name}.json"
-        if path.exists():
-            parts += [f"**{title}**", "", *table(json.loads(path.read_text())), ""]
+        results = load(name)
+        if results is None:
+            parts += [f"**{title}**", "", missing(name)]
+        else:
+            parts += [f"**{title}**", "", *table(results), ""]
     return "\n".join(parts)
 
 
-def main() -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    readme.write_text(f"{before}{START}\n{render()}{END}{after}")
+# --- results -------------------------------------------------------------------------------------------------------
+
+
+def render_copy_matching() -> str:
+    results = load("copy_matching")
+    if results is None:
+        return missing("copy_matching")
+    data = results["results"]
+    kinds = data["degradations"]
+    header = ["method", "Top-1", "Top-5", "Top-15", "fit s", *[kind.replace("_", " ") for kind in kinds]]
+    rows = [
+        [f"`{name}`", f"{row['top1']:.3f}", f"{row['top5']:.3f}", f"{row['top15']:.3f}", f"{row['fit_seconds']:.0f}",
+         *[f"{row['top1_by_degradation'][kind]:.2f}" for kind in kinds]]
+        for name, row in data["rows"].items()
+    ]
+    intro = (f"{data['n_originals']} originals, {data['n_distractors']} distractors, {data['n_targets']} copies to "
+             f"match; Top-1 per degradation in the last columns.\n\n")
+    return intro + rows_table(header, rows)
+
+
+def render_near_duplicates() -> str:
+    results = load("near_duplicates")
+    if results is None:
+        return missing("near_duplicates")
+    header = ["collection", "encoder", "fixed: threshold, precision / recall", "calibrated: threshold, precision / recall",
+              "best F1 (its threshold)"]
+    rows = []
+    for collection, encoders in results["defaults"].items():
+        setup = results["setup"]["collections"][collection]
+        label = f"{collection} ({setup['n_images']} images, {setup['n_copied']} originals with copies)"
+        for encoder, found in encoders.items():
+            fixed, calibrated = found["fixed"], found.get("calibrated")
+            best = results["best_f1"][collection][encoder]
+            rows.append([label if encoder == next(iter(encoders)) else "", f"`{encoder}`",
+                         f"{fixed['threshold']:.2f}: {fixed['precision']:.3f} / {fixed['recall']:.3f}",
+                         f"{calibrated['threshold']:.3f}: {calibrated['precision']:.3f} / {calibrated['recall']:.3f}" if calibrated else "",
+                         f"{best['f1']:.3f} ({best['threshold']:g})"])
+    return rows_table(header, rows)
+
+
+def render_cae_augment_ablation() -> str:
+    results = load("cae_augment_ablation")
+    if results is None:
+        return missing("cae_augment_ablation")
+    splits = list(dict.fromkeys(row["split"] for row in results["measured"]))
+    acc = {(row["method"], row["split"]): row["acc"] for row in results["measured"]}
+    methods = list(dict.fromkeys(row["method"] for row in results["measured"]))
+    rows = [[method, *[f"{acc[method, split]:.3f}" if (method, split) in acc else "" for split in splits]] for method in methods]
+    return rows_table(["encoder (ACC)", *splits], rows)
+
+
+def render_small_gray_features() -> str:
+    results = load("small_gray_features")
+    if results is None:
+        return missing("small_gray_features")
+    rows = [[row["method"], f"{row['acc']:.3f}", f"{row['nmi']:.3f}", f"{row['ari']:.3f}", f"{row['seconds']:.0f}"]
+            for row in results["results"]]
+    return rows_table(["features, clustering", "ACC", "NMI", "ARI", "seconds"], rows)
+
+
+def render_copy_detection() -> str:
+    results = load("copy_detection")
+    if results is None:
+        return missing("copy_detection")
+    data = results["results"]
+    kinds = data["degradations"]
+    rows = [[f"`{name}`", f"{scores['overall']['top1']:.2f} / {scores['overall']['top5']:.2f}",
+             *[f"{scores[kind]['top1']:.2f}" for kind in kinds]] for name, scores in data["accuracy"].items()]
+    intro = f"{len(data['index'])} photos in the index, {data['n_queries']} degraded copies as queries.\n\n"
+    return intro + rows_table(["encoder", "top-1 / top-5", *[kind.replace("_", " ") for kind in kinds]], rows)
+
+
+# --- benchmarks ----------------------------------------------------------------------------------------------------
+
+
+def _bench(name: str) -> dict | None:
+    results = load(name)
+    return None if results is None else results.get("results", results)
+
+
+def render_benchmarks() -> str:
+    """One row per benchmark results file: its command and the numbers it compares."""
+    rows = []
+    if (r := _bench("bench_fit")) is not None:
+        t = r["throughput"]
+        a, b = t["a. transform(folder): read + encode"], t["b. Keras predict, preloaded float32"]
+        rows.append(["`python experiments/bench_fit.py`",
+                     f"{r['folder']['n']:,} JPEGs of {r['folder']['size']} px, CAE: `transform(folder)` against bare Keras `predict` on preloaded arrays",
+                     f"{a['images_per_s']:,.0f} vs {b['images_per_s']:,.0f} images/s (ratio {a['images_per_s'] / b['images_per_s']:.2f}); "
+                     f"reading alone {t['d. iter_batches alone: reading']['images_per_s']:,.0f} images/s; whole `fit` {r['fit_seconds']['total']:.1f} s"])
+    if (r := _bench("bench_memory")) is not None:
+        rows.append(["`python experiments/bench_memory.py`",
+                     f"peak RSS fitting {r['folder']['n']:,} JPEGs with the autoencoder",
+                     f"{r['peak_rss_mb']:,.0f} MB (target {r['target_mb']:,} MB); fit {r['fit_seconds']:.0f} s"])
+    if (r := _bench("bench_pretrained_fit")) is not None:
+        rows.append(["`python experiments/bench_pretrained_fit.py`",
+                     f"{r['folder']['n']:,} JPEGs: `Pipeline(encoder=\"efficientnet_lite0\").fit` against bare Keras `predict`",
+                     f"{r['fit_images_per_s']:.1f} vs {r['predict_images_per_s']:.1f} images/s: ratio {r['ratio']:.2f} "
+                     f"({r['ratio_without_network_build']:.2f} without the network build; target {r['target_ratio']})"])
+    if (r := _bench("bench_contrastive_fit")) is not None:
+        rows.append(["`python experiments/bench_contrastive_fit.py`",
+                     f"{r['folder']['n']:,} JPEGs: `Pipeline(encoder=\"contrastive\").fit` ({r['views']} views) against a plain Lite0 fit",
+                     f"{r['contrastive_fit']['median_s']:.1f} vs {r['plain_fit']['median_s']:.1f} s: ratio {r['ratio']:.1f} (target {r['target_ratio']}); "
+                     f"caching views {r['phases_s']['cache_views']:.1f} s, training the head {r['phases_s']['train_head']:.1f} s"])
+    if (r := _bench("bench_query")) is not None:
+        s = r["search"]
+        lat = s["latency"]
+        rows.append(["`python experiments/bench_query.py`",
+                     "one query over 100,000 codes (d = 32), median",
+                     f"`ExactIndex` {lat['ExactIndex.kneighbors']['median_ms']:.1f} ms vs scikit-learn brute force "
+                     f"{lat['NearestNeighbors(brute).kneighbors']['median_ms']:.1f} ms ({s['sklearn_median_over_exact_index']['as is']:.1f}×); "
+                     f"`Pipeline.query(path)` {r['pipeline_query']['latency']['Pipeline.query(path)']['median_ms']:.0f} ms"])
+    if (r := _bench("bench_search")) is not None:
+        rows.append(["`python experiments/bench_search.py`", "exact against FAISS indexes, clustered codes (d = 128)",
+                     "the table below"])
+    if (r := _bench("bench_report")) is not None:
+        rows.append(["`python experiments/bench_report.py`",
+                     f"{r['images']:,} images, {r['clusters']} clusters: `write_report`, then opened in headless Chromium",
+                     f"written in {r['write_report_s']} s ({r['index_html_mb']} MB `index.html`, {r['thumbnails_mb']} MB of thumbnails); "
+                     f"map drawn {r['report_median']['ready_s']} s, `load` {r['report_median']['load_s']} s (target < {r['target_s']:g} s); "
+                     f"a click {r['report_median']['click_s']} s"])
+    if (r := _bench("bench_add")) is not None:
+        rows.append(["`python experiments/bench_add.py`",
+                     "100,000 JPEGs added to an autoencoder pipeline: `transform`, `add`, `add` on Dask",
+                     "; ".join(f"{name} {row['images_per_s']:,.0f} images/s" for name, row in r.items())
+                     + f"; peak RSS {max(row['peak_rss_mb'] for row in r.values()):,.0f} MB"])
+    if (r := _bench("bench_litert")) is not None:
+        rows.append(["`python experiments/bench_litert.py`", f"{r['folder']['n']} real photos: LiteRT against Keras",
+                     "; ".join(f"{m['model']} ({m['layer']}): `transform` {m['paired_ratios']['library_litert_over_keras_transform']['median']:.2f}× Keras "
+                               f"(target {m['target_litert_over_keras']}×)" for m in r["models"])])
+    if (r := _bench("bench_load")) is not None:
+        rows.append(["`python experiments/bench_load.py`", f"a save of {r['codes']:,} codes of {r['dimension']:,} values ({r['save_bytes'] / 1e9:.1f} GB)",
+                     f"load {r['load_s']:.2f} s, first query {r['first_query_s']:.1f} s, `verify` {r['verify_s']:.1f} s"])
+    if not rows:
+        return "*No benchmark results are committed.*\n"
+    return rows_table(["command", "what", "result"], rows)
+
+
+def render_bench_search() -> str:
+    results = _bench("bench_search")
+    if results is None:
+        return missing("bench_search")
+    rows = []
+    for n, size in results["sizes"].items():
+        for setting in size["settings"]:
+            build = size["builds"].get(setting["index"], {})
+            rows.append([f"{int(n):,}", f"`{setting['index']}`", setting["setting"], f"{setting['recall_at_k']:.3f}",
+                         f"{setting['single']['median_ms']:.2f}", f"{setting['speed_up_single']:.1f}×",
+                         f"{setting['batched']['per_query']['median_ms']:.3f}",
+                         f"{build.get('build_s', 0):.1f}", f"{build.get('rss_added_mb', 0):,.0f}"])
+    return rows_table(["codes", "index", "setting", "recall@10", "1 query, ms", "speed-up", "ms a query in batches",
+                       "build s", "RSS added, MB"], rows)
+
+
+def render_bench_litert() -> str:
+    results = _bench("bench_litert")
+    if results is None:
+        return missing("bench_litert")
+    rows = []
+    for model in results["models"]:
+        for name, row in model["rows"].items():
+            rows.append([f"{model['model']} ({model['layer']}, {model['image_size']} px)", name.replace("_", " "),
+                         f"{row['images_per_s']:.1f}"])
+    return rows_table(["model", "run", "images/s"], rows)
+
+
+def render_litert_agreement() -> str:
+    results = _bench("litert_agreement")
+    if results is None:
+        return missing("litert_agreement")
+    rows = [[row["model"], row["layer"], f"{row['rel_l2_max']:.1e}", f"{row['top10_same']:.2f}"] for row in results["rows"]]
+    return rows_table(["model", "layer", "max ‖a − b‖ / ‖a‖", "same top-10"], rows)
+
+
+BLOCKS = {
+    "clustering": render,
+    "copy_matching": render_copy_matching,
+    "near_duplicates": render_near_duplicates,
+    "cae_augment_ablation": render_cae_augment_ablation,
+    "small_gray_features": render_small_gray_features,
+    "copy_detection": render_copy_detection,
+    "benchmarks": render_benchmarks,
+    "bench_search": render_bench_search,
+    "bench_litert": render_bench_litert,
+    "litert_agreement": render_litert_agreement,
+}
+
+
+def rendered(text: str) -> str:
+    """The page's text with every generated block rendered anew."""
+
+    def block(found: re.Match) -> str:
+        name = found.group(2)
+        if name not in BLOCKS:
+            raise ValueError(f"unknown generated block {name!r}")
+        body = BLOCKS[name]().rstrip("\n") + "\n"
+        return f"{found.group(1)}{body}{found.group(4)}"
+
+    return BLOCK.sub(block, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a page is out of date")
+    args = parser.parse_args(argv)
+    stale = []
+    for page in PAGES:
+        text = page.read_text()
+        new = rendered(text)
+        if new != text:
+            stale.append(page)
+            if not args.check:
+                page.write_text(new)
+    if args.check and stale:
+        print("out of date: " + ", ".join(str(page.relative_to(ROOT)) for page in stale), file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
