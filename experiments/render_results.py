@@ -138,6 +138,97 @@ def render_copy_detection() -> str:
     return intro + rows_table(["encoder", "top-1 / top-5", *[kind.replace("_", " ") for kind in kinds]], rows)
 
 
+def _row(name: str, method: str, split: str | None = None) -> dict | None:
+    """One measured row of a clustering results file (or of small_gray_features' list), None if missing."""
+    results = load(name)
+    if results is None:
+        return None
+    rows = results.get("measured") or results.get("results") or []
+    return next((row for row in rows if row["method"] == method and split in (None, row.get("split"))), None)
+
+
+def _acc(*cells) -> str:
+    """ACC of each (file, method, split) cell joined by " / ", "—" where a row is missing."""
+    found = [_row(*cell) for cell in cells]
+    return " / ".join("—" if row is None else f"{row['acc']:.3f}" for row in found)
+
+
+FORMER_DEFAULT = [  # data set, raw pixels, the former default's encoder and row, Lite0 + K-Means
+    ("scikit-learn digits (1,797, 8 px gray)", ("digits_clustering", "K-Means on raw pixels", "all"),
+     "cae", ("digits_clustering", "cae_sim default", "all"), ("digits_clustering", "efficientnet_lite0 + K-Means", "all")),
+    ("MNIST full (70,000, 28 px gray)", ("mnist_clustering", "K-Means on raw pixels", "full"),
+     "cae", ("mnist_clustering", "cae_sim default", "full"), ("mnist_clustering", "efficientnet_lite0 + K-Means", "test")),
+    ("Fashion-MNIST full (70,000, 28 px gray)", ("fashion_mnist_clustering", "K-Means on raw pixels", "full"),
+     "efficientnet_lite0 class scores at 160 px, UMAP + GMM", ("fashion_mnist_clustering", "cae_sim default", "full"),
+     ("fashion_mnist_clustering", "efficientnet_lite0 + K-Means", "test")),
+    ("CIFAR-10 cats and dogs (2,000, 32 px colour)", ("dogs_cats_clustering", "K-Means on raw pixels", "all"),
+     "efficientnet_lite2 class scores", ("dogs_cats_clustering", "cae_sim default", "all"),
+     ("dogs_cats_clustering", "efficientnet_lite0 + K-Means", "all")),
+    ("food photos (542 in 20 uneven food groups, 307×173 colour)", ("food_clustering", "K-Means on raw pixels", "all"),
+     "efficientnet_lite2 class scores", ("food_clustering", "cae_sim default", "all"),
+     ("food_clustering", "efficientnet_lite0 + K-Means", "all")),
+]
+
+
+def render_former_default() -> str:
+    """The former default's rows of each clustering experiment beside raw pixels and Lite0 + K-Means."""
+
+    def cell(row: dict | None, split: str | None = None) -> str:
+        if row is None:
+            return "—"
+        where = f" ({row['split']} split)" if split and row["split"] != split else ""
+        return f"{row['acc']:.3f}{where}, {row['seconds']:.0f} s; NMI {row['nmi']:.3f}, ARI {row['ari']:.3f}"
+
+    rows = []
+    for label, raw, encoder, former, lite0 in FORMER_DEFAULT:
+        found = _row(*former)
+        rows.append([label, _acc(raw), "—" if found is None else f"**{cell(found)}** ({encoder})",
+                     cell(_row(*lite0), former[2])])
+    return rows_table(["data set", "raw pixels", "former default (the encoder the former `\"auto\"` rule picked)",
+                       "`efficientnet_lite0` + K-Means (the default now)"], rows)
+
+
+FMNIST, CATS, FOOD = "fashion_mnist_clustering", "dogs_cats_clustering", "food_clustering"
+CONTRASTIVE, MAPS = "contrastive head on efficientnet_lite0", "autoencoder on efficientnet_lite0's feature maps"
+LEARNED = [  # label, then the cells of Fashion-MNIST test, CIFAR cats and dogs, food photos
+    ("raw pixels, K-Means", [(FMNIST, "K-Means on raw pixels", "test")], [(CATS, "K-Means on raw pixels", "all")],
+     [(FOOD, "K-Means on raw pixels", "all")]),
+    ("Lite0 pooled features, K-Means / UMAP + GMM",
+     [(FMNIST, "efficientnet_lite0 at 160 px + K-Means", "test"), (FMNIST, "efficientnet_lite0 + UMAP + GMM", "test")],
+     [(CATS, "efficientnet_lite0 + K-Means", "all"), (CATS, "efficientnet_lite0 + UMAP + GMM", "all")],
+     [(FOOD, "efficientnet_lite0 + K-Means", "all"), (FOOD, "efficientnet_lite0 + UMAP + GMM", "all")]),
+    ("the autoencoder on pixels, plain / augmented (DEC-DA's mild geometric / SimCLR's)",
+     [(FMNIST, "autoencoder (encoder='cae')", "test")],
+     [(CATS, "autoencoder (encoder='cae')", "all"), ("cae_augment_ablation", "cae, augment mild geometric", "dogs_cats"),
+      ("cae_augment_ablation", "cae, augment simclr", "dogs_cats")],
+     [(FOOD, "autoencoder (encoder='cae')", "all")]),
+    ("NT-Xent head on the pooled features (4 SimCLR views, 100 epochs), K-Means / UMAP + GMM",
+     [(FMNIST, f"{CONTRASTIVE} at 160 px + K-Means", "test"), (FMNIST, f"{CONTRASTIVE} at 160 px + UMAP + GMM", "test")],
+     [(CATS, f"{CONTRASTIVE} + K-Means", "all"), (CATS, f"{CONTRASTIVE} + UMAP + GMM", "all")],
+     [(FOOD, f"{CONTRASTIVE} + K-Means", "all"), (FOOD, f"{CONTRASTIVE} + UMAP + GMM", "all")]),
+    ("SCAN-style head on neighbours (Fashion-MNIST: all 70,000)", [("small_gray_features", "Lite0 pool, SCAN head", None)],
+     [], []),
+    ("autoencoder on Lite0's last feature maps, experiment's first version, K-Means / UMAP + GMM",
+     [(FMNIST, f"{MAPS} at 160 px, first version (commit fae7757) + K-Means", "test"),
+      (FMNIST, f"{MAPS} at 160 px, first version (commit fae7757) + UMAP + GMM", "test")],
+     [(CATS, f"{MAPS}, first version (commit fae7757) + K-Means", "all"),
+      (CATS, f"{MAPS}, first version (commit fae7757) + UMAP + GMM", "all")],
+     [(FOOD, f"{MAPS}, first version (commit fae7757) + K-Means", "all"),
+      (FOOD, f"{MAPS}, first version (commit fae7757) + UMAP + GMM", "all")]),
+    ("the same, `FeatureMapAutoencoder` in the library, K-Means: 30 / 15 epochs",
+     [(FMNIST, f"{MAPS} at 160 px + K-Means", "test"), (FMNIST, f"{MAPS} at 160 px, 15 epochs + K-Means", "test")], [], []),
+    ("the former default (Lite0 class scores on UMAP for small gray; Lite2 class scores for colour)",
+     [(FMNIST, "cae_sim default", "test")], [(CATS, "cae_sim default", "all")], [(FOOD, "cae_sim default", "all")]),
+]
+
+
+def render_learned_encoders() -> str:
+    """Encoders learned over a frozen Lite0, ACC, from the rows of each set's clustering experiment."""
+    rows = [[label, *[_acc(*cells) if cells else "" for cells in columns]] for label, *columns in LEARNED]
+    return rows_table(["encoder, then clustering (ACC)", "Fashion-MNIST test (10,000)", "CIFAR cats and dogs (2,000)",
+                       "food photos (542)"], rows)
+
+
 # --- benchmarks ----------------------------------------------------------------------------------------------------
 
 
@@ -242,6 +333,8 @@ def render_litert_agreement() -> str:
 
 BLOCKS = {
     "clustering": render,
+    "former_default": render_former_default,
+    "learned_encoders": render_learned_encoders,
     "copy_matching": render_copy_matching,
     "near_duplicates": render_near_duplicates,
     "cae_augment_ablation": render_cae_augment_ablation,
