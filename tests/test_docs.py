@@ -120,3 +120,25 @@ def test_a_generated_block_is_rendered_from_its_file(tmp_path, monkeypatch):
     assert text.startswith("before\n") and text.endswith("<!-- end generated -->\nafter\n")
     assert "stale" not in text and "copy_matching.json` is not committed" in text
     assert render_results.rendered(text) == text
+
+
+def test_every_command_and_option_is_documented():
+    """Each command has a row in the README's table, and each of its options is on docs/cli.md."""
+    import argparse
+
+    from cae_sim import cli
+
+    readme, page = (ROOT / "README.md").read_text(), (ROOT / "docs" / "cli.md").read_text()
+    missing = []
+    for module in cli.COMMANDS:
+        name = module.__name__.rpartition(".")[2]
+        if not re.search(rf"^\| `{name}[ `]", readme, re.MULTILINE):
+            missing.append(f"README: no row for {name}")
+        parser = argparse.ArgumentParser(add_help=False)
+        cli._add_arguments(parser, module)
+        section = page.split(f"\n### {name}\n", 1)[-1].split("\n### ", 1)[0] if f"\n### {name}\n" in page else ""
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option not in section:
+                    missing.append(f"docs/cli.md: {name} {option}")
+    assert not missing, "; ".join(missing)
