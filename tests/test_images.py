@@ -199,7 +199,8 @@ def test_leaving_the_batches_early_stops_the_reading_thread(mixed_folder):
 
 
 @pytest.mark.parametrize("extension", [".png", ".tiff", ".webp", ".bmp"])
-def test_halved_reads_of_other_formats_match_full_decoding(data_dir, extension):
+def test_halved_reads_of_other_formats_match_full_decoding(data_dir, extension, monkeypatch):
+    monkeypatch.setattr("cae_sim.images.decoding.HALVED_READ_PIXELS", 0)  # as for an image of over 16 megapixels
     photo = cv2.resize(cv2.imread(str(data_dir / "astronaut.jpg")), (600, 600), interpolation=cv2.INTER_CUBIC)
     data = cv2.imencode(extension, photo)[1].ravel()
     full = resize(cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB), 224)
@@ -208,3 +209,5 @@ def test_halved_reads_of_other_formats_match_full_decoding(data_dir, extension):
     assert np.abs(halved.astype(int) - full).mean() < 1.0  # rounding only: a 1/4 read or a channel swap is far more
     whole = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     assert np.array_equal(decode_image(data, 400), resize(whole, 400))  # 600 // 2 < 400: read whole
+    monkeypatch.undo()
+    assert np.array_equal(decode_image(data, 224), full)  # under HALVED_READ_PIXELS: read whole

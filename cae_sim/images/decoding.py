@@ -161,7 +161,7 @@ def _decode_bgr(data: bytes | np.ndarray, size: int | None, name: str) -> np.nda
     # IMREAD_COLOR (and its REDUCED variants) applies the EXIF orientation and gives
     # 8-bit BGR whatever the file holds: gray, alpha and 16-bit are converted by OpenCV.
     try:
-        bgr = cv2.imdecode(buffer, _decode_flag(dimensions, size, _REDUCED_FLAGS if _is_jpeg(buffer) else _HALVED_FLAGS))
+        bgr = cv2.imdecode(buffer, _decode_flag(dimensions, size, _reductions(buffer, dimensions)))
     except cv2.error as error:
         raise ImageReadError(f"{name}: OpenCV cannot decode it ({_first_line(error)})") from None
     if bgr is None:
@@ -187,6 +187,17 @@ def _first_line(error: cv2.error) -> str:
 
 _REDUCED_FLAGS = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 _HALVED_FLAGS = ((2, cv2.IMREAD_REDUCED_COLOR_2),)
+#: Images of other formats than JPEG above this many pixels are read at half size where that stays larger than the
+#: target (memory: one full-size copy instead of two); smaller ones are read whole, so their pixels stay exactly those
+#: of an area resize of the whole image.
+HALVED_READ_PIXELS = 2**24
+
+
+def _reductions(buffer: np.ndarray, dimensions: tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    """The reduced reads that may serve an image: every JPEG's; halving for a large image of another format."""
+    if _is_jpeg(buffer):
+        return _REDUCED_FLAGS
+    return _HALVED_FLAGS if dimensions[0] * dimensions[1] > HALVED_READ_PIXELS else ()
 
 
 def _decode_flag(dimensions: tuple[int, int], size: int | None, reductions: tuple[tuple[int, int], ...]) -> int:
@@ -194,8 +205,9 @@ def _decode_flag(dimensions: tuple[int, int], size: int | None, reductions: tupl
 
     A JPEG is decoded at 1/2, 1/4 or 1/8 scale: libjpeg skips most of the inverse DCT, several times faster, and
     the area resize that follows sees the same image content. OpenCV reads other formats whole and then shrinks
-    them (linearly), which holds one full-size image instead of two; only halving is used there, where a linear
-    shrink averages 2 × 2 pixels as the area resize would (at 1/4 and 1/8 it would skip pixels).
+    them (linearly), which holds one full-size image instead of two; only halving is used there (for images over
+    ``HALVED_READ_PIXELS``), where a linear shrink averages 2 × 2 pixels as the area resize would (at 1/4 and 1/8 it
+    would skip pixels).
     """
     if size is not None:
         for factor, flag in reductions:
