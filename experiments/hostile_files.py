@@ -114,7 +114,7 @@ class Runner:
 def measures(run: ChildRun) -> dict:
     """What every command records: status, time, memory and its first error line."""
     return {"status": run.returncode, "timed_out": run.timed_out, "seconds": round(run.seconds, 1),
-            "peak_rss_mb": round(run.peak_rss_mb), "error": first_error(run.stderr.decode("utf-8", "backslashreplace"))}
+            "peak_rss_mb": None if run.peak_rss_mb is None else round(run.peak_rss_mb), "error": first_error(run.stderr.decode("utf-8", "backslashreplace"))}
 
 
 def first_error(stderr: str) -> str:

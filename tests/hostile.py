@@ -29,7 +29,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -209,8 +208,9 @@ class ChildRun:
         Its output, unchanged.
     seconds : float
         Wall time.
-    peak_rss_mb : float
-        Its peak resident set size, in MB (10**6 bytes), as ``os.wait4`` reports it.
+    peak_rss_mb : float or None
+        Its peak resident set size, in MB (10**6 bytes): the program's own ``VmHWM``; None where there is no
+        ``/proc`` or it was killed.
     """
 
     returncode: int
@@ -218,7 +218,23 @@ class ChildRun:
     stdout: bytes
     stderr: bytes
     seconds: float
-    peak_rss_mb: float
+    peak_rss_mb: float | None
+
+
+#: What ``run_child`` runs in the child: the module, as ``python -m`` runs it, and at exit the program's own peak
+#: resident memory (``VmHWM``) written to a file. ``os.wait4``'s ``ru_maxrss`` cannot serve: a child's count starts
+#: from its parent's memory at the fork, so a child of a test process that holds TensorFlow would measure its size.
+_MEASURED_MODULE = """
+import atexit, os, runpy, sys
+record, module = sys.argv[1], sys.argv[2]
+def write_high_water():
+    if os.path.exists("/proc/self/status"):
+        with open("/proc/self/status") as status, open(record, "w") as out:
+            out.write(next(line for line in status if line.startswith("VmHWM:")).split()[1])
+atexit.register(write_high_water)
+sys.argv = [module, *sys.argv[3:]]
+runpy.run_module(module, run_name="__main__", alter_sys=True)
+"""
 
 
 def command_env(checkout: str | os.PathLike) -> dict[str, str]:
@@ -229,15 +245,19 @@ def command_env(checkout: str | os.PathLike) -> dict[str, str]:
 
 
 def run_child(command: Sequence[str], env: Mapping[str, str], timeout: float, cwd: str | os.PathLike | None = None) -> ChildRun:
-    """Run ``command`` in a new process group, killing the group after ``timeout`` seconds; measure the child.
+    """Run ``command`` (``[python, "-m", module, *args]``) in a new process group, killing the group after
+    ``timeout`` seconds; measure the child.
 
     Output goes to temporary files, not pipes: no pipe can fill and block the child, nor a grandchild left behind
     keep one open.
     """
+    if list(command[1:2]) != ["-m"]:
+        raise ValueError(f"run_child runs python -m MODULE ...; got {list(command)[:3]}")
     timed_out = threading.Event()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as scratch:
+        record = Path(scratch) / "high-water-kb"
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=dict(env), cwd=cwd,
+        process = subprocess.Popen([command[0], "-c", _MEASURED_MODULE, str(record), *command[2:]], stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=dict(env), cwd=cwd,
                                    start_new_session=True)
 
         def kill() -> None:
@@ -247,12 +267,12 @@ def run_child(command: Sequence[str], env: Mapping[str, str], timeout: float, cw
 
         timer = threading.Timer(timeout, kill)
         timer.start()
-        _, status, usage = os.wait4(process.pid, 0)
+        _, status, _ = os.wait4(process.pid, 0)
         timer.cancel()
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    rss_bytes = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-    return ChildRun(process.returncode, timed_out.is_set(), stdout, stderr, seconds, rss_bytes / 1e6)
+        peak_rss_mb = int(record.read_text()) * 1024 / 1e6 if record.is_file() else None
+    return ChildRun(process.returncode, timed_out.is_set(), stdout, stderr, seconds, peak_rss_mb)
