@@ -12,6 +12,7 @@ Reading is bounded: only regular files are opened (never blocking on a FIFO or d
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import cv2
@@ -224,7 +225,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _ANIMATION_CHUNKS = frozenset({b"acTL", b"fcTL", b"fdAT"})
 
 
-def _png_chunks(data: memoryview):
+def _png_chunks(data: memoryview) -> Iterator[tuple[int, int, bytes]]:
     """(start, end, type) of each chunk of a PNG, in order, up to where the data or a chunk's length ends."""
     position = len(_PNG_SIGNATURE)
     while position + 12 <= len(data):
