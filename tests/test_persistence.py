@@ -7,7 +7,7 @@ import uuid
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cae_sim import Pipeline
@@ -221,25 +221,63 @@ def pristine(fitted, tmp_path_factory):
     return directory
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(field=st.sampled_from(FIELDS), value=JSON_VALUES)
-def test_a_mangled_manifest_field_gives_a_value_error_or_loads_and_answers(pristine, data_dir, tmp_path, field, value):
-    copy = tmp_path / f"copy-{uuid.uuid4().hex[:8]}"
-    shutil.copytree(pristine, copy)
-
-    def mangle(manifest):
+def mangle(directory, field: tuple, value) -> None:
+    def set_field(manifest):
         parent = manifest
         for key in field[:-1]:
             parent = parent[key]
         parent[field[-1]] = value
 
-    edit_manifest(copy, mangle)
+    edit_manifest(directory, set_field)
+
+
+def assert_names_the_damage(error: ValueError, directory) -> None:
+    assert str(error).startswith(f"damaged save {str(directory)!r}: "), error
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(FIELDS), value=JSON_VALUES)
+@example(field=("collection", "paths"), value=None).via("each kind of value that loads, every run")
+@example(field=("collection", "calibration"), value=None).via("each kind of value that loads, every run")
+@example(field=("params",), value={}).via("each kind of value that loads, every run")
+@example(field=("model", "encoder_choice"), value="x").via("each kind of value that loads, every run")
+def test_a_mangled_manifest_field_is_refused_as_a_damaged_save_or_changes_no_answer(pristine, fitted, data_dir, tmp_path,
+                                                                                     field, value):
+    copy = tmp_path / f"copy-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(pristine, copy)
+    mangle(copy, field, value)
+    query = data_dir / "coffee.jpg"
     try:
         loaded = Pipeline.load(copy)
-        loaded.duplicates()
-        loaded.query(data_dir / "coffee.jpg", n=2)
-    except ValueError:
-        pass  # named the damage; any other exception fails the test
+        answers = loaded.duplicates(), loaded.query(query, n=2)
+    except ValueError as error:  # any other exception fails the test
+        assert_names_the_damage(error, copy)
+        return
+    # what still loads is a value the format allows (a default: {} parameters or index config; an optional part: no
+    # calibration, no paths; a free text: encoder_choice): the codes, clusters and answers are the saved ones
+    np.testing.assert_array_equal(loaded.codes_, fitted.codes_)
+    np.testing.assert_array_equal(loaded.labels_, fitted.labels_)
+    if field == ("collection", "paths"):  # None: a collection of arrays, whose matches have no path
+        assert value is None and loaded.paths_ is None and answers[0] == fitted.duplicates()
+        assert [(m.index, m.path, m.score) for m in answers[1]] == [(m.index, None, m.score) for m in fitted.query(query, n=2)]
+    else:
+        assert answers == (fitted.duplicates(), fitted.query(query, n=2))
+
+
+@pytest.mark.parametrize("field", FIELDS, ids=".".join)
+def test_a_number_in_place_of_any_manifest_field_is_a_damaged_save_that_names_it(pristine, tmp_path, field):
+    copy = tmp_path / "copy"
+    shutil.copytree(pristine, copy)
+    mangle(copy, field, 7)
+    with pytest.raises(ValueError) as raised:
+        Pipeline.load(copy).query(np.zeros((16, 16, 3), np.uint8), n=2)
+    assert_names_the_damage(raised.value, copy)
+    dotted = ".".join(field)
+    if field == ("collection", "size"):
+        assert str(raised.value).endswith("codes, labels and paths disagree in length")
+    else:  # the field itself, the part it belongs to, or the first field inside it
+        named = str(raised.value).split("manifest lacks or mangles its '")[1].split("' field")[0]
+        assert named == dotted or dotted.startswith(named + ".") or named.startswith(dotted + "."), raised.value
 
 
 def test_paths_that_are_a_number_name_the_field(saved):
