@@ -1,4 +1,4 @@
-"""Quality smoke test on real photos: the default encoder must tell textures from objects better than raw pixels."""
+"""Quality smoke test on real photos: the default encoder tells the 4 textures from the 5 objects, which raw pixels do not."""
 
 import numpy as np
 import pytest
@@ -24,13 +24,15 @@ def photos(data_dir):
 
 
 @pytest.mark.slow
-def test_the_default_encoder_groups_textures_apart_from_objects_better_than_raw_pixels(photos):
+def test_the_default_encoder_groups_textures_apart_from_objects_where_raw_pixels_do_not(photos):
     paths, groups = photos
     pipeline = Pipeline(n_clusters=2, random_state=0).fit(paths)
     pixels = next(iter(iter_batches(paths, 64, batch_size=len(paths)))).pixels.reshape(len(paths), -1).astype(np.float32)
     pixels -= pixels.mean(axis=0)  # cosine of centred pixels: correlation, the fair raw baseline
-    learned = nearest_neighbour_agreement(pipeline.codes_, groups)
-    raw = nearest_neighbour_agreement(pixels, groups)
-    # ImageNet class scores say little about a texture: 7 of 9 photos have a nearest neighbour of their kind
-    # (the cat's is gravel), against 5 of 9 for raw pixels; pooled features had 9 of 9 (see README, Results)
-    assert learned > raw
+    # measured with the default (efficientnet_lite0 pooled features, K-Means): every photo's nearest neighbour is of
+    # its kind (9 of 9) and the two clusters are exactly textures and objects; raw pixels get 5 of 9, a coin toss for
+    # two groups of 4 and 5. A default that lost one of the 9, or split a kind, would be a regression worth a look.
+    assert pipeline.choices_["encoder"] == "efficientnet_lite0"
+    assert nearest_neighbour_agreement(pipeline.codes_, groups) == 1.0
+    assert len(set(zip(pipeline.labels_, groups))) == 2  # one cluster per kind
+    assert nearest_neighbour_agreement(pixels, groups) <= 5 / 9
