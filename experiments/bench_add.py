@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -38,39 +37,20 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def vm_rss_mb(field: str = "VmRSS") -> float:
-    """This process's resident memory now (``VmRSS``) or its peak (``VmHWM``), in MB."""
+def _peak_kib() -> int:
+    """This process's VmHWM in kB: run on the workers, which need not import benchlib (nor TensorFlow with it)."""
     with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) / 1000 for line in status if line.startswith(f"{field}:"))
-
-
-class PeakRss:
-    """Samples this process's RSS in a thread while the ``with`` block runs; ``peak_mb`` after it."""
-
-    def __enter__(self) -> "PeakRss":
-        self.peak_mb, self._done = vm_rss_mb(), threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._done.wait(0.05):
-            self.peak_mb = max(self.peak_mb, vm_rss_mb())
-
-    def __exit__(self, *exc) -> None:
-        self._done.set()
-        self._thread.join()
-        self.peak_mb = max(self.peak_mb, vm_rss_mb())
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
 
 
 def worker_peak_mb(client) -> list[float]:
     """Each worker process's peak RSS (VmHWM: ru_maxrss would count the parent's before the worker started), in MB."""
-    return sorted(client.run(vm_rss_mb, "VmHWM").values())
+    return sorted(benchlib.kib_to_mb(kib) for kib in client.run(_peak_kib).values())
 
 
 def timed_case(name: str, paths: list[str], run) -> dict:
     """Run one case; return its seconds (the case's own "seconds" if it reports them), images per second and peak RSS."""
-    with PeakRss() as rss:
+    with benchlib.PeakRss() as rss:
         start = time.perf_counter()
         extra = run()
         elapsed = time.perf_counter() - start

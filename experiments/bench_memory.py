@@ -14,7 +14,6 @@ Run: ``python experiments/bench_memory.py`` (``--n 2000`` for a quick run).
 from __future__ import annotations
 
 import argparse
-import resource
 import threading
 import time
 
@@ -39,19 +38,11 @@ def parse_args() -> argparse.Namespace:
 
 
 def rss_mb() -> dict:
-    """Resident memory of this process now, in MB (10**6 bytes), from /proc/self/status."""
-    values = {}
-    with open("/proc/self/status") as status:
-        for line in status:
-            name, _, rest = line.partition(":")
-            if name in RSS_FIELDS:
-                values[name] = int(rest.split()[0]) * 1024 / 1e6
-    return values
+    """Resident memory of this process now, ``RSS_FIELDS``, in MB (10**6 bytes), from /proc/self/status."""
+    return benchlib.proc_status_mb(*RSS_FIELDS)
 
 
-def max_rss_mb() -> float:
-    """Lifetime peak RSS of this process (``ru_maxrss``, kB on Linux), in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+max_rss_mb = benchlib.max_rss_mb
 
 
 class RssSampler(threading.Thread):

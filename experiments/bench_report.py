@@ -85,8 +85,8 @@ def main() -> None:
     page_path = write_report(pipeline, out)
     write_s = time.perf_counter() - started
     (out / BASELINE_PAGE).write_text('<!DOCTYPE html><html lang="en"><title>x</title><p id="x">x</p></html>')
-    sizes = {"index_html_mb": page_path.stat().st_size / 2**20,
-             "thumbnails_mb": sum(p.stat().st_size for p in (out / "thumbs").iterdir()) / 2**20}
+    sizes = {"index_html_mb": benchlib.bytes_to_mb(page_path.stat().st_size),
+             "thumbnails_mb": benchlib.bytes_to_mb(sum(p.stat().st_size for p in (out / "thumbs").iterdir()))}
 
     report_runs, baseline_runs = [], []
     with sync_playwright() as driver:

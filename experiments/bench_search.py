@@ -100,8 +100,7 @@ def draw(rng: np.random.Generator, centres: np.ndarray, spreads: np.ndarray, n: 
 
 def memory_mb() -> dict:
     """VmRSS and VmHWM (peak) of this process, in MB (10**6 bytes)."""
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-    return {name: int(fields[name].split()[0]) * 1024 / 1e6 for name in ("VmRSS", "VmHWM")}
+    return benchlib.proc_status_mb("VmRSS", "VmHWM")
 
 
 def release_memory() -> None:
@@ -123,7 +122,7 @@ def process_usage() -> dict:
         "wall_s": time.perf_counter() - START,
         "user_s": usage.ru_utime,
         "sys_s": usage.ru_stime,
-        "max_rss_mb": usage.ru_maxrss * 1024 / 1e6,
+        "max_rss_mb": benchlib.kib_to_mb(usage.ru_maxrss),
         "minor_page_faults": usage.ru_minflt,
         "major_page_faults": usage.ru_majflt,
     }
@@ -179,6 +178,15 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(found, truth)]) / truth.shape[1])
 
 
+def faiss_parameters(index):
+    """The search parameters ``index.kneighbors`` passes FAISS at its current setting, from its public attributes."""
+    if index.kind.startswith("IVF"):
+        return faiss.SearchParametersIVF(sel=index.selector_, nprobe=min(index.n_probe, index.index_.nlist))
+    if index.kind == "HNSW":
+        return faiss.SearchParametersHNSW(sel=index.selector_, efSearch=index.ef_search)
+    return faiss.SearchParameters(sel=index.selector_)
+
+
 def measure(index, queries: np.ndarray, k: int, truth: np.ndarray | None = None) -> tuple[dict, np.ndarray]:
     """Single and batched latency of the index at its current setting, and recall (1 without ``truth``); the positions found."""
 
@@ -187,7 +195,7 @@ def measure(index, queries: np.ndarray, k: int, truth: np.ndarray | None = None)
 
     row = {"single": single_latency(search, queries[:SINGLE_QUERIES])}
     if hasattr(index, "index_"):
-        parameters = index._search_parameters()  # what kneighbors passes FAISS at this setting
+        parameters = faiss_parameters(index)  # what kneighbors passes FAISS at this setting
 
         def faiss_search(batch):
             return index.index_.search(batch, k, params=parameters)[1]

@@ -1,4 +1,7 @@
-"""Shared helpers of the benchmarks: synthetic JPEG folders, timing, results files (of the clustering experiments too).
+"""The shared library of experiments/: synthetic JPEG folders, timing, memory in MB, degradations, results files.
+
+Memory is measured in one unit everywhere in experiments/: MB, 10**6 bytes (``MB``; not MiB). /proc/self/status,
+``ru_maxrss`` and GNU time count kB of 1,024 bytes: ``kib_to_mb`` converts them.
 
 The JPEGs are tiles cut from the sample photos in ``data/`` (random crop, scale,
 flip and colour shift) with a smooth random light field and sensor-like noise
@@ -19,6 +22,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from unittest import mock
@@ -31,6 +35,8 @@ import tensorflow as tf
 
 import cae_sim.model
 from cae_sim import Pipeline
+from cae_sim.augment import jpeg_roundtrip
+from cae_sim.calibration import COPY_KINDS, make_copy  # noqa: F401  (the library's five copies, shared here)
 from cae_sim.clustering import KMeansClustering, ManifoldClustering
 from cae_sim.encoders.autoencoder import ConvAutoencoder
 from cae_sim.index import ExactIndex
@@ -43,15 +49,36 @@ DONE_MARKER = "done.json"
 
 
 def source_state() -> dict:
-    """The git commit of the checkout, and the files of cae_sim/ changed since it."""
+    """The git commit of the checkout, the files of cae_sim/ changed since it, and whether there are any."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
-    return {"commit": git("rev-parse", "HEAD"), "uncommitted_cae_sim_files": git("status", "--porcelain", "cae_sim").splitlines()}
+    changed = git("status", "--porcelain", "cae_sim").splitlines()
+    return {"commit": git("rev-parse", "HEAD"), "cae_sim_uncommitted": bool(changed), "uncommitted_cae_sim_files": changed}
 
 
 #: The state of cae_sim's source when it was imported: the code the benchmark runs.
 SOURCE = source_state()
+
+
+def measured_at() -> dict:
+    """What a row measured now was measured on: the commit, and whether cae_sim/ had uncommitted changes."""
+    return {"commit": SOURCE["commit"], "cae_sim_uncommitted": SOURCE["cae_sim_uncommitted"]}
+
+
+def stamp(row: dict) -> dict:
+    """``row`` with ``measured_at`` (this run's commit and uncommitted state) added: for rows measured now."""
+    return {**row, "measured_at": measured_at()}
+
+
+def kept_rows(rows):
+    """Rows kept from an earlier results file, each with its own ``measured_at``, ``None`` where none was recorded.
+
+    ``rows`` is a list of row dicts or a dict of them (name: row); the same kind is returned.
+    """
+    if isinstance(rows, dict):
+        return {name: {"measured_at": None, **row} for name, row in rows.items()}
+    return [{"measured_at": None, **row} for row in rows]
 
 #: The steps of Pipeline.fit, timed by wrapping them (in memory, for the duration of a fit).
 FIT_PHASES = {
@@ -183,6 +210,107 @@ def latency_summary(times: list[float]) -> dict:
     return {"median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)), "min_ms": float(ms.min())}
 
 
+# --------------------------------------------------------------------------- memory, in MB (10**6 bytes)
+
+#: The unit of every memory figure of experiments/: MB, 10**6 bytes.
+MB = 10**6
+
+
+def bytes_to_mb(n_bytes: float) -> float:
+    """Bytes in MB (10**6 bytes)."""
+    return n_bytes / MB
+
+
+def kib_to_mb(kib: float) -> float:
+    """kB of 1,024 bytes (/proc/self/status, ``ru_maxrss`` on Linux, GNU time's "kbytes") in MB (10**6 bytes)."""
+    return kib * 1024 / MB
+
+
+def proc_status_mb(*fields: str, status: str = "/proc/self/status") -> dict[str, float]:
+    """Memory fields of a /proc status file (``VmRSS``, ``VmHWM``: the peak, ``RssAnon``, ...), in MB."""
+    values = {}
+    with open(status) as lines:
+        for line in lines:
+            name, _, rest = line.partition(":")
+            if name in fields:
+                values[name] = kib_to_mb(int(rest.split()[0]))
+    missing = set(fields) - set(values)
+    if missing:
+        raise KeyError(f"{status} has no {', '.join(sorted(missing))}")
+    return values
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory now (``VmRSS``) or its peak so far (``VmHWM``), in MB."""
+    return proc_status_mb(field)[field]
+
+
+def max_rss_mb() -> float:
+    """This process's lifetime peak RSS (``ru_maxrss``), in MB."""
+    return kib_to_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+class PeakRss:
+    """Samples this process's RSS every ``interval`` seconds in a thread while the ``with`` block runs.
+
+    ``peak_mb`` holds the highest sample (MB) after the block.
+    """
+
+    def __init__(self, interval: float = 0.05):
+        self.interval = interval
+
+    def __enter__(self) -> "PeakRss":
+        self.peak_mb, self._done = rss_mb(), threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._done.wait(self.interval):
+            self.peak_mb = max(self.peak_mb, rss_mb())
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, rss_mb())
+
+
+# --------------------------------------------------------------------------- degradations (RGB uint8 in and out)
+
+#: The sepia toning matrix (RGB rows), as photo editors apply it.
+SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """An RGB uint8 image encoded as JPEG at ``quality`` and decoded again (``cae_sim.augment.jpeg_roundtrip``)."""
+    return jpeg_roundtrip(image, quality)
+
+
+def hflip(image: np.ndarray) -> np.ndarray:
+    """Mirrored left to right."""
+    return np.ascontiguousarray(image[:, ::-1])
+
+
+def centre_crop(image: np.ndarray, fraction: float) -> np.ndarray:
+    """The centre ``fraction`` of each side (rounded as ``cae_sim.calibration``'s ``crop80`` copy rounds)."""
+    height, width = image.shape[:2]
+    margin = round((1 - fraction) / 2, 12)
+    top, left = round(height * margin), round(width * margin)
+    return image[top : top + max(1, round(height * fraction)), left : left + max(1, round(width * fraction))]
+
+
+def down_up(image: np.ndarray, small_size: tuple[int, int]) -> np.ndarray:
+    """Shrunk to ``small_size`` (width, height) by area averaging, then enlarged back to its size (bilinear)."""
+    height, width = image.shape[:2]
+    small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def sepia_tone(image: np.ndarray) -> np.ndarray:
+    """The image toned by ``SEPIA``, as float32 in 0–255."""
+    return np.clip(image.astype(np.float32) @ SEPIA.T.astype(np.float32), 0, 255)
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -208,6 +336,10 @@ def write_results(name: str, args: argparse.Namespace | None = None, **content) 
     ``content``'s keys are the file's other top-level keys: the benchmarks put
     theirs under ``results``; the clustering experiments write ``measured``,
     ``published`` and ``figures``, as ``render_results.py`` reads them.
+
+    ``source_when_imported`` (commit, ``cae_sim_uncommitted``, the changed files) holds for every row measured in
+    this run; a script that keeps rows of an earlier file marks its rows with ``stamp`` (measured now) and
+    ``kept_rows`` (kept, with the ``measured_at`` they had).
     """
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

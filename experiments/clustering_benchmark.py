@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.cluster import KMeans
 
-from benchlib import RESULTS, write_results
+from benchlib import RESULTS, kept_rows, stamp, write_results
 from cae_sim import Pipeline
 from cae_sim.metrics import clustering_scores
 from cae_sim.plots import cluster_grid, code_map, reconstructions, write_image
@@ -78,10 +78,10 @@ def experiment_main(name: str, doc: str, load: Callable, methods: dict, splits: 
     for split in args.splits:
         images, labels = load(split)
         rows, fitted = run({method: methods[method] for method in args.methods}, images, labels, split)
-        measured += rows
+        measured += [stamp(row) for row in rows]
         if "cae_sim default" in fitted:
             figures += save_plots(f"{name.removesuffix('_clustering')}_{split}", fitted["cae_sim default"], images)
     run_now = {(row["method"], row["split"]) for row in measured}
-    kept = [row for row in previous["measured"] if (row["method"], row["split"]) not in run_now]
+    kept = kept_rows([row for row in previous["measured"] if (row["method"], row["split"]) not in run_now])
     figures = sorted(set(previous.get("figures", [])) | set(figures))
     write_results(name, args, measured=kept + measured, published=list(published), figures=figures)

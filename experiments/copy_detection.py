@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import skimage.data
 
+import benchlib
 from benchlib import write_results
 from cae_sim import Pipeline
 from cae_sim.images import to_rgb_uint8
@@ -44,21 +45,17 @@ METHODS = {
     "ensemble": dict(encoder=["efficientnet_lite0", "mobilenet_v2"]),
     "cae": dict(encoder="cae", epochs=50, batch_size=8),
 }
-SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
 
 
 # --------------------------------------------------------------------------- degradations (RGB uint8 in and out)
 
 
 def jpeg_q10(image, rng):
-    _, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 10])
-    return cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    return benchlib.jpeg(image, 10)
 
 
 def crop_70(image, rng):
-    h, w = image.shape[:2]
-    top, left = int(h * 0.15), int(w * 0.15)
-    return image[top : top + int(h * 0.7), left : left + int(w * 0.7)]
+    return benchlib.centre_crop(image, 0.7)
 
 
 def rotate_15(image, rng):
@@ -69,8 +66,7 @@ def rotate_15(image, rng):
 
 def down_up_4(image, rng):
     h, w = image.shape[:2]
-    small = cv2.resize(image, (max(w // 4, 1), max(h // 4, 1)), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return benchlib.down_up(image, (max(w // 4, 1), max(h // 4, 1)))
 
 
 def blur_noise(image, rng):
@@ -79,11 +75,11 @@ def blur_noise(image, rng):
 
 
 def sepia(image, rng):
-    return np.clip(image.astype(np.float32) @ SEPIA.T, 0, 255).astype(np.uint8)
+    return benchlib.sepia_tone(image).astype(np.uint8)
 
 
 def hflip(image, rng):
-    return np.ascontiguousarray(image[:, ::-1])
+    return benchlib.hflip(image)
 
 
 DEGRADATIONS = {f.__name__: f for f in (jpeg_q10, crop_70, rotate_15, down_up_4, blur_noise, sepia, hflip)}

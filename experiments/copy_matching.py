@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchlib import RESULTS, write_results
+from benchlib import RESULTS, kept_rows, stamp, write_results
 from cae_sim import ContrastiveEncoder, Pipeline, match
 from copy_set import DEGRADATIONS, save_degradation_picture, write_copy_set
 from cae_sim import tune_malloc
@@ -106,9 +106,9 @@ def main() -> None:
     print(f"{copy_set['n_originals']} originals + {copy_set['n_distractors']} distractors in the index, "
           f"{copy_set['n_targets']} copies to match")
     previous = RESULTS / "copy_matching.json"
-    rows = json.loads(previous.read_text())["results"]["rows"] if args.methods and previous.exists() else {}
+    rows = kept_rows(json.loads(previous.read_text())["results"]["rows"]) if args.methods and previous.exists() else {}
     for name, encoder in chosen.items():
-        rows[name] = score(encoder, source, target)
+        rows[name] = stamp(score(encoder, source, target))
         print_table({name: rows[name]})
     print()
     print_table(rows)

@@ -30,6 +30,7 @@ import shutil
 import zlib
 from pathlib import Path
 
+import benchlib
 import cv2
 import numpy as np
 
@@ -38,7 +39,6 @@ from datasets import load_dogs_cats, load_lfw_subset, load_real_photos
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DONE_MARKER = "done.json"
-SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
 CAPTIONS = (
     "Summer holidays 1987", "Grandma's garden", "COPY - do not reproduce", "Scan 0042 (c) archive",
     "Trip to the mountains", "Property of the library", "IMG_2231.JPG", "Printed in Germany",
@@ -46,12 +46,6 @@ CAPTIONS = (
 
 
 # --------------------------------------------------------------------------- helpers (RGB uint8 in and out)
-
-
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    """Encode as JPEG at ``quality`` and decode again (in BGR order, as OpenCV's encoder expects)."""
-    _, buffer = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return cv2.cvtColor(cv2.imdecode(buffer, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -103,8 +97,7 @@ def colour_cast(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def sepia_noise_scratches(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A faded sepia print: sepia, contrast ×0.4–0.6, lifted blacks, Gaussian noise, 3–8 thin light scratches."""
     h, w = image.shape[:2]
-    tone = image.astype(np.float32) @ SEPIA.T.astype(np.float32)
-    tone = np.clip(tone, 0, 255)
+    tone = benchlib.sepia_tone(image)
     mean = tone.mean()
     faded = (tone - mean) * rng.uniform(0.4, 0.6) + mean + rng.uniform(15, 40)
     faded += rng.normal(0, rng.uniform(6, 12), faded.shape[:2])[..., None]
@@ -124,7 +117,7 @@ def gray_lowcontrast_jpeg10(image: np.ndarray, rng: np.random.Generator) -> np.n
     """Grayscale, contrast halved about the mean, JPEG at quality 10 (no randomness)."""
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
     low = _to_uint8((gray - gray.mean()) * 0.5 + gray.mean())
-    return _jpeg(cv2.cvtColor(low, cv2.COLOR_GRAY2RGB), 10)
+    return benchlib.jpeg(cv2.cvtColor(low, cv2.COLOR_GRAY2RGB), 10)
 
 
 def border_text(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -152,18 +145,17 @@ def tiny_downup(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     h, w = image.shape[:2]
     long_side = int(rng.integers(24, 33))
     scale = long_side / max(h, w)
-    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return benchlib.down_up(image, (max(1, round(w * scale)), max(1, round(h * scale))))
 
 
 def hflip(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Mirror left to right (easy)."""
-    return np.ascontiguousarray(image[:, ::-1])
+    return benchlib.hflip(image)
 
 
 def jpeg50(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """JPEG at quality 50 (easy)."""
-    return _jpeg(image, 50)
+    return benchlib.jpeg(image, 50)
 
 
 DEGRADATIONS = {

@@ -56,6 +56,7 @@ from typing import Callable, NamedTuple
 import cv2
 import numpy as np
 
+import benchlib
 from benchlib import write_results
 from cae_sim import Pipeline, tune_malloc
 from cae_sim.duplicates import DEFAULT_THRESHOLD, duplicate_groups
@@ -135,14 +136,13 @@ def write_copies(folder: Path, name: str, image: np.ndarray, original: Path, res
     The resized copy is ``resize`` times the image's size (area averaging to shrink, bilinear to enlarge).
     """
     h, w = image.shape[:2]
-    top, left = round(h * (1 - CROP) / 2), round(w * (1 - CROP) / 2)
     paths = {kind: folder / f"{name}__{kind}.png" for kind in COPY_KINDS}
     paths[COPY_KINDS[2]] = paths[COPY_KINDS[2]].with_suffix(".jpg")
     shutil.copyfile(original, paths["exact"])
     size = (round(w * resize), round(h * resize))
     write_image(paths["resized"], cv2.resize(image, size, interpolation=cv2.INTER_AREA if resize < 1 else cv2.INTER_LINEAR))
     cv2.imwrite(str(paths[COPY_KINDS[2]]), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    write_image(paths[COPY_KINDS[3]], image[top : h - top, left : w - left])
+    write_image(paths[COPY_KINDS[3]], benchlib.centre_crop(image, CROP))
     return paths
 
 
