@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 import cae_sim.images
+import cae_sim.images.batches
 from cae_sim.images import find_images, iter_batches
 from cae_sim.images import READ_BATCH_SIZE
 from cae_sim import tune_malloc
@@ -97,7 +98,13 @@ def decoding_at(factor: int | None):
     """
     if factor is None:
         return contextlib.nullcontext()
-    return mock.patch.object(cae_sim.images, "read_file", functools.partial(read_reduced, factor=factor))
+    # cae_sim has no public way to choose its file reader: the name is swapped where it is looked up, in
+    # cae_sim.images (pool_read) and in cae_sim.images.batches (iter_batches, hence transform), which binds it at import
+    reader = functools.partial(read_reduced, factor=factor)
+    stack = contextlib.ExitStack()
+    for module in (cae_sim.images, cae_sim.images.batches):
+        stack.enter_context(mock.patch.object(module, "read_file", reader))
+    return stack
 
 
 def decode_breakdown(paths: list[str], size: int, factor: int, repeats: int) -> dict:
