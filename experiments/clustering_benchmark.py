@@ -33,7 +33,7 @@ def pipeline_method(**params) -> Callable[[np.ndarray, int, int], tuple[np.ndarr
 
 
 def run(methods: dict, images: np.ndarray, labels: np.ndarray, split: str, seed: int = 0) -> tuple[list[dict], dict]:
-    """Fit each method; return result rows (method, split, acc, nmi, ari, purity, seconds) and fitted pipelines."""
+    """Fit each method; return result rows (method, split, acc, nmi, ari, purity, seconds, measured_at) and fitted pipelines."""
     k = len(np.unique(labels))
     rows, fitted = [], {}
     for name, method in methods.items():
@@ -41,7 +41,7 @@ def run(methods: dict, images: np.ndarray, labels: np.ndarray, split: str, seed:
         predicted, pipeline = method(images, k, seed)
         seconds = time.perf_counter() - started
         scores = {key: round(value, 4) for key, value in clustering_scores(labels, predicted).items()}
-        rows.append({"method": name, "split": split, **scores, "seconds": round(seconds, 1)})
+        rows.append(stamp({"method": name, "split": split, **scores, "seconds": round(seconds, 1)}))
         print(f"{split:>5}  {name:<34} acc {scores['acc']:.4f}  nmi {scores['nmi']:.4f}  ari {scores['ari']:.4f}  {seconds:7.1f} s", flush=True)
         if pipeline is not None:
             fitted[name] = pipeline
@@ -78,7 +78,7 @@ def experiment_main(name: str, doc: str, load: Callable, methods: dict, splits: 
     for split in args.splits:
         images, labels = load(split)
         rows, fitted = run({method: methods[method] for method in args.methods}, images, labels, split)
-        measured += [stamp(row) for row in rows]
+        measured += rows
         if "cae_sim default" in fitted:
             figures += save_plots(f"{name.removesuffix('_clustering')}_{split}", fitted["cae_sim default"], images)
     run_now = {(row["method"], row["split"]) for row in measured}
