@@ -20,10 +20,10 @@ import sys
 import time
 from pathlib import Path
 
+import benchlib  # the timings run in a fresh process: importing TensorFlow here does not count
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-RESULT = REPO / "experiments" / "results" / "bench_load.json"
+REPO = benchlib.REPO
 DIMENSION = 1280
 
 TIMED = """
@@ -73,8 +73,8 @@ def main() -> None:
     done = subprocess.run([sys.executable, "-c", TIMED, str(save)], capture_output=True, text=True, check=True)
     timings = json.loads(done.stdout.strip().splitlines()[-1])
     result = {"codes": args.codes, "dimension": DIMENSION, "save_bytes": size, **timings}
-    RESULT.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
+    print("wrote", benchlib.write_results("bench_load", args, results=result))
 
 
 if __name__ == "__main__":
