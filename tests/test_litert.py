@@ -252,9 +252,9 @@ def test_a_save_whose_parameters_were_changed_has_its_model_checked_despite_the_
         ConvAutoencoder.load(tmp_path / "save", params)
 
 
-def test_a_saved_autoencoder_pipeline_queries_without_tensorflow(data_dir, tmp_path):
+def test_a_saved_autoencoder_pipeline_queries_without_tensorflow(fitted, data_dir, tmp_path):
     folder = tmp_path / "save"
-    Pipeline(encoder=ConvAutoencoder(**TINY), n_clusters=2, verbose=0).fit(data_dir).save(folder)
+    fitted.save(folder)  # the session's tiny autoencoder pipeline: no training of its own
     assert query_in_a_child(folder, data_dir / "chelsea.jpg")[1:] == ["[]"]
 
 
