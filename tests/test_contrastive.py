@@ -142,10 +142,16 @@ def test_one_image_or_the_wrong_size_is_refused(photos):
         ContrastiveEncoder().fit(photos[:, :100])
 
 
-@pytest.mark.parametrize("output", ["head", "concat"])
-def test_fit_encode_runs_the_backbone_once_per_view_and_gives_the_codes_encode_gives(output, monkeypatch):
+@pytest.fixture(scope="module")
+def tiny_backbone():
+    """A tiny autoencoder fitted once on 8 smooth images, the backbone of both outputs' fit_encode test."""
     images = np.stack([smooth_image(i, 16, 16) for i in range(8)])
-    cae = ConvAutoencoder(**TINY).fit(images)
+    return ConvAutoencoder(**TINY).fit(images), images
+
+
+@pytest.mark.parametrize("output", ["head", "concat"])
+def test_fit_encode_runs_the_backbone_once_per_view_and_gives_the_codes_encode_gives(output, tiny_backbone, monkeypatch):
+    cae, images = tiny_backbone
     seen = []
     encode = ConvAutoencoder.encode
     monkeypatch.setattr(ConvAutoencoder, "encode", lambda self, batch: seen.append(len(batch)) or encode(self, batch))
