@@ -1,7 +1,7 @@
 """Clustering scikit-learn's 1,797 handwritten digits (8×8): raw-pixel K-Means, the autoencoder, cae_sim's default.
 
-Fast enough for CI, where tests/test_experiments.py runs its first two methods as a smoke test of quality: the
-autoencoder, which the README recommends for digits, must beat raw pixels.
+experiments/digits_quality_check.py runs its first two methods as a check of quality: the autoencoder, which the
+docs recommend for digits, must beat raw pixels.
 
     python experiments/digits_clustering.py
 """

@@ -2,6 +2,7 @@
 
 import ast
 import json
+import mmap
 import re
 import sys
 import time
@@ -54,10 +55,11 @@ def test_this_process_memory_agrees_between_proc_and_getrusage():
 def test_peak_rss_sees_memory_held_only_inside_the_block():
     with benchlib.PeakRss(interval=0.005) as rss:
         before = benchlib.rss_mb()
-        held = np.ones(64 * 10**6 // 8)  # 64 MB, touched
+        held = mmap.mmap(-1, 64 * 10**6)  # 64 MB of fresh pages (malloc may reuse pages a long process holds)
+        held.write(b"\x01" * len(held))  # touched: resident
         during = benchlib.rss_mb()
         time.sleep(0.1)  # many samples while it is held
-        del held
+        held.close()
     assert during - before > 50
     assert rss.peak_mb >= during - 10
 
