@@ -14,6 +14,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,16 @@ def load(name: str) -> dict | None:
 
 def missing(name: str) -> str:
     return f"*No table: `experiments/results/{name}.json` is not committed (`python experiments/{name}.py` writes it).*\n"
+
+
+def from_file(name: str, render_results: Callable[[dict], str]) -> Callable[[], str]:
+    """A block rendered by ``render_results`` from ``experiments/results/NAME.json``, or a line saying it is missing."""
+
+    def block() -> str:
+        results = load(name)
+        return missing(name) if results is None else render_results(results)
+
+    return block
 
 
 def rows_table(header: list[str], rows: list[list]) -> str:
@@ -69,10 +80,7 @@ def render() -> str:
 # --- results -------------------------------------------------------------------------------------------------------
 
 
-def render_copy_matching() -> str:
-    results = load("copy_matching")
-    if results is None:
-        return missing("copy_matching")
+def render_copy_matching(results: dict) -> str:
     data = results["results"]
     kinds = data["degradations"]
     header = ["method", "Top-1", "Top-5", "Top-15", "fit s", *[kind.replace("_", " ") for kind in kinds]]
@@ -86,10 +94,7 @@ def render_copy_matching() -> str:
     return intro + rows_table(header, rows)
 
 
-def render_near_duplicates() -> str:
-    results = load("near_duplicates")
-    if results is None:
-        return missing("near_duplicates")
+def render_near_duplicates(results: dict) -> str:
     header = ["collection", "encoder", "fixed: threshold, precision / recall", "calibrated: threshold, precision / recall",
               "best F1 (its threshold)"]
     rows = []
@@ -106,10 +111,7 @@ def render_near_duplicates() -> str:
     return rows_table(header, rows)
 
 
-def render_cae_augment_ablation() -> str:
-    results = load("cae_augment_ablation")
-    if results is None:
-        return missing("cae_augment_ablation")
+def render_cae_augment_ablation(results: dict) -> str:
     splits = list(dict.fromkeys(row["split"] for row in results["measured"]))
     acc = {(row["method"], row["split"]): row["acc"] for row in results["measured"]}
     methods = list(dict.fromkeys(row["method"] for row in results["measured"]))
@@ -117,19 +119,13 @@ def render_cae_augment_ablation() -> str:
     return rows_table(["encoder (ACC)", *splits], rows)
 
 
-def render_small_gray_features() -> str:
-    results = load("small_gray_features")
-    if results is None:
-        return missing("small_gray_features")
+def render_small_gray_features(results: dict) -> str:
     rows = [[row["method"], f"{row['acc']:.3f}", f"{row['nmi']:.3f}", f"{row['ari']:.3f}", f"{row['seconds']:.0f}"]
             for row in results["results"]]
     return rows_table(["features, clustering", "ACC", "NMI", "ARI", "seconds"], rows)
 
 
-def render_copy_detection() -> str:
-    results = load("copy_detection")
-    if results is None:
-        return missing("copy_detection")
+def render_copy_detection(results: dict) -> str:
     data = results["results"]
     kinds = data["degradations"]
     rows = [[f"`{name}`", f"{scores['overall']['top1']:.2f} / {scores['overall']['top5']:.2f}",
@@ -232,9 +228,14 @@ def render_learned_encoders() -> str:
 # --- benchmarks ----------------------------------------------------------------------------------------------------
 
 
+def _measured(results: dict) -> dict:
+    """A benchmark's numbers: under "results" where ``write_results`` wrote the file, the file itself before that."""
+    return results.get("results", results)
+
+
 def _bench(name: str) -> dict | None:
     results = load(name)
-    return None if results is None else results.get("results", results)
+    return None if results is None else _measured(results)
 
 
 def render_benchmarks() -> str:
@@ -295,10 +296,8 @@ def render_benchmarks() -> str:
     return rows_table(["command", "what", "result"], rows)
 
 
-def render_bench_search() -> str:
-    results = _bench("bench_search")
-    if results is None:
-        return missing("bench_search")
+def render_bench_search(results: dict) -> str:
+    results = _measured(results)
     rows = []
     for n, size in results["sizes"].items():
         for setting in size["settings"]:
@@ -311,10 +310,8 @@ def render_bench_search() -> str:
                        "build s", "RSS added, MB"], rows)
 
 
-def render_bench_litert() -> str:
-    results = _bench("bench_litert")
-    if results is None:
-        return missing("bench_litert")
+def render_bench_litert(results: dict) -> str:
+    results = _measured(results)
     rows = []
     for model in results["models"]:
         for name, row in model["rows"].items():
@@ -323,10 +320,8 @@ def render_bench_litert() -> str:
     return rows_table(["model", "run", "images/s"], rows)
 
 
-def render_litert_agreement() -> str:
-    results = _bench("litert_agreement")
-    if results is None:
-        return missing("litert_agreement")
+def render_litert_agreement(results: dict) -> str:
+    results = _measured(results)
     rows = [[row["model"], row["layer"], f"{row['rel_l2_max']:.1e}", f"{row['top10_same']:.2f}"] for row in results["rows"]]
     return rows_table(["model", "layer", "max ‖a − b‖ / ‖a‖", "same top-10"], rows)
 
@@ -335,15 +330,15 @@ BLOCKS = {
     "clustering": render,
     "former_default": render_former_default,
     "learned_encoders": render_learned_encoders,
-    "copy_matching": render_copy_matching,
-    "near_duplicates": render_near_duplicates,
-    "cae_augment_ablation": render_cae_augment_ablation,
-    "small_gray_features": render_small_gray_features,
-    "copy_detection": render_copy_detection,
+    "copy_matching": from_file("copy_matching", render_copy_matching),
+    "near_duplicates": from_file("near_duplicates", render_near_duplicates),
+    "cae_augment_ablation": from_file("cae_augment_ablation", render_cae_augment_ablation),
+    "small_gray_features": from_file("small_gray_features", render_small_gray_features),
+    "copy_detection": from_file("copy_detection", render_copy_detection),
     "benchmarks": render_benchmarks,
-    "bench_search": render_bench_search,
-    "bench_litert": render_bench_litert,
-    "litert_agreement": render_litert_agreement,
+    "bench_search": from_file("bench_search", render_bench_search),
+    "bench_litert": from_file("bench_litert", render_bench_litert),
+    "litert_agreement": from_file("litert_agreement", render_litert_agreement),
 }
 
 
