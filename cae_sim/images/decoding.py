@@ -157,12 +157,15 @@ def _decode_bgr(data: bytes | np.ndarray, size: int | None, name: str) -> np.nda
     _check_pixels(name, *dimensions)
     if _is_jpeg(buffer):
         _check_jpeg_scans(buffer, name)
-    elif _is_animated_png(buffer):
-        buffer = _still_png(buffer)
+        reductions = _REDUCED_FLAGS
+    else:
+        if _is_animated_png(buffer):
+            buffer = _still_png(buffer)
+        reductions = _HALVED_FLAGS if dimensions[0] * dimensions[1] > HALVED_READ_PIXELS else ()
     # IMREAD_COLOR (and its REDUCED variants) applies the EXIF orientation and gives
     # 8-bit BGR whatever the file holds: gray, alpha and 16-bit are converted by OpenCV.
     try:
-        bgr = cv2.imdecode(buffer, _decode_flag(dimensions, size, _reductions(buffer, dimensions)))
+        bgr = cv2.imdecode(buffer, _decode_flag(dimensions, size, reductions))
     except cv2.error as error:
         raise ImageReadError(f"{name}: OpenCV cannot decode it ({_first_line(error)})") from None
     if bgr is None:
@@ -192,13 +195,6 @@ _HALVED_FLAGS = ((2, cv2.IMREAD_REDUCED_COLOR_2),)
 #: target (memory: one full-size copy instead of two); smaller ones are read whole, so their pixels stay exactly those
 #: of an area resize of the whole image.
 HALVED_READ_PIXELS = 2**24
-
-
-def _reductions(buffer: np.ndarray, dimensions: tuple[int, int]) -> tuple[tuple[int, int], ...]:
-    """The reduced reads that may serve an image: every JPEG's; halving for a large image of another format."""
-    if _is_jpeg(buffer):
-        return _REDUCED_FLAGS
-    return _HALVED_FLAGS if dimensions[0] * dimensions[1] > HALVED_READ_PIXELS else ()
 
 
 def _decode_flag(dimensions: tuple[int, int], size: int | None, reductions: tuple[tuple[int, int], ...]) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .decoding import ImageReadError, read_file_bytes, check_image_array, read_file, resize, to_rgb_uint8
+from .decoding import ImageReadError, check_image_array, read_file, read_file_bytes, resize, to_rgb_uint8
 from .headers import image_dimensions
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
