@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 RESULT = REPO / "experiments" / "results" / "fuzz_campaign.json"
 FINDINGS = REPO / "experiments" / "results" / "fuzz_findings"
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "experiments"))
 
 try:
     import atheris
@@ -55,6 +56,7 @@ if atheris is not None:  # coverage of the header parsing guides libFuzzer: inst
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchlib import MB, bytes_to_mb  # noqa: E402  (memory in MB, 10**6 bytes, as everywhere in experiments/)
 from fuzz_reader import (CLEAN, IMAGE_KINDS, OUTCOMES, READER_TARGETS, SAVE_TARGET, Mutant, RandomDraw,  # noqa: E402
                          Worker, build_save, image_seeds, save_mutant)
 
@@ -134,7 +136,7 @@ class Campaign:
             "command": shlex.join(["python", *sys.argv]), "options": vars(args), "machine": _machine(),
             "wall_seconds": round(time.monotonic() - started, 1),
             "atheris": None if atheris is None else {"version": _atheris_version(), "runs": atheris_runs},
-            "limits": {"address_space_bytes": args.memory_mb << 20, "call_timeout_seconds": args.timeout,
+            "limits": {"address_space_bytes": args.memory_mb * MB, "call_timeout_seconds": args.timeout,
                        "save_call_timeout_seconds": 3 * args.timeout},
             "seeds": [seed.name for seed in image_seeds()],
             "examples": dict(self.examples), "calls": sum(sum(counts.values()) for counts in self.outcomes.values()),
@@ -225,7 +227,7 @@ def print_summary(summary: dict) -> None:
         seconds = summary["call_seconds"][target]
         print(f"  {target:18s} " + ", ".join(f"{outcome} {count:,}" for outcome, count in counts.items())
               + f"   (mean {1000 * seconds['mean']:.1f} ms, max {seconds['max']:.2f} s)")
-    print(f"worker peak RSS {summary['worker_peak_rss_bytes'] / 2**20:.0f} MiB; worker starts {summary['worker_starts']}")
+    print(f"worker peak RSS {bytes_to_mb(summary['worker_peak_rss_bytes']):.0f} MB; worker starts {summary['worker_starts']}")
     print(f"{len(summary['findings'])} findings (non-clean outcomes, grouped by message):")
     for finding in summary["findings"]:
         print(f"  {finding['count']:6,} calls ({', '.join(finding['targets'])}): {finding['outcome']}: {finding['detail'][:160]}")
@@ -237,7 +239,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=12.0, help="wall time of the whole campaign")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--memory-mb", type=int, default=1536, help="address-space limit of each worker")
+    parser.add_argument("--memory-mb", type=int, default=1611,
+                        help="address-space limit of each worker, in MB (10**6 bytes; 1,611 MB is the former 1,536 MiB)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds a read may take (a save's load: 3×)")
     parser.add_argument("--no-atheris", action="store_true", help="leave libFuzzer out even where atheris is installed")
     args = parser.parse_args()
@@ -245,7 +248,7 @@ def main() -> None:
     shutil.rmtree(FINDINGS, ignore_errors=True)
     FINDINGS.mkdir(parents=True)
     work = Path(tempfile.mkdtemp(prefix="fuzz-campaign-"))
-    campaign = Campaign(work, args.memory_mb << 20, args.timeout, args.seed)
+    campaign = Campaign(work, args.memory_mb * MB, args.timeout, args.seed)
     use_atheris = atheris is not None and not args.no_atheris
     shares = {kind: share for kind, share in SHARES.items() if kind != "atheris" or use_atheris}
     budget = 60 * args.minutes - (time.monotonic() - started)

@@ -7,7 +7,8 @@ and every candidate of ``CANDIDATES``, in one run:
 - search: same-class precision@10, the image itself left out;
 - copy detection: top-1 accuracy of ``--copies`` images × the five copy kinds of ``cae_sim.calibration`` (JPEG q30,
   half size, 80 % crop, colour shift, blur), each copy searched among all the collection's images;
-- time and peak memory: each collection runs in a child process, whose peak RSS is its own.
+- time and peak memory: each collection runs in a child process, whose peak RSS is its own (MB, 10**6 bytes, as
+  everywhere in experiments/: ``benchlib.kib_to_mb``).
 
 Each collection's codes are computed once per encoding and cached on disk (``--cache``), so candidates and seeds
 share one encoding and a rerun encodes nothing. Writes ``experiments/results/suite.json`` and ``docs/suite.md``.
@@ -223,7 +224,9 @@ def run_collection(name: str, max_images: int, seeds: list[int], n_copies: int, 
         "kind": COLLECTIONS[name].kind, "source": COLLECTIONS[name].source, "images": len(images),
         "classes": int(len(np.unique(labels))), "shape": list(images.shape[1:]), "candidates": rows,
         "encoding_seconds": encodings.seconds, "seconds": round(time.perf_counter() - start, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        # ru_maxrss in kB of 1,024 bytes; the parent converts it to MB with benchlib (importing benchlib here would
+        # load TensorFlow into the process whose peak this is)
+        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
 
 
@@ -323,6 +326,8 @@ def main() -> None:
         tune_malloc()
         print("RESULT " + json.dumps(run_collection(args.one, args.max_images, seeds, args.copies, args.cache)), flush=True)
         return
+    from benchlib import kib_to_mb
+
     names = args.collections.split(",") if args.collections else list(COLLECTIONS)
     unknown = [n for n in names if n not in COLLECTIONS]
     if unknown:
@@ -339,6 +344,7 @@ def main() -> None:
         if child.returncode or not results:
             raise SystemExit(f"collection {name} failed (exit code {child.returncode})")
         collections[name] = json.loads(results[0])
+        collections[name]["peak_rss_mb"] = round(kib_to_mb(collections[name].pop("peak_rss_kib")))
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     result = {"command": "python experiments/suite.py " + " ".join(sys.argv[1:]), "commit": commit, "seeds": seeds,
               "max_images": args.max_images, "copies": args.copies, "collections": collections}
