@@ -28,6 +28,7 @@ _MODULES = {
     "KMeansClustering": ".clustering",
     "ManifoldClustering": ".clustering",
     "Added": ".pipeline",
+    "CodeStore": ".store",
     "Collection": ".collection",
     "Match": ".collection",
     "Model": ".model",
@@ -49,6 +50,7 @@ _MODULES = {
 _SUBMODULES = {
     "augment", "clustering", "codes", "collection", "defaults", "distances", "distributed", "encoders", "feature_maps", "images",
     "index", "matching", "memory", "metrics", "model", "persistence", "pipeline", "plots",
+    "store",
 }
 
 __all__ = sorted(_MODULES)
