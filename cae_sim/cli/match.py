@@ -12,6 +12,7 @@ import warnings
 
 from .arguments import check_exists, check_folder, check_output, positive_int
 from .output import print_skipped
+from .saves import load_save
 
 PROGRESS = True
 #: Top-N rows printed (every N up to --top is in the accuracy CSV).
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     chosen.add_argument("--encoder", metavar="NAME", help="encoder fitted on the source (default: contrastive, match()'s own)")
     parser.add_argument("--top", type=positive_int, default=15, metavar="N", help="matches per target (default: 15)")
     parser.add_argument("--out", default="matches.csv", metavar="FILE", help="CSV of the matches (default: matches.csv)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
+    parser.add_argument("--seed", type=int, default=None, metavar="N", help="random seed, for repeatable runs")
 
 
 def check(args: argparse.Namespace) -> None:
@@ -45,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
 
     resolve_source(args.target)  # a TARGET without images fails here, before the source's encoder loads
     from ..matching import DEFAULT_ENCODER, match
-    from ..pipeline import Pipeline, SkippedImagesWarning
+    from ..pipeline import SkippedImagesWarning
 
     verbose = 0 if args.quiet else 1
-    pipeline = Pipeline.load(args.model).set_params(verbose=verbose) if args.model else None
+    pipeline = load_save(args.model, verbose) if args.model else None
     encoder = args.encoder or DEFAULT_ENCODER
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedImagesWarning)  # listed below
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         print("no target has a source file of the same name: no accuracy to report")
         return 0
     unpaired = len(report.matches) - report.n_paired
-    print(f"paired by name:  {report.n_paired} ({unpaired} targets have no same-named source)")
+    print(f"paired by name:  {report.n_paired} ({unpaired} target{' has' if unpaired == 1 else 's have'} no same-named source)")
     accuracy_file = os.path.splitext(args.out)[0] + "_accuracy.csv"
     report.write_accuracy_csv(accuracy_file)
     print("  N  Top-N accuracy")
