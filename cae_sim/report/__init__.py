@@ -9,6 +9,16 @@
 The page's style, script and data are inline, so the folder can be copied, zipped or opened anywhere.
 """
 
-from .page import DEFAULT_NEIGHBORS, DEFAULT_PER_CLUSTER, write_report
+from .defaults import DEFAULT_NEIGHBORS, DEFAULT_PER_CLUSTER
 
 __all__ = ["DEFAULT_NEIGHBORS", "DEFAULT_PER_CLUSTER", "write_report"]
+
+
+def __getattr__(name: str):
+    """``write_report``, imported on first use: the report command reads the defaults above while it parses its
+    arguments, before anything heavy (Jinja, scikit-learn) loads."""
+    if name == "write_report":
+        from .page import write_report
+
+        return write_report
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

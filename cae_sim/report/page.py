@@ -14,10 +14,9 @@ from .._checks import check_int
 from .._files import printable, swap_into_place
 from ..duplicates import check_threshold
 from .content import report_content
+from .defaults import DEFAULT_NEIGHBORS, DEFAULT_PER_CLUSTER
 from .thumbnails import write_thumbnails
 
-#: Defaults of ``write_report`` and of the ``report`` command.
-DEFAULT_PER_CLUSTER, DEFAULT_NEIGHBORS = 24, 8
 PAGE, THUMBNAILS = "index.html", "thumbs"
 
 
