@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = sys.argv[1:] if argv is None else argv
     given = next((word for word in argv if not word.startswith("-")), None)  # the main parser has no option values
-    parser = _parser(description="Group images into clusters and find similar ones.")
+    parser = _parser(description="Group images into clusters and find similar ones.",
+                     epilog=f"'{invocation()} COMMAND --help' lists a command's options.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
     for module in COMMANDS:
         name = module.__name__.rpartition(".")[2]
@@ -111,8 +112,8 @@ class CommandParser(argparse.ArgumentParser):
         return namespace, extras
 
 
-def _parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=invocation(), description=description)
+def _parser(description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=invocation(), description=description, epilog=epilog)
     parser.add_argument("--version", action="version", version=f"cae-sim {version()}")
     return parser
 

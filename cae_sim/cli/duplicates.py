@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the duplicates command's arguments to ``parser``."""
     add_save_argument(parser)
     parser.add_argument(
-        "--threshold", type=threshold, default=None,
+        "--threshold", type=threshold, default=None, metavar="T",
         help="lowest similarity that links two images (default: the threshold calibrated on the collection's own "
         "images when it was trained, for an estimated precision of 0.98)",
     )
