@@ -92,9 +92,9 @@ def _check_replaceable(target: Path) -> None:
     if not target.exists():
         return
     if not target.is_dir():
-        raise OSError(f"{target} exists and is not a folder")
+        raise OSError(f"{str(target)!r} exists and is not a folder")
     if any(target.iterdir()) and not ((target / PAGE).is_file() and (target / THUMBNAILS).is_dir()):
-        raise OSError(f"{target} exists and is not a cae_sim report (no {PAGE} and {THUMBNAILS}/): choose another --out")
+        raise OSError(f"{str(target)!r} exists and is not a cae_sim report (no {PAGE} and {THUMBNAILS}/): choose another --out")
 
 
 def _map_kind(pipeline) -> str:
