@@ -68,9 +68,20 @@ def run_command(module: ModuleType, args: argparse.Namespace) -> int:
 
 def _log_to_stderr(quiet: bool) -> None:
     """Show cae_sim's own log lines (what it read, what it chose) unless ``quiet``, and other libraries' warnings only,
-    each as its bare message on standard error."""
+    each as its bare message on standard error.
+
+    The handler itself lets other libraries' lines through from WARNING on: a library that sets its own loggers'
+    level (Dask's ``distributed`` logs at INFO) would otherwise print its chatter through it.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("cae_sim").setLevel(logging.WARNING if quiet else logging.INFO)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_own_lines_or_warnings)
+
+
+def _own_lines_or_warnings(record: logging.LogRecord) -> bool:
+    """Whether the command shows a log record: cae_sim's at its logger's level, another library's from WARNING on."""
+    return record.levelno >= logging.WARNING or record.name == "cae_sim" or record.name.startswith("cae_sim.")
 
 
 def _write_file_names_as_they_are() -> None:
