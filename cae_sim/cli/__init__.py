@@ -53,7 +53,7 @@ def train_main(argv: list[str] | None = None) -> int:
 
 def run_command(module: ModuleType, args: argparse.Namespace) -> int:
     """Check the arguments, have TensorFlow and LiteRT start quietly if they load, run; print a bad input's error
-    on one line and return 2."""
+    on one line and return 2; on Ctrl-C, print ``interrupted`` (no traceback) and return 130, as a shell reports it."""
     try:
         module.check(args)
         _write_file_names_as_they_are()
@@ -64,6 +64,14 @@ def run_command(module: ModuleType, args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         print(f"error: {printable(str(error))}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        newline = "\n" if sys.stderr.isatty() else ""  # a progress bar may hold the terminal's line
+        print(f"{newline}interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+#: The exit status of a command stopped by Ctrl-C: 128 + SIGINT, what a shell reports for a process it killed.
+INTERRUPTED = 130
 
 
 def _log_to_stderr(quiet: bool) -> None:
