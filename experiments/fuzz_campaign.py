@@ -56,7 +56,7 @@ if atheris is not None:  # coverage of the header parsing guides libFuzzer: inst
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchlib import MB, bytes_to_mb  # noqa: E402  (memory in MB, 10**6 bytes, as everywhere in experiments/)
+from memory_mb import MB, bytes_to_mb  # noqa: E402  (benchlib's MB, 10**6 bytes, without loading TensorFlow)
 from fuzz_reader import (CLEAN, IMAGE_KINDS, OUTCOMES, READER_TARGETS, SAVE_TARGET, Mutant, RandomDraw,  # noqa: E402
                          Worker, build_save, image_seeds, save_mutant)
 

@@ -8,7 +8,7 @@ and every candidate of ``CANDIDATES``, in one run:
 - copy detection: top-1 accuracy of ``--copies`` images × the five copy kinds of ``cae_sim.calibration`` (JPEG q30,
   half size, 80 % crop, colour shift, blur), each copy searched among all the collection's images;
 - time and peak memory: each collection runs in a child process, whose peak RSS is its own (MB, 10**6 bytes, as
-  everywhere in experiments/: ``benchlib.kib_to_mb``).
+  everywhere in experiments/: ``memory_mb.max_rss_mb``, benchlib's helper without TensorFlow).
 
 Each collection's codes are computed once per encoding and cached on disk (``--cache``), so candidates and seeds
 share one encoding and a rerun encodes nothing. Writes ``experiments/results/suite.json`` and ``docs/suite.md``.
@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -39,6 +38,8 @@ QUICK_COLLECTIONS = ("digits", "dogs_cats", "food")
 #: The baselines every run reports, and what the rule compares against.
 RAW, LITE0 = "raw pixels + K-Means", "efficientnet_lite0 pooled + K-Means"
 RAW_SIDE = 32
+#: Where the codes are cached by default (``--cache``): one folder per collection, named by a hash of its content.
+CACHE = Path(os.environ.get("CAE_SIM_CACHE", Path.home() / ".cache" / "cae_sim")) / "suite"
 
 
 class Candidate(NamedTuple):
@@ -187,12 +188,21 @@ def former_default(images: np.ndarray, labels: np.ndarray, copies: list[np.ndarr
     return choice.describe(), grouping(codes, labels, clustering, seeds), codes, copy_codes
 
 
-def run_collection(name: str, max_images: int, seeds: list[int], n_copies: int, cache: Path) -> dict:
-    """Every candidate's measures on one collection."""
-    from cae_sim.calibration import COPY_KINDS, make_copy
-    from suite_collections import COLLECTIONS, load_collection
+class Prepared(NamedTuple):
+    """One collection as the suite measures it: its images and labels, the copies, their originals, the codes."""
 
-    start = time.perf_counter()
+    images: np.ndarray
+    labels: np.ndarray
+    copies: list[np.ndarray]
+    originals: np.ndarray
+    encodings: Encodings
+
+
+def prepare_collection(name: str, max_images: int, n_copies: int, cache: Path) -> Prepared:
+    """A collection deduplicated and capped (``load_collection``), its copies, and its codes cached under ``cache``."""
+    from cae_sim.calibration import COPY_KINDS, make_copy
+    from suite_collections import load_collection
+
     images, labels = load_collection(name, max_images=max_images, seed=0)
     rng = np.random.default_rng(0)
     sampled = np.sort(rng.choice(len(images), min(n_copies, len(images)), replace=False))
@@ -202,7 +212,16 @@ def run_collection(name: str, max_images: int, seeds: list[int], n_copies: int, 
     if images.ndim == 3:  # gray collections: copies back to one channel, as the collection's images are
         copies = [np.ascontiguousarray(copy[..., 0]) for copy in copies]
     digest = hashlib.sha256(images.tobytes() + labels.tobytes() + str(n_copies).encode()).hexdigest()[:16]
-    encodings = Encodings(images, copies, cache / f"{name}-{digest}")
+    return Prepared(images, labels, copies, originals, Encodings(images, copies, cache / f"{name}-{digest}"))
+
+
+def run_collection(name: str, max_images: int, seeds: list[int], n_copies: int, cache: Path) -> dict:
+    """Every candidate's measures on one collection."""
+    from memory_mb import max_rss_mb  # standard library only: loads nothing into the process whose peak this is
+    from suite_collections import COLLECTIONS
+
+    start = time.perf_counter()
+    images, labels, copies, originals, encodings = prepare_collection(name, max_images, n_copies, cache)
     rows = {}
     for candidate_name, candidate in CANDIDATES.items():
         began = time.perf_counter()
@@ -224,9 +243,7 @@ def run_collection(name: str, max_images: int, seeds: list[int], n_copies: int, 
         "kind": COLLECTIONS[name].kind, "source": COLLECTIONS[name].source, "images": len(images),
         "classes": int(len(np.unique(labels))), "shape": list(images.shape[1:]), "candidates": rows,
         "encoding_seconds": encodings.seconds, "seconds": round(time.perf_counter() - start, 1),
-        # ru_maxrss in kB of 1,024 bytes; the parent converts it to MB with benchlib (importing benchlib here would
-        # load TensorFlow into the process whose peak this is)
-        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_rss_mb": round(max_rss_mb()),
     }
 
 
@@ -305,7 +322,7 @@ def main() -> None:
     parser.add_argument("--max-images", type=int, default=2000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--copies", type=int, default=100, help="images per collection that get the five copies")
-    parser.add_argument("--cache", type=Path, default=Path(os.environ.get("CAE_SIM_CACHE", Path.home() / ".cache" / "cae_sim")) / "suite")
+    parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--render", action="store_true", help="only apply the rule to the saved results and rewrite the table")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # run one collection in this process, print its JSON
     args = parser.parse_args()
@@ -326,8 +343,6 @@ def main() -> None:
         tune_malloc()
         print("RESULT " + json.dumps(run_collection(args.one, args.max_images, seeds, args.copies, args.cache)), flush=True)
         return
-    from benchlib import kib_to_mb
-
     names = args.collections.split(",") if args.collections else list(COLLECTIONS)
     unknown = [n for n in names if n not in COLLECTIONS]
     if unknown:
@@ -344,7 +359,6 @@ def main() -> None:
         if child.returncode or not results:
             raise SystemExit(f"collection {name} failed (exit code {child.returncode})")
         collections[name] = json.loads(results[0])
-        collections[name]["peak_rss_mb"] = round(kib_to_mb(collections[name].pop("peak_rss_kib")))
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     result = {"command": "python experiments/suite.py " + " ".join(sys.argv[1:]), "commit": commit, "seeds": seeds,
               "max_images": args.max_images, "copies": args.copies, "collections": collections}
