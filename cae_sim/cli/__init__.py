@@ -79,12 +79,14 @@ def _log_to_stderr(quiet: bool) -> None:
     each as its bare message on standard error.
 
     The handler itself lets other libraries' lines through from WARNING on: a library that sets its own loggers'
-    level (Dask's ``distributed`` logs at INFO) would otherwise print its chatter through it.
+    level (Dask's ``distributed`` logs at INFO) would otherwise print its chatter through it. A process that has
+    set up logging already (a host calling ``main``) keeps its handlers as they are.
     """
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+        root.handlers[0].addFilter(_own_lines_or_warnings)
     logging.getLogger("cae_sim").setLevel(logging.WARNING if quiet else logging.INFO)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_own_lines_or_warnings)
 
 
 def _own_lines_or_warnings(record: logging.LogRecord) -> bool:

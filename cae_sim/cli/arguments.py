@@ -68,7 +68,9 @@ def add_n_jobs_option(parser: argparse.ArgumentParser, what: str) -> None:
 
 
 def check_folder(path: str) -> None:
-    """Raise FileNotFoundError if ``path`` is not a folder."""
+    """Raise FileNotFoundError if ``path`` does not exist, NotADirectoryError if it is a file."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"not a folder: {path!r} is a file")
     if not os.path.isdir(path):
         raise FileNotFoundError(f"no such folder: {path!r}")
 

@@ -56,17 +56,18 @@ def run(args: argparse.Namespace) -> int:
         report = match(args.source, args.target, pipeline=pipeline, encoder=encoder, top=args.top,
                        random_state=args.seed, verbose=verbose)
     report.write_csv(args.out)
-    print(f"targets matched: {len(report.matches)} (top {args.top} each) -> {args.out}")
+    top = max(map(len, report.matches))  # --top, or every source image where there are fewer
+    print(f"targets matched: {len(report.matches)} (top {top} each) -> {args.out}")
     print_skipped(report.skipped, column=17)
     if not report.accuracy:
         print("no target has a source file of the same name: no accuracy to report")
         return 0
     unpaired = len(report.matches) - report.n_paired
-    print(f"paired by name:  {report.n_paired} ({unpaired} target{' has' if unpaired == 1 else 's have'} no same-named source)")
+    print(f"paired by name:  {report.n_paired} ({unpaired} targets have no same-named source)")
     accuracy_file = os.path.splitext(args.out)[0] + "_accuracy.csv"
     report.write_accuracy_csv(accuracy_file)
     print("  N  Top-N accuracy")
     for n in [n for n in SHOWN_TOP_N if n in report.accuracy]:
         print(f"{n:3d}  {report.accuracy[n]:.3f}")
-    print(f"Top-1 … Top-{max(report.accuracy)} in {accuracy_file}")
+    print(f"{'Top-1 …' if max(report.accuracy) > 1 else ''} Top-{max(report.accuracy)} in {accuracy_file}".lstrip())
     return 0

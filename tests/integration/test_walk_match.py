@@ -1,4 +1,5 @@
-"""The newcomer walk: match's summary counts its targets in proper English ("1 target has", not "1 targets have")."""
+"""The newcomer walk: match's summary gives the number of matches each target really got ("top 15 each" and
+"Top-1 … Top-1" for a source of one image)."""
 
 import shutil
 
@@ -6,17 +7,14 @@ from cae_sim import Pipeline
 from cae_sim.cli import main
 
 
-def test_one_unpaired_target_is_one_target(tmp_path, data_dir, capsys):
-    source, target = tmp_path / "source", tmp_path / "target"
-    shutil.copytree(data_dir, source, ignore=shutil.ignore_patterns("*.md"))
+def test_a_single_source_file_says_top_1_not_the_default_15(tmp_path, data_dir, capsys):
+    target = tmp_path / "target"
     target.mkdir()
     shutil.copy(data_dir / "rocket.jpg", target / "rocket.jpg")
     shutil.copy(data_dir / "coffee.jpg", target / "coffee.jpg")
-    shutil.copy(data_dir / "brick.jpg", target / "unnamed.jpg")
-    Pipeline(encoder="phash", n_clusters=2, random_state=0).fit(source).save(tmp_path / "m")
-    args = ["match", str(source), str(target), "--model", str(tmp_path / "m"), "--top", "3", "--quiet"]
-    assert main([*args, "--out", str(tmp_path / "one.csv")]) == 0
-    assert "paired by name:  2 (1 target has no same-named source)\n" in capsys.readouterr().out
-    shutil.copy(data_dir / "gravel.jpg", target / "other.jpg")
-    assert main([*args, "--out", str(tmp_path / "two.csv")]) == 0
-    assert "paired by name:  2 (2 targets have no same-named source)\n" in capsys.readouterr().out
+    Pipeline(encoder="phash", n_clusters=2, random_state=0).fit(data_dir).save(tmp_path / "m")
+    out = tmp_path / "m.csv"
+    assert main(["match", str(data_dir / "rocket.jpg"), str(target), "--model", str(tmp_path / "m"), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"targets matched: 2 (top 1 each) -> {out}\n")
+    assert printed.endswith(f"\nTop-1 in {tmp_path / 'm_accuracy.csv'}\n")
