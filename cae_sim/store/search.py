@@ -18,10 +18,11 @@ import numpy as np
 from .._files import sync_folder, write_atomically
 
 FOLDER = "search"
-#: Inverted lists of the compressed search: about 1,000 codes a list at 1 million codes.
-N_LISTS = 1024
+#: Inverted lists of the compressed search: about 4,000 codes a list at 1 million codes (training and encoding cost
+#: grow with it: 1,024 lists took 16 minutes to train on a busy 2-core machine).
+N_LISTS = 256
 #: Lists a query visits.
-N_PROBE = 32
+N_PROBE = 16
 #: Candidates per query re-ranked with the exact codes (at least 10 × k).
 CANDIDATES = 100
 #: Codes sampled to train the lists and the codebooks (FAISS asks for 39 a list).
@@ -43,11 +44,19 @@ class CompressedSearch:
         The store's folder; the trained arrays live in ``folder/search``.
     width : int
         The codes' width.
+
+    Attributes
+    ----------
+    n_probe : int
+        Lists a query visits (``N_PROBE``).
+    candidates : int
+        Candidates a query re-ranks, at least 10 × k (``CANDIDATES``).
     """
 
     def __init__(self, folder, width: int):
         self.folder = Path(folder) / FOLDER
         self.width = width
+        self.n_probe, self.candidates = N_PROBE, CANDIDATES
         self.index_ = None
 
     def is_trained(self) -> bool:
@@ -81,12 +90,12 @@ class CompressedSearch:
         for ids, codes in compressed:
             index.add_sa_codes(np.ascontiguousarray(codes), np.ascontiguousarray(ids, np.int64))
 
-    def candidates(self, queries: np.ndarray, n: int, removed: np.ndarray) -> np.ndarray:
+    def candidates_of(self, queries: np.ndarray, n: int, removed: np.ndarray) -> np.ndarray:
         """The ids of up to ``n`` candidates per prepared query (-1 where fewer), leaving ``removed`` ids out."""
         import faiss
 
         selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(removed)) if len(removed) else None
-        parameters = faiss.SearchParametersIVF(sel=selector, nprobe=min(N_PROBE, self.index_.nlist))
+        parameters = faiss.SearchParametersIVF(sel=selector, nprobe=min(self.n_probe, self.index_.nlist))
         _, ids = self.index_.search(np.ascontiguousarray(queries, np.float32), n, params=parameters)
         return ids
 

@@ -30,7 +30,7 @@ from .._files import file_sha256, write_atomically
 from ..distances import DISTANCES, get_distance
 from ..progress import Progress
 from .catalogue import FILE, Catalogue, Segment
-from .search import CANDIDATES, TRAIN_SAMPLE, CompressedSearch, merge_nearest, rerank
+from .search import TRAIN_SAMPLE, CompressedSearch, merge_nearest, rerank
 from .segments import SegmentFiles
 
 FORMAT = "cae_sim.store"
@@ -207,7 +207,8 @@ class CodeStore:
         metadata = _checked_metadata(metadata, len(codes))
         with self.catalogue.writing():
             keep, known = self._new(paths)
-            ids = self._append(codes[keep], [paths[i] for i in keep], {k: [v[i] for i in keep] for k, v in metadata.items()})
+            kept = codes if len(keep) == len(codes) else codes[keep]  # no copy of a batch of new images only
+            ids = self._append(kept, [paths[i] for i in keep], {k: [v[i] for i in keep] for k, v in metadata.items()})
         self._seen = None
         if self.index == "auto" and not self._trained() and len(self) >= COMPRESSED_MIN_CODES:
             self.train_search()
@@ -416,16 +417,26 @@ class CodeStore:
     # ------------------------------------------------------------------ internals
 
     def _checked_codes(self, codes, name: str = "codes") -> np.ndarray:
+        """``codes`` as an array, if (n, width), floating-point, finite and within the store's dtype; checked a
+        block at a time, so that the check holds no copy of the codes."""
         array = np.asarray(codes)
         if array.ndim != 2 or array.shape[1] != self.width or not len(array):
             raise ValueError(f"{name} must be a non-empty (n, {self.width}) array, got shape {array.shape}")
         if not np.issubdtype(array.dtype, np.floating):
             raise ValueError(f"{name} must be floating-point (float16, float32 or float64), got {array.dtype}")
-        if not np.isfinite(array).all():
-            raise ValueError(f"{name} hold NaN or infinite values (row {int(np.flatnonzero(~np.isfinite(array).all(axis=1))[0])})")
-        if self.dtype == np.float16 and np.abs(array).max() > FLOAT16_MAX:
-            raise ValueError(f"{name} hold values beyond float16's ±{FLOAT16_MAX:.0f}: make the store with dtype='float32'")
+        rows = self._block_rows()
+        for start in range(0, len(array), rows):
+            block = array[start:start + rows]
+            finite = np.isfinite(block).all(axis=1)
+            if not finite.all():
+                raise ValueError(f"{name} hold NaN or infinite values (row {start + int(np.flatnonzero(~finite)[0])})")
+            if self.dtype == np.float16 and max(block.max(), -block.min()) > FLOAT16_MAX:
+                raise ValueError(f"{name} hold values beyond float16's ±{FLOAT16_MAX:.0f}: make the store with dtype='float32'")
         return array
+
+    def _block_rows(self) -> int:
+        """Rows of one block when codes are streamed or checked (``BLOCK_VALUES`` values)."""
+        return max(1, BLOCK_VALUES // self.width)
 
     def _new(self, paths: list[str]) -> tuple[list[int], list[str]]:
         """Positions of ``paths`` to add (first of each, not in the store) and the paths left out."""
@@ -447,7 +458,8 @@ class CodeStore:
         first_id = int(self.catalogue.settings()["next_id"])
         ids = np.arange(first_id, first_id + len(codes), dtype=np.int64)
         number = max((segment.number for segment in self._segments), default=-1) + 1
-        rows = _Rows([(ids, codes.astype(self.dtype))])
+        step = self._block_rows()
+        rows = _Rows((ids[i:i + step], codes[i:i + step].astype(self.dtype)) for i in range(0, len(codes), step))
         segments = [self._write_segment(number + i, rows, min(self.segment_rows, len(codes) - start))
                     for i, start in enumerate(range(0, len(codes), self.segment_rows))]
         self.catalogue.replace_segments([], segments)
@@ -494,7 +506,7 @@ class CodeStore:
 
     def _blocks(self, segment: Segment, kind: str):
         shape, dtype = self._shape(segment, kind)
-        return self.files.blocks(segment.number, kind, shape, dtype, max(1, BLOCK_VALUES // self.width))
+        return self.files.blocks(segment.number, kind, shape, dtype, self._block_rows())
 
     def _ids_in(self, segment: Segment) -> np.ndarray:
         """The ids of a segment's rows (kept in memory: 8 bytes a row)."""
@@ -574,7 +586,7 @@ class CodeStore:
             self.compressed.load([(self._ids_in(segment), np.concatenate(list(self._blocks(segment, "pq"))))
                                   for segment in self._segments])
             self._lists_loaded = True
-        found = [row[row >= 0] for row in self.compressed.candidates(queries, max(CANDIDATES, 10 * k), self._removed)]
+        found = [row[row >= 0] for row in self.compressed.candidates_of(queries, max(self.compressed.candidates, 10 * k), self._removed)]
         short = np.array([len(row) < k for row in found])
         squared, ids = np.empty((len(queries), k), np.float32), np.empty((len(queries), k), np.int64)
         if (~short).any():

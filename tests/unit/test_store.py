@@ -323,3 +323,32 @@ def test_cluster_checks_its_arguments(store):
         store.cluster(6)
     with pytest.raises(ValueError, match="n_clusters"):
         store.cluster(0)
+
+
+# ---------------------------------------------------------------------------- images, through a fitted pipeline
+
+
+def test_add_images_encodes_files_in_batches_and_keeps_their_metadata(tmp_path, fitted, mixed_folder):
+    from cae_sim._files import file_sha256
+
+    folder, good, bad = mixed_folder
+    width = fitted.codes_.shape[1]
+    with CodeStore.create(tmp_path / "s", width, dtype="float32") as made, pytest.warns(UserWarning, match="skipped"):
+        stored = made.add_images(fitted, folder, batch_size=4)
+    with CodeStore.open(tmp_path / "s") as made:
+        assert set(stored.paths) == good and {path for path, _ in stored.skipped} >= bad
+        assert np.allclose(made.codes(stored.ids), fitted.transform(stored.paths), atol=1e-5)
+        rows = made.catalogue.rows(stored.ids)
+        first = stored.paths[0]
+        assert rows[int(stored.ids[0])][2:4] == (os.path.getsize(first), file_sha256(first))
+        with pytest.warns(UserWarning):
+            again = made.add_images(fitted, folder)
+        assert len(again.ids) == 0 and set(again.known) == good
+        with pytest.raises(ValueError, match="not an array"):
+            made.add_images(fitted, np.zeros((2, 8, 8, 3), np.uint8))
+
+
+def test_add_images_refuses_a_pipeline_of_another_width(tmp_path, fitted, data_dir):
+    with CodeStore.create(tmp_path / "s", fitted.codes_.shape[1] + 1) as made, pytest.raises(ValueError, match=r"\(n, "):
+        made.add_images(fitted, data_dir)
+    assert len(CodeStore.open(tmp_path / "s")) == 0
