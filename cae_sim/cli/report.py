@@ -30,9 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> None:
-    """Raise FileNotFoundError if the save's folder, or the folder that would hold --out, is not there."""
+    """Raise FileNotFoundError if the save's folder, or the folder that would hold --out, is not there; OSError if
+    --out holds anything but an earlier report (checked again when the report is written)."""
+    from ..report.layout import check_replaceable
+
     check_folder(args.model)
     check_output(args.out)
+    check_replaceable(args.out)
 
 
 def run(args: argparse.Namespace) -> int:

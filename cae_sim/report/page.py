@@ -15,9 +15,8 @@ from .._files import printable, swap_into_place
 from ..duplicates import check_threshold
 from .content import report_content
 from .defaults import DEFAULT_NEIGHBORS, DEFAULT_PER_CLUSTER
+from .layout import PAGE, THUMBNAILS, check_replaceable
 from .thumbnails import write_thumbnails
-
-PAGE, THUMBNAILS = "index.html", "thumbs"
 
 
 def write_report(
@@ -72,7 +71,7 @@ def write_report(
     threshold = pipeline.duplicate_threshold if threshold is None else threshold
     check_threshold(threshold, pipeline.metric)  # before the neighbours of every image are searched
     target = Path(out)
-    _check_replaceable(target)
+    check_replaceable(target)
     content = report_content(pipeline, per_cluster, neighbors, threshold)
     staging = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
@@ -85,16 +84,6 @@ def write_report(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target / PAGE
-
-
-def _check_replaceable(target: Path) -> None:
-    """Refuse to overwrite a folder that holds anything but an earlier report (nothing of the user's is lost)."""
-    if not target.exists():
-        return
-    if not target.is_dir():
-        raise OSError(f"{str(target)!r} exists and is not a folder")
-    if any(target.iterdir()) and not ((target / PAGE).is_file() and (target / THUMBNAILS).is_dir()):
-        raise OSError(f"{str(target)!r} exists and is not a cae_sim report (no {PAGE} and {THUMBNAILS}/): choose another --out")
 
 
 def _map_kind(pipeline) -> str:

@@ -2,7 +2,8 @@
 
 ``train`` and ``report`` imported scikit-learn to parse their arguments (the names ``--clustering`` and ``--metric``
 take, the report's defaults): 3–4 s on a busy 2-core machine before "no such folder"; ``train`` refused an --out
-holding a save or other files only after loading scikit-learn too.
+holding a save or other files only after loading scikit-learn too, and ``report`` an --out holding other files
+only after loading the save.
 """
 
 import subprocess
@@ -16,7 +17,8 @@ HEAVY = ("sklearn", "jinja2", "tensorflow", "keras")
 
 
 @pytest.mark.parametrize("command", [["train", "nosuch", "--out", "out"], ["report", "nosuch"], ["train", "--help"],
-                                     ["report", "--help"], ["train", ".", "--out", "save"], ["train", ".", "--out", "."]])
+                                     ["report", "--help"], ["train", ".", "--out", "save"], ["train", ".", "--out", "."],
+                                     ["report", "save", "--out", "."]])
 def test_parsing_a_command_imports_nothing_heavy(tmp_path, command):
     (tmp_path / "save").mkdir()
     (tmp_path / "save" / "manifest.json").write_text("{}")  # a save, as far as train's refusal looks
