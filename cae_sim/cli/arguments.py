@@ -94,6 +94,14 @@ def check_output(path: str) -> None:
         raise FileNotFoundError(f"cannot write {path!r}: no such folder: {folder!r}")
 
 
+def check_output_file(path: str) -> None:
+    """Raise FileNotFoundError as ``check_output`` does, IsADirectoryError if ``path`` is a folder (a file is written
+    there)."""
+    check_output(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot write {path!r}: it is a folder; name a file")
+
+
 def version() -> str:
     """The version of the installed ``cae_sim`` distribution."""
     try:

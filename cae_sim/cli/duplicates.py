@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .arguments import add_save_argument, check_folder, check_output, threshold
+from .arguments import add_save_argument, check_folder, check_output_file, threshold
 
 PROGRESS = False
 
@@ -25,10 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> None:
-    """Raise FileNotFoundError if the save's folder, or the folder of --out, is not there."""
+    """Raise FileNotFoundError if the save's folder, or the folder of --out, is not there, IsADirectoryError if --out
+    is a folder."""
     check_folder(args.model)
     if args.out is not None:
-        check_output(args.out)
+        check_output_file(args.out)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import argparse
 import os
 import warnings
 
-from .arguments import check_exists, check_folder, check_output, positive_int
+from .arguments import check_exists, check_folder, check_output_file, positive_int
 from .output import print_skipped
 from .saves import load_save
 
@@ -32,12 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> None:
-    """Raise FileNotFoundError if SOURCE, TARGET, the save of --model or the folder of --out is not there."""
+    """Raise FileNotFoundError if SOURCE, TARGET, the save of --model or the folder of --out is not there,
+    IsADirectoryError if --out is a folder: before anything is trained."""
     check_exists(args.source)
     check_exists(args.target)
     if args.model is not None:
         check_folder(args.model)
-    check_output(args.out)
+    check_output_file(args.out)
 
 
 def run(args: argparse.Namespace) -> int:
