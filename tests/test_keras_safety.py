@@ -1,7 +1,8 @@
 """A save's Keras model cannot run code or read a file outside the save, whatever its config names.
 
 Each payload is a saved encoder's ``.keras`` file with crafted layers added to its ``config.json``. It is loaded
-in a child process, twice:
+in a child process of its own, twice (each child is forked from a process that imported Keras once, ``Zygote``: a
+fresh interpreter per load would import TensorFlow 40 times):
 
 - by Keras, as the encoders load it (``load_model(path, compile=False, safe_mode=True)``): a Keras release that
   runs or reads any payload fails here, and ``pyproject.toml``'s floor is the lowest release from which on every
@@ -214,7 +215,61 @@ def world(tmp_path_factory):
     return root, payloads
 
 
-def run_child(script: str, path: Path, outside: Path):
+#: Started once per script: it imports what the script imports (and Keras, which both load), then forks a fresh
+#: child per load, so that each payload runs in a process of its own without paying TensorFlow's import each time.
+ZYGOTE = """
+import json, os, signal, sys
+preload = json.loads(sys.argv[1])
+for module in preload:
+    __import__(module)
+print("ready", flush=True)
+for line in sys.stdin:
+    script, path, output = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            signal.alarm(300)
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            sys.argv = ["-c", path]
+            exec(compile(script, "<child>", "exec"), {"__name__": "__main__"})
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            sys.stderr.flush()
+            os._exit(1)
+    print(json.dumps(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])), flush=True)
+"""
+
+
+class Zygote:
+    """A process that has imported ``preload`` and runs each script in a child forked from it (``ZYGOTE``)."""
+
+    def __init__(self, preload: list[str], outside: Path):
+        env = os.environ | {"PYTHONPATH": os.pathsep.join([str(outside), os.environ.get("PYTHONPATH", "")])}
+        self.process = subprocess.Popen([sys.executable, "-c", ZYGOTE, json.dumps(preload)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, env=env, cwd=outside.parent)
+        self.output = outside.parent / f"zygote-{self.process.pid}.out"
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def run(self, script: str, path: Path) -> subprocess.CompletedProcess:
+        self.process.stdin.write(json.dumps([script, str(path), str(self.output)]) + "\n")
+        self.process.stdin.flush()
+        returncode = json.loads(self.process.stdout.readline())
+        text = self.output.read_text()
+        self.output.unlink()
+        return subprocess.CompletedProcess([], returncode, stdout=text, stderr=text)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def run_child(script: str, path: Path, outside: Path, zygote: Zygote | None = None):
     """Run ``script`` on ``path`` in a child process; return its outcome and whether it ran or read a payload.
 
     Returns
@@ -231,9 +286,12 @@ def run_child(script: str, path: Path, outside: Path):
     for file in files:  # access time before modification time: relatime records the next read
         info = file.stat()
         os.utime(file, ns=(info.st_mtime_ns - 10**11, info.st_mtime_ns))
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(outside), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env,
-                            cwd=outside.parent, timeout=300)
+    if zygote is None:
+        env = os.environ | {"PYTHONPATH": os.pathsep.join([str(outside), os.environ.get("PYTHONPATH", "")])}
+        result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env,
+                                cwd=outside.parent, timeout=300)
+    else:
+        result = zygote.run(script, path)
     assert result.returncode == 0, result.stderr[-3000:]
     read = [str(file.relative_to(outside)) for file in files if file.stat().st_atime_ns > file.stat().st_mtime_ns]
     return json.loads(result.stdout.strip().splitlines()[-1]), (outside / "MARKER").exists(), read
@@ -271,15 +329,32 @@ PAYLOADS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def keras_loader(world):
+    """Loads each payload as the encoders do, with Keras alone (``LOAD_WITH_KERAS``)."""
+    zygote = Zygote(["json", "keras"], world[0] / "outside")
+    yield zygote
+    zygote.close()
+
+
+@pytest.fixture(scope="module")
+def cae_sim_loader(world):
+    """Loads each save as a user does, with cae_sim (``LOAD_WITH_CAE_SIM``); Keras is imported in advance, as the
+    load would import it."""
+    zygote = Zygote(["json", "numpy", "cae_sim", "keras"], world[0] / "outside")
+    yield zygote
+    zygote.close()
+
+
 def test_every_payload_is_crafted(world):
     assert sorted(world[1]) == sorted(PAYLOADS)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("payload", PAYLOADS)
-def test_keras_safe_mode_refuses_the_payload(world, payload):
+def test_keras_safe_mode_refuses_the_payload(world, keras_loader, payload):
     root, payloads = world
-    outcome, ran, read = run_child(LOAD_WITH_KERAS, payloads[payload], root / "outside")
+    outcome, ran, read = run_child(LOAD_WITH_KERAS, payloads[payload], root / "outside", keras_loader)
     assert not ran, f"Keras {keras.__version__} ran the payload"
     assert not read, f"Keras {keras.__version__} read {read} outside the model"
     assert outcome is not None, f"Keras {keras.__version__} loaded the model"
@@ -287,7 +362,7 @@ def test_keras_safe_mode_refuses_the_payload(world, payload):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("payload", PAYLOADS)
-def test_a_save_with_the_payload_fails_to_load_by_name(world, payload, tmp_path):
+def test_a_save_with_the_payload_fails_to_load_by_name(world, cae_sim_loader, payload, tmp_path):
     root, payloads = world
     save = tmp_path / "save"
     shutil.copytree(root / "save", save)
@@ -295,6 +370,6 @@ def test_a_save_with_the_payload_fails_to_load_by_name(world, payload, tmp_path)
     manifest = json.loads((save / MANIFEST).read_text())
     manifest["files"] = describe_files(save)
     (save / MANIFEST).write_text(json.dumps(manifest))
-    outcome, ran, read = run_child(LOAD_WITH_CAE_SIM, save, root / "outside")
+    outcome, ran, read = run_child(LOAD_WITH_CAE_SIM, save, root / "outside", cae_sim_loader)
     assert not ran and not read
     assert outcome[0] == "ValueError" and str(save) in outcome[1] and MODEL.split("/")[1] in outcome[1], outcome
