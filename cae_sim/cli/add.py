@@ -2,13 +2,14 @@
 
 Each PATH is an image file or a folder (scanned recursively); files the save holds already are left out, so adding a
 folder again adds only its new files. Encoding can run on Dask workers: local processes (--workers) or a running
-cluster (--scheduler).
+cluster (--scheduler). The status is 2 when not one image given could be read (the save is then unchanged).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 import warnings
 from collections.abc import Iterator
 
@@ -54,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"already there: {known}")
     print_skipped(skipped)
     print(f"images now:    {len(pipeline.codes_)} in {args.model}")
+    if not added and not known:  # every file given was unreadable: as query says it
+        print(f"error: no image could be read from {', '.join(map(repr, args.paths))}", file=sys.stderr)
+        return 2
     return 0
 
 
