@@ -1,4 +1,4 @@
-"""The digits quality check, moved out of the test suite (tests/test_experiments.py, issue 27: tests in five minutes):
+"""The digits quality check, moved out of the test suite (tests/unit/experiments/test_experiments.py, issue 27: tests in five minutes):
 the autoencoder, which the docs recommend for small gray images such as digits, must beat K-Means on raw pixels on
 scikit-learn's 1,797 digits by 0.05 of ACC, and in NMI (cae_sim's default, pooled ImageNet features, does not: 0.53).
 

@@ -1,5 +1,5 @@
 """A fuzzing campaign over the image reader and the save loader (issue 25): many thousands of inputs, made the way
-tests/test_fuzzing.py makes them, each read in a worker process under a time and an address-space limit, so that a
+tests/contracts/test_fuzzing.py makes them, each read in a worker process under a time and an address-space limit, so that a
 crash, a hang or a memory blow is counted instead of ending the run.
 
 The inputs (tests/fuzz_reader.py): random bytes after a format's magic number; real files (JPEG baseline,

@@ -13,7 +13,11 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci")
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+#: The tests folder (its helper modules: hostile.py, fuzz_reader.py, save_mutations.py; fixtures/), the repository
+#: and its sample photos, for test files at any depth below tests/.
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+DATA = ROOT / "data"
 #: Small settings that keep each training to a second or two.
 TINY = dict(image_size=16, code_size=8, epochs=2, batch_size=8, random_state=0)
 

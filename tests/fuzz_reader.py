@@ -1,7 +1,7 @@
 """Fuzzing the image reader and the save loader: seed files, mutations, and a worker process that runs each input
 under a time and memory bound.
 
-Shared by tests/test_fuzzing.py (hypothesis draws the mutations) and experiments/fuzz_campaign.py (a seeded random
+Shared by tests/contracts/test_fuzzing.py (hypothesis draws the mutations) and experiments/fuzz_campaign.py (a seeded random
 generator, or atheris, draws them). A mutation draws its choices through a ``Draw``, so each driver shrinks or
 replays it in its own way, and every mutant carries a recipe: the steps that made it, one reproducer line.
 

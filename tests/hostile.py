@@ -1,6 +1,6 @@
 r"""Folders of hostile files beside good images (issue 25), and a child-process runner that measures peak memory.
 
-Used by ``tests/test_hostile_files.py`` and ``experiments/hostile_files.py``. Standard library only, so that an
+Used by ``tests/integration/test_hostile_files.py`` and ``experiments/hostile_files.py``. Standard library only, so that an
 experiment can build the folders without importing the ``cae_sim`` it measures.
 
 Each case of ``CASES`` writes one file into a folder:

@@ -1,4 +1,4 @@
-"""Run by tests/test_save_safety.py in a child process with bounded memory: mutate a real save's manifest and
+"""Run by tests/contracts/test_save_safety.py in a child process with bounded memory: mutate a real save's manifest and
 arrays (hypothesis draws the mutations), load and use each mutant, and fail on anything but an answer or a clear
 ``ValueError``/``OSError``.
 

@@ -1,14 +1,15 @@
 """The evaluation suite's measures and the rule that decides a default (docs/defaults.md), on made-up results."""
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "experiments"))
 
 import suite  # noqa: E402
 from suite import CANDIDATES, LITE0, copy_top1, mean_ranks, precision_at_10, verdict  # noqa: E402

@@ -1,14 +1,15 @@
 """The evaluation suite's collection helpers, on small synthetic arrays (never the network nor the real packages)."""
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "experiments"))
 
 import suite_collections  # noqa: E402
 from suite_collections import (  # noqa: E402

@@ -1,6 +1,6 @@
 """The HTML report opened in a real browser: headless Chromium (Debian's ``chromium``) driven by Playwright.
 
-Run them with ``pytest tests/test_report_browser.py``; they are skipped, with the reason, where Playwright or
+Run them with ``pytest tests/browser/test_report_browser.py``; they are skipped, with the reason, where Playwright or
 Chromium is missing (``pip install -e '.[test]'`` and ``apt-get install chromium``; ``.ci/run`` installs both).
 """
 

@@ -2,7 +2,6 @@
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +9,9 @@ import pytest
 from cae_sim import Pipeline
 from cae_sim.persistence import MANIFEST, RelativePathsWarning, verify_save
 
-FIXTURES = Path(__file__).parent / "fixtures"
-ROOT = Path(__file__).parent.parent
+from conftest import ROOT, TESTS
+
+FIXTURES = TESTS / "fixtures"
 
 
 @pytest.fixture(params=["v1_phash", "v1_cae"])

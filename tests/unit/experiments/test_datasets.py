@@ -2,7 +2,6 @@
 
 import gzip
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "experiments"))
 
 from datasets import _idx, load_fashion_mnist  # noqa: E402
 

@@ -16,7 +16,7 @@ from cae_sim.defaults import DEFAULT_ENCODER
 from cae_sim.cli.arguments import n_jobs
 from cae_sim.cli.train import DOWNLOADS
 from cae_sim.train import main as train_main
-from conftest import smooth_image, write_image
+from conftest import ROOT, TESTS, smooth_image, write_image
 
 TINY_ARGS = ["--encoder", "cae", "--epochs", "2", "--image-size", "16", "--code-size", "8", "--seed", "0", "--quiet"]
 
@@ -251,8 +251,8 @@ def test_train_into_a_log_file_writes_a_line_a_quarter_and_its_summary_once(tmp_
 def test_a_warning_is_one_line_that_names_no_library_file(tmp_path, monkeypatch, capsys):
     from pathlib import Path
 
-    repository = Path(__file__).parent.parent
-    shutil.copytree(repository / "tests" / "fixtures" / "v1_phash", tmp_path / "v1")
+    repository = ROOT
+    shutil.copytree(TESTS / "fixtures" / "v1_phash", tmp_path / "v1")
     monkeypatch.chdir(repository)  # the format-1 fixture's relative paths are data/...
     assert cae_sim_main(["query", str(tmp_path / "v1"), "data/coffee.jpg", "-n", "1"]) == 0
     err = capsys.readouterr().err.strip().splitlines()

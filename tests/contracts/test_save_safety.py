@@ -17,9 +17,8 @@ import pytest
 from cae_sim import Pipeline
 from cae_sim.persistence import MANIFEST, lock_file, writing
 from cae_sim.persistence.manifest import describe_files
-from conftest import smooth_image, write_image
+from conftest import TESTS, smooth_image, write_image
 
-TESTS = Path(__file__).parent
 #: What a child process that loads a crafted save may use.
 CHILD_MEMORY = 4 << 30
 

@@ -6,12 +6,13 @@ import mmap
 import re
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+from conftest import ROOT
+
+EXPERIMENTS = ROOT / "experiments"
 sys.path.insert(0, str(EXPERIMENTS))
 
 import benchlib  # noqa: E402

@@ -5,13 +5,14 @@ import argparse
 import json
 import sys
 from collections import Counter
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "experiments"))
 
 import benchlib  # noqa: E402
 import clustering_benchmark  # noqa: E402

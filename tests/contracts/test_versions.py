@@ -2,16 +2,17 @@
 
 import tomllib
 from importlib.metadata import requires, version
-from pathlib import Path
 
 import keras
 import pytest
 import tensorflow as tf
 from packaging.requirements import Requirement
 
-PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+from conftest import ROOT
+
+PYPROJECT = ROOT / "pyproject.toml"
 DEPENDENCIES = [Requirement(line) for line in tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]]
-#: Keras releases whose safe_mode ran or read a payload of tests/test_keras_safety.py (each was run against them).
+#: Keras releases whose safe_mode ran or read a payload of tests/contracts/test_keras_safety.py (each was run against them).
 UNSAFE_KERAS = ["3.8.0", "3.9.0", "3.11.3", "3.12.0", "3.13.0", "3.13.1"]
 
 

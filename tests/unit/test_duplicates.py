@@ -3,7 +3,6 @@ import io
 import itertools
 import shutil
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +17,9 @@ from cae_sim.__main__ import main as cae_sim_main
 from cae_sim.collection import Collection
 from cae_sim.duplicates import duplicate_groups
 from cae_sim.index import INDEXES, ExactIndex
-from conftest import smooth_image, write_image
+from conftest import ROOT, smooth_image, write_image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
+sys.path.insert(0, str(ROOT / "experiments"))
 
 from near_duplicates import pair_scores  # noqa: E402
 
