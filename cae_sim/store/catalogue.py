@@ -57,10 +57,14 @@ class Catalogue:
     def __init__(self, folder: str | os.PathLike):
         self.path = Path(folder) / FILE
         # isolation_level=None: transactions are begun explicitly, so that a writer's lock covers its files too
-        self.connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
-        self.connection.execute("PRAGMA journal_mode=WAL")
-        self.connection.execute("PRAGMA synchronous=FULL")  # a commit that returned survives a power cut
-        self.connection.executescript(_SCHEMA)
+        self.connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        try:
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            self.connection.execute("PRAGMA synchronous=FULL")  # a commit that returned survives a power cut
+            self.connection.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            self.connection.close()
+            raise ValueError(f"{str(self.path)!r} is not a store's catalogue ({error})") from error
 
     def close(self) -> None:
         """Close the database connection."""

@@ -641,16 +641,17 @@ def _check_settings(folder: Path, settings: dict) -> None:
     """Raise ValueError unless ``settings`` are those of a store of this format version or an older one."""
     if settings.get("format") != FORMAT:
         raise ValueError(f"{str(folder)!r} is not a cae_sim store (format {settings.get('format')!r})")
+    if str(settings.get("version", "")).isdigit() and int(settings["version"]) > VERSION:
+        raise ValueError(f"the store {str(folder)!r} is of format version {settings['version']}; this cae_sim reads up to {VERSION}")
     try:
-        if int(settings["version"]) > VERSION:
-            raise ValueError(f"the store {str(folder)!r} is of format version {settings['version']}; this cae_sim reads up to {VERSION}")
+        check_int("version", int(settings["version"]))
         check_int("width", int(settings["width"]))
         check_int("segment_rows", int(settings["segment_rows"]))
         check_choice("dtype", settings["dtype"], DTYPES)
         check_choice("metric", settings["metric"], tuple(DISTANCES))
         check_choice("index", settings["index"], INDEXES)
-    except (KeyError, TypeError) as error:
-        raise ValueError(f"the store {str(folder)!r} is damaged: its settings lack {error}") from error
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"the store {str(folder)!r} is damaged: its settings do not fit ({error})") from error
 
 
 def _checked_paths(paths, n: int) -> list[str]:

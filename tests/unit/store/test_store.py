@@ -75,6 +75,17 @@ def test_create_checks_each_setting(tmp_path, name, value, message):
         CodeStore.create(tmp_path / "s", **settings_)
 
 
+def test_a_damaged_catalogue_or_settings_are_named(tmp_path):
+    with CodeStore.create(tmp_path / "s", WIDTH) as made, made.catalogue.writing():
+        made.catalogue.set(width="wide")
+    with pytest.raises(ValueError, match="store .*s' is damaged.*wide"):
+        CodeStore.open(tmp_path / "s")
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "catalogue.sqlite").write_bytes(b"not a database" * 100)
+    with pytest.raises(ValueError, match="catalogue.sqlite' is not a store's catalogue"):
+        CodeStore.open(tmp_path / "t")
+
+
 def test_a_store_of_a_newer_format_is_refused(tmp_path):
     with CodeStore.create(tmp_path / "s", WIDTH) as made, made.catalogue.writing():
         made.catalogue.set(version=store_module.VERSION + 1)
