@@ -166,6 +166,22 @@ def rerank(queries: np.ndarray, candidates: list[np.ndarray], codes: list[np.nda
     return squared, ids
 
 
+def exact_nearest(queries: np.ndarray, blocks, removed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest codes to each prepared query, by exact squared distance: (squared, ids), each (n, k).
+
+    ``blocks`` yields (ids, prepared codes) of every code, a block at a time; ``removed`` ids are left out.
+    """
+    best = (np.empty((len(queries), 0), np.float32), np.empty((len(queries), 0), np.int64))
+    query_norms = (queries**2).sum(axis=1)[:, np.newaxis]
+    for ids, codes in blocks:
+        squared = np.maximum(query_norms + (codes**2).sum(axis=1) - 2 * queries @ codes.T, 0)
+        squared[:, np.isin(ids, removed)] = np.inf
+        m = min(k, len(ids))
+        nearest = np.argpartition(squared, m - 1, axis=1)[:, :m]
+        best = merge_nearest(best, (np.take_along_axis(squared, nearest, 1), ids[nearest]), k)
+    return best
+
+
 def merge_nearest(best: tuple[np.ndarray, np.ndarray], block: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest of two (squared distances, ids) sets of the same queries, nearest first (ties by id)."""
     squared, ids = np.hstack([best[0], block[0]]), np.hstack([best[1], block[1]])

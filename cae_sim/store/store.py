@@ -30,22 +30,18 @@ from .._files import file_sha256, write_atomically
 from ..distances import DISTANCES, get_distance
 from ..progress import Progress
 from .catalogue import FILE, Catalogue, Segment
-from .search import TRAIN_SAMPLE, CompressedSearch, merge_nearest, rerank
+from .checks import DTYPES, INDEXES, check_settings, checked_codes, checked_metadata, checked_paths
+from .search import TRAIN_SAMPLE, CompressedSearch, exact_nearest, rerank
 from .segments import SegmentFiles
 
 FORMAT = "cae_sim.store"
 VERSION = 1
-DTYPES = ("float16", "float32")
-INDEXES = ("auto", "exact", "compressed")
 #: ``index="auto"`` trains the compressed search once the store holds this many codes, and searches exactly before.
 COMPRESSED_MIN_CODES = 50_000
 #: Values (rows × width) read per block when the codes are streamed: about 64 MiB as float32.
 BLOCK_VALUES = 2**24
 #: Codes sampled to fit the clusters by default.
 CLUSTER_SAMPLE = 100_000
-#: The largest value float16 holds.
-FLOAT16_MAX = float(np.finfo(np.float16).max)
-METADATA = ("size", "sha256")
 
 
 class Stored(NamedTuple):
@@ -90,7 +86,7 @@ class CodeStore:
     def __init__(self, folder: Path, catalogue: Catalogue):
         self.folder, self.catalogue = folder, catalogue
         settings = catalogue.settings()
-        _check_settings(folder, settings)
+        check_settings(folder, settings, FORMAT, VERSION)
         self.width, self.dtype = int(settings["width"]), np.dtype(settings["dtype"])
         self.metric, self.segment_rows, self.index = settings["metric"], int(settings["segment_rows"]), settings["index"]
         self.files = SegmentFiles(folder)
@@ -202,9 +198,9 @@ class CodeStore:
             If the codes are not a finite floating-point (n, width) array, do not fit float16 (for a float16
             store), or ``paths`` or ``metadata`` do not match them.
         """
-        codes = self._checked_codes(codes)
-        paths = _checked_paths(paths, len(codes))
-        metadata = _checked_metadata(metadata, len(codes))
+        codes = checked_codes(codes, self.width, self.dtype, self._block_rows())
+        paths = checked_paths(paths, len(codes))
+        metadata = checked_metadata(metadata, len(codes))
         with self.catalogue.writing():
             keep, known = self._new(paths)
             kept = codes if len(keep) == len(codes) else codes[keep]  # no copy of a batch of new images only
@@ -339,7 +335,7 @@ class CodeStore:
             If ``k`` < 1, the store is empty, or the codes are not (n, width) finite floats.
         """
         check_int("k", k)
-        queries = get_distance(self.metric).prepare(self._checked_codes(codes, name="queries").astype(np.float32))
+        queries = get_distance(self.metric).prepare(checked_codes(codes, self.width, self.dtype, self._block_rows(), name="queries").astype(np.float32))
         self._refresh()
         k = min(k, sum(segment.rows for segment in self._segments) - len(self._removed))
         if k < 1:
@@ -415,24 +411,6 @@ class CodeStore:
         return centers
 
     # ------------------------------------------------------------------ internals
-
-    def _checked_codes(self, codes, name: str = "codes") -> np.ndarray:
-        """``codes`` as an array, if (n, width), floating-point, finite and within the store's dtype; checked a
-        block at a time, so that the check holds no copy of the codes."""
-        array = np.asarray(codes)
-        if array.ndim != 2 or array.shape[1] != self.width or not len(array):
-            raise ValueError(f"{name} must be a non-empty (n, {self.width}) array, got shape {array.shape}")
-        if not np.issubdtype(array.dtype, np.floating):
-            raise ValueError(f"{name} must be floating-point (float16, float32 or float64), got {array.dtype}")
-        rows = self._block_rows()
-        for start in range(0, len(array), rows):
-            block = array[start:start + rows]
-            finite = np.isfinite(block).all(axis=1)
-            if not finite.all():
-                raise ValueError(f"{name} hold NaN or infinite values (row {start + int(np.flatnonzero(~finite)[0])})")
-            if self.dtype == np.float16 and max(block.max(), -block.min()) > FLOAT16_MAX:
-                raise ValueError(f"{name} hold values beyond float16's ±{FLOAT16_MAX:.0f}: make the store with dtype='float32'")
-        return array
 
     def _block_rows(self) -> int:
         """Rows of one block when codes are streamed or checked (``BLOCK_VALUES`` values)."""
@@ -566,18 +544,10 @@ class CodeStore:
         return ((centers**2).sum(axis=1) - 2 * prepared @ centers.T).argmin(axis=1).astype(np.int64)
 
     def _exact_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Every live code against the queries, block by block: (squared distances, ids) of the ``k`` nearest."""
-        best = (np.empty((len(queries), 0), np.float32), np.empty((len(queries), 0), np.int64))
-        query_norms = (queries**2).sum(axis=1)[:, np.newaxis]
-        for segment in self._segments:
-            for ids, block in zip(self._blocks(segment, "ids"), self._blocks(segment, "codes")):
-                prepared = self._prepared(block)
-                squared = np.maximum(query_norms + (prepared**2).sum(axis=1) - 2 * queries @ prepared.T, 0)
-                squared[:, np.isin(ids, self._removed)] = np.inf
-                m = min(k, len(ids))
-                nearest = np.argpartition(squared, m - 1, axis=1)[:, :m]
-                best = merge_nearest(best, (np.take_along_axis(squared, nearest, 1), ids[nearest]), k)
-        return best
+        """Every live code against the queries: (squared distances, ids) of the ``k`` nearest."""
+        blocks = ((ids, self._prepared(codes)) for segment in self._segments
+                  for ids, codes in zip(self._blocks(segment, "ids"), self._blocks(segment, "codes")))
+        return exact_nearest(queries, blocks, self._removed, k)
 
     def _compressed_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """IVF-PQ candidates re-ranked with their exact codes; a query with fewer than ``k`` candidates is searched
@@ -635,49 +605,3 @@ class _Rows:
             n -= len(block[0])
             if len(block[0]):
                 yield block
-
-
-def _check_settings(folder: Path, settings: dict) -> None:
-    """Raise ValueError unless ``settings`` are those of a store of this format version or an older one."""
-    if settings.get("format") != FORMAT:
-        raise ValueError(f"{str(folder)!r} is not a cae_sim store (format {settings.get('format')!r})")
-    if str(settings.get("version", "")).isdigit() and int(settings["version"]) > VERSION:
-        raise ValueError(f"the store {str(folder)!r} is of format version {settings['version']}; this cae_sim reads up to {VERSION}")
-    try:
-        check_int("version", int(settings["version"]))
-        check_int("width", int(settings["width"]))
-        check_int("segment_rows", int(settings["segment_rows"]))
-        check_choice("dtype", settings["dtype"], DTYPES)
-        check_choice("metric", settings["metric"], tuple(DISTANCES))
-        check_choice("index", settings["index"], INDEXES)
-    except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"the store {str(folder)!r} is damaged: its settings do not fit ({error})") from error
-
-
-def _checked_paths(paths, n: int) -> list[str]:
-    if isinstance(paths, (str, bytes, os.PathLike)):
-        raise ValueError(f"paths must be a list of paths, one per code, got {paths!r:.80}")
-    paths = [os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else path for path in paths]
-    if len(paths) != n:
-        raise ValueError(f"{n} codes and {len(paths)} paths: give one path per code")
-    bad = [path for path in paths if not isinstance(path, str) or not path]
-    if bad:
-        raise ValueError(f"paths must be non-empty strings or path-likes, got {bad[0]!r:.80}")
-    return paths
-
-
-def _checked_metadata(metadata: dict | None, n: int) -> dict[str, list]:
-    metadata = dict(metadata or {})
-    unknown = sorted(set(metadata) - set(METADATA))
-    if unknown:
-        raise ValueError(f"unknown metadata {unknown[0]!r}: a store keeps {', '.join(METADATA)}")
-    for name, values in metadata.items():
-        if len(values) != n:
-            raise ValueError(f"metadata {name!r} has {len(values)} values for {n} codes")
-    sizes = metadata.get("size", [])
-    if not all(isinstance(size, (int, np.integer)) and size >= 0 for size in sizes):
-        raise ValueError("metadata 'size' must be ints ≥ 0 (bytes)")
-    hashes = metadata.get("sha256", [])
-    if not all(isinstance(h, str) and len(h) == 64 and all(c in "0123456789abcdef" for c in h) for h in hashes):
-        raise ValueError("metadata 'sha256' must be 64 lower-case hex digits each")
-    return {name: [int(v) for v in values] if name == "size" else list(values) for name, values in metadata.items()}
