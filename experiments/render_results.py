@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "experiments" / "results"
 PAGES = (ROOT / "docs" / "results.md", ROOT / "docs" / "benchmarks.md")
-BLOCK = re.compile(r"(<!-- generated: ([a-z_]+) -->\n)(.*?)(<!-- end generated -->)", re.DOTALL)
+BLOCK = re.compile(r"(<!-- generated: ([a-z0-9_]+) -->\n)(.*?)(<!-- end generated -->)", re.DOTALL)
 EXPERIMENTS = {
     "mnist_clustering": "MNIST (`python experiments/mnist_clustering.py`)",
     "digits_clustering": "scikit-learn digits, 1,797 8×8 images (`python experiments/digits_clustering.py`)",
@@ -326,6 +326,36 @@ def render_litert_agreement(results: dict) -> str:
     return rows_table(["model", "layer", "max ‖a − b‖ / ‖a‖", "same top-10"], rows)
 
 
+def render_float16_codes(results: dict) -> str:
+    """float16_codes.py: float32 against float16 codes, per collection, and the rule's verdict."""
+    rows = []
+    for name, r in results["results"].items():
+        f32, f16, delta = r["float32"], r["float16"], r["delta"]
+        rows.append([name, f"{r['images']:,}", r["classes"], f"{r['recall_at_10']:.4f}",
+                     f"{f32['nmi']:.4f} / {f16['nmi']:.4f}", f"{delta['nmi']:+.4f}",
+                     f"{f32['ari']:.4f} / {f16['ari']:.4f}", f"{delta['ari']:+.4f}", f"{r['ari_between']:.4f}",
+                     f"{delta['p@10']:+.4f}", f"{delta['copy_top1']:+.4f}", "yes" if r["no_loss"] else "**no**"])
+    sizes = [r["npy_bytes"] for r in results["results"].values()]
+    ratio = sum(s["float16"] for s in sizes) / sum(s["float32"] for s in sizes)
+    seeds = results["options"]["seeds"]
+
+    def spread(r: dict, measure: str) -> float:
+        values = [run["float32"][measure] for run in r["per_seed"]]
+        return max(values) - min(values)
+
+    failing = [f"{name} (ΔNMI {r['delta']['nmi']:+.4f}, ΔARI {r['delta']['ari']:+.4f}; float32's own spread over the "
+               f"seeds: NMI {spread(r, 'nmi'):.4f}, ARI {spread(r, 'ari'):.4f})"
+               for name, r in results["results"].items() if not r["no_loss"]]
+    return (f"Codes of `{results['encoding']}`; K-Means seeds 0–{seeds - 1}, NMI and ARI their means. "
+            f"float32 / float16 against the labels; Δ = float16 − float32.\n\n"
+            + rows_table(["collection", "images", "k", "recall@10", "NMI", "ΔNMI", "ARI", "ΔARI", "ARI(f32, f16)",
+                          "ΔP@10", "Δcopy top-1", "no loss"], rows)
+            + f"\nThe rule, fixed before measuring: {results['rule']}. "
+            f"**Verdict: {'no loss' if results['no_loss'] else 'float16 fails the rule (not no loss)'}.**"
+            + (f" Outside the bounds: {'; '.join(failing)}." if failing else "")
+            + f" The .npy of the float16 codes is {ratio:.3f} of the float32 one's size.\n")
+
+
 BLOCKS = {
     "clustering": render,
     "former_default": render_former_default,
@@ -339,6 +369,7 @@ BLOCKS = {
     "bench_search": from_file("bench_search", render_bench_search),
     "bench_litert": from_file("bench_litert", render_bench_litert),
     "litert_agreement": from_file("litert_agreement", render_litert_agreement),
+    "float16_codes": from_file("float16_codes", render_float16_codes),
 }
 
 
