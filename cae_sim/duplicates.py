@@ -74,7 +74,16 @@ def duplicate_groups(index: NeighborIndex, codes: np.ndarray, threshold: float, 
     codes = check_codes(codes)
     if len(codes) != len(index):
         raise ValueError(f"codes must be the {len(index)} indexed ones, got {len(codes)}")
-    sources, targets = _links(index, codes, threshold, min(n_neighbors, len(codes)))
+    return linked_groups(index, codes, threshold, min(n_neighbors, len(codes)))
+
+
+def linked_groups(index, codes, threshold: float, n_neighbors: int) -> list[np.ndarray]:
+    """``duplicate_groups`` once its arguments are checked.
+
+    ``index`` needs only ``kneighbors`` and ``score``, and ``codes`` only ``len`` and indexing by an array of
+    positions: a ``CodeStore`` reads them from disk, a block at a time.
+    """
+    sources, targets = _links(index, codes, threshold, n_neighbors)
     graph = coo_matrix((np.ones(len(sources), bool), (sources, targets)), shape=(len(codes), len(codes)))
     _, labels = connected_components(graph, directed=False)
     return _groups(labels)

@@ -28,6 +28,7 @@ import numpy as np
 from .._checks import check_choice, check_int, check_random_state
 from .._files import file_sha256, write_atomically
 from ..distances import DISTANCES, get_distance
+from ..duplicates import check_threshold, linked_groups
 from ..progress import Progress
 from .catalogue import FILE, Catalogue, Segment
 from .checks import DTYPES, INDEXES, check_settings, checked_codes, checked_metadata, checked_paths
@@ -376,6 +377,26 @@ class CodeStore:
             self.catalogue.set(trained=1)
         self._seen = None
 
+    def duplicates(self, threshold: float, *, n_neighbors: int = 16) -> list[np.ndarray]:
+        """Groups of near-duplicate images, as ids: those whose scores chain at or above ``threshold``.
+
+        As ``cae_sim.duplicates.duplicate_groups``, through the store's search (compressed once trained), a
+        block of images at a time: never N × N, and only the links in memory.
+
+        Raises
+        ------
+        ValueError
+            If ``threshold`` is outside the metric's scores, or ``n_neighbors`` < 1.
+        """
+        threshold = check_threshold(threshold, self.metric)
+        check_int("n_neighbors", n_neighbors)
+        self._refresh()
+        live = self._live_ids()
+        if len(live) < 2:
+            return []
+        groups = linked_groups(_LiveNeighbors(self, live), _LiveCodes(self, live), threshold, min(n_neighbors, len(live)))
+        return [live[group] for group in groups]
+
     # ------------------------------------------------------------------ clustering
 
     def cluster(self, n_clusters: int, *, sample_size: int = CLUSTER_SAMPLE, random_state=0) -> np.ndarray:
@@ -587,6 +608,33 @@ class CodeStore:
         bad = ids[np.isin(ids, self._removed)]
         if len(bad):
             raise ValueError(f"not in the store: id {int(bad[0])} was removed")
+
+
+class _LiveNeighbors:
+    """The store's search as ``linked_groups`` asks for it: positions among the live ids ``live``, not ids."""
+
+    def __init__(self, store: CodeStore, live: np.ndarray):
+        self.store, self.live = store, live
+
+    def kneighbors(self, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        distances, ids = self.store.search(codes, k)
+        return distances, np.searchsorted(self.live, ids)
+
+    def score(self, distances: np.ndarray) -> np.ndarray:
+        return get_distance(self.store.metric).score(distances, self.store.width)
+
+
+class _LiveCodes:
+    """The codes of the live ids ``live``, read from the store by position."""
+
+    def __init__(self, store: CodeStore, live: np.ndarray):
+        self.store, self.live = store, live
+
+    def __len__(self) -> int:
+        return len(self.live)
+
+    def __getitem__(self, positions: np.ndarray) -> np.ndarray:
+        return self.store.codes(self.live[positions])
 
 
 class _Rows:

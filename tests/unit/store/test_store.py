@@ -7,6 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cae_sim.duplicates import duplicate_groups
+from cae_sim.index import ExactIndex
 from cae_sim.store import CodeStore, store as store_module
 from cae_sim.store.search import pq_bytes
 
@@ -309,6 +311,31 @@ def test_training_needs_enough_codes(store, sample_size):
     store.add(clustered(300), names(300))
     with pytest.raises(ValueError, match="256"):
         store.train_search(sample_size=sample_size)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 999), threshold=st.floats(0.9, 0.999))
+def test_duplicates_are_those_of_the_in_memory_search_as_ids(tmp_path_factory, seed, threshold):
+    rng = np.random.default_rng(seed)
+    codes = clustered(150, seed=seed)
+    copies = rng.choice(150, 20)
+    codes = np.vstack([codes, codes[copies] + 0.01 * rng.standard_normal((20, WIDTH))]).astype(np.float16).astype(np.float32)
+    with CodeStore.create(tmp_path_factory.mktemp("s") / "store", WIDTH, segment_rows=64) as made:
+        ids = made.add(codes, names(len(codes))).ids
+        made.remove([int(ids[0])])
+        found = made.duplicates(threshold)
+    kept = np.arange(1, len(codes))
+    expected = duplicate_groups(ExactIndex().fit(codes[kept]), codes[kept], threshold)
+    assert [group.tolist() for group in found] == [ids[kept[group]].tolist() for group in expected]
+    assert len(found) >= 1 or threshold > 0.99
+
+
+def test_duplicates_checks_its_arguments(store):
+    store.add(clustered(3), names(3))
+    with pytest.raises(ValueError, match="threshold"):
+        store.duplicates(1.5)
+    with pytest.raises(ValueError, match="n_neighbors"):
+        store.duplicates(0.9, n_neighbors=0)
 
 
 # ---------------------------------------------------------------------------- clustering
