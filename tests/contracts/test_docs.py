@@ -85,6 +85,7 @@ def test_the_import_lines_are_found():
     assert "from cae_sim import Pipeline" in _imports(_python_blocks(ROOT / "README.md")[0])
 
 
+@pytest.mark.slow
 def test_every_python_block_imports():
     """Each ```python block's import lines (and only those) run in one fresh interpreter, block by block."""
     statements = []

@@ -115,6 +115,7 @@ def test_every_seed_of_a_listed_format_decodes_and_its_size_fields_are_found(rea
 
 @settings(FUZZ, max_examples=80)
 @given(data=st.data())
+@pytest.mark.slow
 def test_a_save_damaged_byte_by_byte_loads_and_answers_or_says_what_is_wrong(loader, data):
     worker, save, folder = loader
     copy = folder / uuid.uuid4().hex

@@ -51,6 +51,7 @@ def test_an_index_whose_lists_name_a_file_never_opens_it(tmp_path):
     assert victim.read_bytes() == b"v" * 76_000
 
 
+@pytest.mark.slow
 def test_a_crafted_save_with_on_disk_lists_loads_and_adds_without_touching_the_named_file(tmp_path):
     victim = tmp_path / "victim.bin"
     victim.write_bytes(b"v" * 76_000)
@@ -214,6 +215,7 @@ def test_a_query_returns_only_real_matches_where_the_probed_lists_are_short(kind
 
 
 @pytest.mark.parametrize("index", ["faiss-flat", "faiss-ivf", "faiss-ivfpq", "faiss-hnsw"])
+@pytest.mark.slow
 def test_a_saved_faiss_index_is_plain_arrays_and_answers_as_before(index, tmp_path):
     images = np.random.default_rng(0).integers(0, 255, (300, 16, 16, 3), dtype=np.uint8)
     fitted = Pipeline(encoder="dhash", n_clusters=2, index=index, random_state=0).fit(images)

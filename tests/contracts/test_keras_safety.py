@@ -346,6 +346,7 @@ def cae_sim_loader(world):
     zygote.close()
 
 
+@pytest.mark.slow
 def test_every_payload_is_crafted(world):
     assert sorted(world[1]) == sorted(PAYLOADS)
 

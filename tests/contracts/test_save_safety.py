@@ -63,6 +63,7 @@ def load_in_child(directory: Path, timeout: float = 120) -> subprocess.Completed
 # ---------------------------------------------------------------- only regular files inside the save
 
 
+@pytest.mark.slow
 def test_a_fifo_in_place_of_a_listed_file_is_refused_without_waiting(saved):
     (saved / "labels.npy").unlink()
     os.mkfifo(saved / "labels.npy")
@@ -204,6 +205,7 @@ def test_a_sigkill_at_any_moment_of_saving_leaves_a_save_that_loads(tmp_path):
 # ---------------------------------------------------------------- one writer
 
 
+@pytest.mark.slow
 def test_a_second_writer_waits_for_the_lock_then_names_its_holder(saved):
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from cae_sim.persistence import writing\n"
                                "with writing(sys.argv[1]):\n    print('held', flush=True); time.sleep(30)", str(saved)],

@@ -54,6 +54,7 @@ def test_degraded_copies_find_their_original(trained_on_data):
     assert hits >= 0.75 * len(trained_on_data.paths_)
 
 
+@pytest.mark.slow
 def test_reconstructions_resemble_the_inputs(trained_on_data):
     images = np.stack([read_image(p, 32) for p in trained_on_data.paths_])
     error = np.mean((trained_on_data.encoder_.reconstruct(images) - images) ** 2)

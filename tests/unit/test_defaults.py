@@ -99,6 +99,7 @@ def test_auto_index_is_exact_below_the_faiss_size_and_faiss_from_it_on(n_codes, 
     assert choose_index("auto", n_codes) == expected and choose_index("faiss-hnsw", n_codes) == "faiss-hnsw"
 
 
+@pytest.mark.slow
 def test_a_fitted_model_records_every_automatic_choice(tmp_path):
     model = Model(encoder="dhash", n_clusters=2, random_state=0).fit(blobs(6, 28))
     assert model.choices_ == {"encoder": "dhash", "clustering": "kmeans", "image_size": model.encoder_.image_size}

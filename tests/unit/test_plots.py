@@ -146,6 +146,7 @@ def test_write_image_wants_rgb_uint8(tmp_path, image):
         write_image(tmp_path / "x.png", image)
 
 
+@pytest.mark.slow
 def test_plots_is_reachable_from_cae_sim_without_tensorflow():
     code = "import sys, cae_sim; cae_sim.plots.tile_grid; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -262,6 +262,7 @@ def test_fit_encode_encodes_each_image_once_and_gives_the_codes_encode_gives(ima
     np.testing.assert_allclose(codes, trained.encode(images), atol=1e-5)  # the same model as fit's, seed for seed
 
 
+@pytest.mark.slow
 def test_a_quiet_fit_writes_nothing_and_a_verbose_one_a_bar_without_keras_lines(images, capsys):
     ConvAutoencoder(**TINY).fit(images[:16])
     assert capsys.readouterr().err == ""

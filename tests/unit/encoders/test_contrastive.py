@@ -47,6 +47,7 @@ def test_a_trained_head_puts_views_of_one_image_nearer_than_views_of_others(trai
     assert trained.history_["loss"][-1] < trained.history_["loss"][0]
 
 
+@pytest.mark.slow
 def test_codes_are_float32_of_the_head_or_beside_the_backbone(trained, photos):
     assert trained.encode(photos[:3]).shape == (3, 16) and trained.encode(photos[:3]).dtype == np.float32
     trained.set_params(output="concat")
@@ -150,6 +151,7 @@ def tiny_backbone():
 
 
 @pytest.mark.parametrize("output", ["head", "concat"])
+@pytest.mark.slow
 def test_fit_encode_runs_the_backbone_once_per_view_and_gives_the_codes_encode_gives(output, tiny_backbone, monkeypatch):
     cae, images = tiny_backbone
     seen = []

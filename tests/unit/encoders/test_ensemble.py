@@ -25,6 +25,7 @@ def test_width_is_the_sum_and_each_part_is_weighted_unit_length(ensemble, images
     np.testing.assert_allclose(np.linalg.norm(codes[:, 1000:], axis=1), 0.5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_each_member_sees_images_at_its_own_size(ensemble, images):
     assert ensemble.image_size == 224
     logits = ensemble.encoders_[0].encode(images)

@@ -48,6 +48,7 @@ def assert_runtimes_agree(data_dir, **params) -> None:
     assert (cosine_ranking(codes)[:, :top] == cosine_ranking(expected)[:, :top]).all()
 
 
+@pytest.mark.slow
 def test_lite0_pooled_codes_agree_with_keras(data_dir):
     assert_runtimes_agree(data_dir, model="efficientnet_lite0")
 
@@ -156,6 +157,7 @@ def query_in_a_child(save, image) -> list[str]:
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
 
 
+@pytest.mark.slow
 def test_a_saved_pretrained_pipeline_queries_without_tensorflow(lite0_save, data_dir):
     assert query_in_a_child(lite0_save, data_dir / "chelsea.jpg") == [str(data_dir / "chelsea.jpg"), "[]"]
 
@@ -190,6 +192,7 @@ def trained_cae():
     return ConvAutoencoder(**TINY).fit(images), images
 
 
+@pytest.mark.slow
 def test_a_trained_autoencoder_encodes_on_litert_as_on_keras(trained_cae):
     encoder, images = trained_cae
     codes = encoder.encode(images)
@@ -201,6 +204,7 @@ def test_a_trained_autoencoder_encodes_on_litert_as_on_keras(trained_cae):
     assert on_keras.network_._litert is None
 
 
+@pytest.mark.slow
 def test_the_contrastive_head_runs_on_litert_as_on_keras(data_dir, tmp_path):
     images = photos(data_dir, 224)
     encoder = ContrastiveEncoder(views=2, width=16, code_size=4, epochs=2, random_state=0)
@@ -252,12 +256,14 @@ def test_a_save_whose_parameters_were_changed_has_its_model_checked_despite_the_
         ConvAutoencoder.load(tmp_path / "save", params)
 
 
+@pytest.mark.slow
 def test_a_saved_autoencoder_pipeline_queries_without_tensorflow(fitted, data_dir, tmp_path):
     folder = tmp_path / "save"
     fitted.save(folder)  # the session's tiny autoencoder pipeline: no training of its own
     assert query_in_a_child(folder, data_dir / "chelsea.jpg")[1:] == ["[]"]
 
 
+@pytest.mark.slow
 def test_the_feature_map_autoencoder_runs_its_maps_and_encoder_on_litert(data_dir, tmp_path):
     import keras
 
