@@ -68,12 +68,14 @@ def test_random_bytes_under_an_image_name_are_read_or_refused_naming_the_file(re
 
 @settings(FUZZ, max_examples=200)
 @given(data=st.data())
+@pytest.mark.slow
 def test_real_files_whose_header_declares_other_sizes_are_read_or_refused_naming_the_file(reader, data):
     read_everywhere(reader, IMAGE_KINDS["header edits"](HypothesisDraw(data)))
 
 
 @settings(FUZZ, max_examples=250)
 @given(data=st.data())
+@pytest.mark.slow
 def test_truncated_flipped_and_overwritten_real_files_are_read_or_refused_naming_the_file(reader, data):
     read_everywhere(reader, IMAGE_KINDS["mutated files"](HypothesisDraw(data)))
 
@@ -154,7 +156,7 @@ def test_a_damaged_npy_header_that_the_fuzzing_found_is_a_damaged_save(loader, t
 @pytest.mark.parametrize(("behaviour", "expected", "detail"), [
     ("os.kill(os.getpid(), signal.SIGSEGV)", "crash", "killed by SIGSEGV"),
     ("os.abort()", "crash", "killed by SIGABRT"),
-    ("time.sleep(30)", "timeout", "no answer in 1.0 s"),
+    pytest.param("time.sleep(30)", "timeout", "no answer in 1.0 s", marks=pytest.mark.slow),  # waits out the 1 s limit
 ])
 def test_the_worker_counts_a_crash_or_a_hang_and_starts_again(tmp_path, behaviour, expected, detail):
     child = ("import os, signal, sys, time\nprint('ready', flush=True)\n"

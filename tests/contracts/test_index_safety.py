@@ -34,6 +34,7 @@ def run_python(code: str, *args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_an_index_whose_lists_name_a_file_never_opens_it(tmp_path):
     victim = tmp_path / "victim.bin"
     victim.write_bytes(b"v" * 76_000)
@@ -124,7 +125,7 @@ def test_saved_arrays_that_do_not_fit_the_codes_are_refused_before_faiss_builds(
         FaissIndex(kind=kind, n_lists=8, hnsw_m=4).restore(change(arrays), codes)
 
 
-@pytest.mark.parametrize("kind", ["Flat", "IVF", "IVFPQ", "HNSW"])
+@pytest.mark.parametrize("kind", ["Flat", "IVF", pytest.param("IVFPQ", marks=pytest.mark.slow), "HNSW"])
 def test_a_save_of_faiss_serialised_bytes_is_fitted_anew_on_its_codes(kind):
     import faiss
 
@@ -201,6 +202,7 @@ def test_parameters_that_would_allocate_beyond_the_codes_are_refused_before_buil
     assert result.returncode == 0 and len(lines) == len(OVERSIZED) and message in lines[case], result.stdout + result.stderr[-2000:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["IVF", "IVFPQ"])
 def test_a_query_returns_only_real_matches_where_the_probed_lists_are_short(kind):
     # 400 images in 8 lists, 1 visited: FAISS alone padded 141 of 200 answers with id -1 (score -inf)

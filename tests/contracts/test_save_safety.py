@@ -91,6 +91,7 @@ def test_a_folder_of_the_save_linked_outside_is_refused(saved, tmp_path):
 # ---------------------------------------------------------------- declared sizes are not trusted
 
 
+@pytest.mark.slow
 def test_an_npy_header_declaring_two_to_the_forty_values_allocates_nothing(saved):
     header = {"descr": "<f4", "fortran_order": False, "shape": (2**40, 64)}
     with open(saved / "codes.npy", "wb") as file:

@@ -161,7 +161,7 @@ def clustered_codes(n=3000, d=16, seed=0):
     return (centres[rng.integers(0, 30, n)] + rng.normal(size=(n, d))).astype(np.float32)
 
 
-@pytest.mark.parametrize("name", sorted(INDEXES))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "faiss-ivfpq" else n for n in sorted(INDEXES)])
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_every_index_finds_the_exact_neighbours_or_nearly(name, metric):
     codes = clustered_codes()
@@ -175,7 +175,8 @@ def test_every_index_finds_the_exact_neighbours_or_nearly(name, metric):
     assert (np.diff(distances, axis=1) >= -1e-5).all()
 
 
-@pytest.mark.parametrize("name", sorted(set(INDEXES) - {"faiss-ivfpq"}))  # PQ needs 256 codes; tested below
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "faiss-ivf" else n
+                                  for n in sorted(set(INDEXES) - {"faiss-ivfpq"})])  # PQ needs 256 codes; tested below
 @given(removed=st.lists(st.integers(0, 59), min_size=1, max_size=40, unique=True), seed=st.integers(0, 100))
 def test_removing_and_adding_keeps_positions_as_a_list_would(name, removed, seed):
     codes = np.random.default_rng(seed).normal(size=(60, 8)).astype(np.float32) * 10
@@ -275,6 +276,7 @@ def test_near_ties_of_the_matrix_product_are_settled_by_exact_distances():
         np.testing.assert_array_equal(nearest[:, 0], np.arange(4))
 
 
+@pytest.mark.slow
 def test_exact_search_memory_stays_within_its_blocks_however_many_neighbours_are_asked():
     # Every neighbour of 400 wide codes: measured all at once, the exact re-measuring alone would hold
     # 400 × 400 × 2,048 float32 values (1.3 GB); in blocks it holds a few 64 MiB blocks at most.

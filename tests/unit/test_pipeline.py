@@ -84,6 +84,7 @@ def test_gray_batches_are_accepted():
     assert Pipeline(encoder="cae", n_clusters=2, **TINY).fit(images).codes_.shape == (6, TINY["code_size"])
 
 
+@pytest.mark.slow
 def test_an_encoder_object_is_cloned_and_fitted():
     encoder = ConvAutoencoder(image_size=8, code_size=4, filters=(4,), epochs=1, random_state=0)
     images = np.stack([smooth_image(i, 8, 8) for i in range(6)])

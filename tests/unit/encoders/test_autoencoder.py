@@ -245,6 +245,7 @@ def test_auto_batches_keep_their_pixels_bounded_and_shrink_only_above_32_px(n_im
         assert batch == min(256, max(16, n_images // 64))  # small images train as before
 
 
+@pytest.mark.slow
 def test_fit_encode_encodes_each_image_once_and_gives_the_codes_encode_gives(images, trained, monkeypatch):
     encoded = []
     predict = ConvAutoencoder._predict
