@@ -21,10 +21,12 @@ FOLDER = "search"
 #: Inverted lists of the compressed search: about 4,000 codes a list at 1 million codes (training and encoding cost
 #: grow with it: 1,024 lists took 16 minutes to train on a busy 2-core machine).
 N_LISTS = 256
-#: Lists a query visits.
-N_PROBE = 16
-#: Candidates per query re-ranked with the exact codes (at least 10 × k).
-CANDIDATES = 100
+#: Lists a query visits. At 1 and 2 million codes, 8, 16 and 32 gave the same recall (within 0.001): the candidates
+#: decide it (``bench_store.py``'s first run).
+N_PROBE = 8
+#: Candidates per query re-ranked with the exact codes, for k up to 10 (times k // 10 beyond): 100 gave recall@10 0.944 and 0.903 at 1 and
+#: 2 million codes, 200 gave 0.986 and 0.972 (``bench_store.py``'s first run; its second checks them on other queries).
+CANDIDATES = 200
 #: Codes sampled to train the lists and the codebooks (FAISS asks for 39 a list).
 TRAIN_SAMPLE = 40 * N_LISTS
 #: k-means iterations of each PQ codebook (FAISS' default, 25, took 2.5 minutes of the busy 2-core machine for 16,384
@@ -56,7 +58,7 @@ class CompressedSearch:
     n_probe : int
         Lists a query visits (``N_PROBE``).
     candidates : int
-        Candidates a query re-ranks, at least 10 × k (``CANDIDATES``).
+        Candidates a query re-ranks for k up to 10, times k // 10 beyond (``CANDIDATES``).
     """
 
     def __init__(self, folder, width: int):

@@ -5,10 +5,11 @@ Segment ``N`` is up to three files in ``segments/``: ``N.codes.npy`` (rows, widt
 (rows, code bytes) uint8. Files are written under a temporary name and renamed when complete; the catalogue lists
 a segment only after its files are in place.
 
-Reads never load a whole file. A few random rows (a query's candidates) are read through a memory map, without a
-system call per row; many rows (a sample) and blocks (a stream) are read with ``pread``, so that a process's
-memory stays that of the rows it holds, whatever the store's size (mapped pages that were touched count in its
-RSS). The operating system's page cache keeps what is read often.
+Reads never map or load a whole file: rows are read with ``pread``, each run of neighbouring rows in one call, so
+a process's memory stays that of the rows it holds, whatever the store's size; the operating system's page cache
+keeps what is read often. (A memory map was tried for a query's candidates: where the page cache holds large
+folios, each touched row mapped hundreds of KB, 1.5 GB of RSS for 2,000 rows, and 200 rows took 8.8 ms against
+2.5 ms with ``pread``.)
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from .._files import sync_folder, write_atomically
 
 FOLDER = "segments"
 KINDS = ("codes", "ids", "pq")
-#: Most rows read through the memory map at once; more are read with ``pread``.
-MAPPED_ROWS = 4096
 
 
 class SegmentFiles:
@@ -39,7 +38,6 @@ class SegmentFiles:
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder) / FOLDER
         self._open: dict[Path, tuple[int, int, tuple, np.dtype]] = {}  # path: descriptor, data offset, shape, dtype
-        self._maps: dict[Path, np.memmap] = {}
 
     def path(self, number: int, kind: str) -> Path:
         """The file of segment ``number``'s ``kind`` (one of ``KINDS``)."""
@@ -85,11 +83,6 @@ class SegmentFiles:
             If the file is missing.
         """
         descriptor, offset, shape, dtype = self._opened(number, kind, shape, dtype)
-        if len(rows) <= MAPPED_ROWS:
-            path = self.path(number, kind)
-            if path not in self._maps:
-                self._maps[path] = np.memmap(path, dtype, mode="r", offset=offset, shape=shape)
-            return self._maps[path][rows]
         row_bytes = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
         out = np.empty((len(rows), *shape[1:]), dtype)
         view = memoryview(out.reshape(-1).view(np.uint8))
@@ -125,7 +118,6 @@ class SegmentFiles:
         for descriptor, *_ in self._open.values():
             os.close(descriptor)
         self._open.clear()
-        self._maps.clear()
 
     def _opened(self, number: int, kind: str, shape: tuple, dtype) -> tuple[int, int, tuple, np.dtype]:
         path = self.path(number, kind)

@@ -579,7 +579,7 @@ class CodeStore:
             self.compressed.load([(self._ids_in(segment), np.concatenate(list(self._blocks(segment, "pq"))))
                                   for segment in self._segments])
             self._lists_loaded = True
-        found = [row[row >= 0] for row in self.compressed.candidates_of(queries, max(self.compressed.candidates, 10 * k), self._removed)]
+        found = [row[row >= 0] for row in self.compressed.candidates_of(queries, self.compressed.candidates * max(1, k // 10), self._removed)]
         short = np.array([len(row) < k for row in found])
         squared, ids = np.empty((len(queries), k), np.float32), np.empty((len(queries), k), np.int64)
         if (~short).any():
