@@ -3,7 +3,7 @@
 A ``.keras`` file is a zip of ``config.json`` (every object of the model by module and class name),
 ``metadata.json`` and ``model.weights.h5``, stored uncompressed. Keras builds whatever the config names; with
 ``safe_mode`` it refuses to run code (``pyproject.toml``'s Keras floor is the lowest release from which on every
-release refuses the payloads of ``tests/test_keras_safety.py``). Before Keras opens the file, ``load_model`` checks
+release refuses the payloads of ``tests/contracts/test_keras_safety.py``). Before Keras opens the file, ``load_model`` checks
 that its config names only the objects cae_sim's encoders are made of, that no member is compressed, and that the
 weights it declares fit in the file's bytes, so nothing much larger than the file is allocated; whatever Keras or
 TensorFlow then raises becomes a ValueError naming the file.

@@ -8,7 +8,11 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from cae_sim import Pipeline
+
+pytestmark = pytest.mark.slow  # a command end to end, with a Dask cluster
 
 
 def test_add_with_local_workers_prints_no_dask_lines(tmp_path, data_dir):

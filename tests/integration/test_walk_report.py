@@ -1,15 +1,10 @@
-"""The newcomer walk: the report command names a refused --out with quotes, as train does; the report's cluster-size
-bars start at one edge whatever the width of their cluster's name (with ten clusters or more, "Cluster 10"'s bar
-began further right than "Cluster 9"'s, so bars of one size looked unequal)."""
-
-import shutil
+"""The newcomer walk: the report command names a refused --out with quotes, as train does (the report's bars:
+``tests/browser/test_report_bars.py``)."""
 
 import pytest
 
 from cae_sim import Pipeline
 from cae_sim.cli import main
-
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
 
 
 @pytest.fixture(scope="module")
@@ -29,20 +24,3 @@ def test_a_refused_out_is_named_in_quotes(save, tmp_path, capsys):
     assert main(["report", str(save), "--out", str(plain), "--quiet"]) == 2
     assert capsys.readouterr().err == f"error: {str(plain)!r} exists and is not a folder\n"
     assert (foreign / "keep.txt").read_text() == plain.read_text() == "mine"
-
-
-@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on PATH: apt-get install chromium")
-def test_the_cluster_size_bars_start_at_one_edge(save, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright comes with the test extra")
-    assert main(["report", str(save), "--out", str(tmp_path / "report"), "--quiet"]) == 0
-    with sync_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = browser.new_page()
-            page.goto((tmp_path / "report" / "index.html").as_uri())
-            names = page.eval_on_selector_all(".sizes a", "links => links.map(a => a.textContent)")
-            lefts = page.eval_on_selector_all(".sizes .bar", "bars => bars.map(b => b.getBoundingClientRect().left)")
-        finally:
-            browser.close()
-    assert "Cluster 10" in names and "Cluster 9" in names and len(lefts) == 11
-    assert max(lefts) - min(lefts) < 0.5
