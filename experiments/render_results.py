@@ -1,6 +1,6 @@
-"""Render the generated tables of docs/results.md and docs/benchmarks.md from experiments/results/*.json.
+"""Render the generated tables of docs/results.md, docs/benchmarks.md and docs/collections.md from experiments/results/*.json.
 
-    python experiments/render_results.py           # rewrites every generated block of the two pages
+    python experiments/render_results.py           # rewrites every generated block of the pages
     python experiments/render_results.py --check   # exit 1, changing nothing, if a page is not what it renders to
 
 A page holds hand-written text around blocks ``<!-- generated: NAME -->`` ... ``<!-- end generated -->``; each
@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "experiments" / "results"
-PAGES = (ROOT / "docs" / "results.md", ROOT / "docs" / "benchmarks.md")
+PAGES = (ROOT / "docs" / "results.md", ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "collections.md")
 BLOCK = re.compile(r"(<!-- generated: ([a-z0-9_]+) -->\n)(.*?)(<!-- end generated -->)", re.DOTALL)
 EXPERIMENTS = {
     "mnist_clustering": "MNIST (`python experiments/mnist_clustering.py`)",
@@ -356,6 +356,79 @@ def render_float16_codes(results: dict) -> str:
             + f" The .npy of the float16 codes is {ratio:.3f} of the float32 one's size.\n")
 
 
+# --- the store (docs/collections.md) -------------------------------------------------------------------------------
+
+
+def _store_numbers(results: dict) -> dict:
+    """What the store's tables need from ``bench_store``'s results: the two measured sizes, the adding rates."""
+    r = _measured(results)
+    batches = r["build"]
+    added = sum(b["size"] - a["size"] for a, b in zip([{"size": 0}] + batches, batches))
+    return {"r": r, "half": r["measured"][0], "full": r["measured"][1],
+            "add_codes_per_s": added / sum(batch["add_s"] for batch in batches),
+            "rss_range": (min(b["rss_mb"] for b in batches), max(b["rss_mb"] for b in batches))}
+
+
+def render_bench_store(results: dict) -> str:
+    n = _store_numbers(results)
+    r, half, full, targets = n["r"], n["half"], n["full"], n["r"]["targets"]
+
+    def both(field, form):
+        return [form(half[field]), form(full[field])]
+
+    rows = [
+        ["peak RSS of the process that adds", f"< {targets['peak_rss_mb']:,} MB", f"{r['peak_rss_adding_mb']:,.0f} MB (the whole build)", ""],
+        ["its RSS after each add", "flat", f"{n['rss_range'][0]:,.0f}–{n['rss_range'][1]:,.0f} MB", ""],
+        ["`CodeStore.open`", f"< {targets['open_s']:g} s", *both("open_s", lambda v: f"{v * 1000:.1f} ms")],
+        ["first query (reads the compressed lists)", "", *both("first_query_s", lambda v: f"{v:.2f} s")],
+        ["query, median / 90th percentile", f"≤ {targets['query_ms']:g} ms",
+         *[f"{m['query_ms']['median_ms']:.1f} / {m['query_ms']['p90_ms']:.1f} ms" for m in (half, full)]],
+        ["recall@10 against exact search", f"≥ {targets['recall_at_10']}", *both("recall_at_10", lambda v: f"{v:.3f}")],
+        ["exact search (every code read), per query", "", *both("exact_search_ms_per_query", lambda v: f"{v:,.0f} ms")],
+        ["index memory / raw float32 codes", f"≤ {targets['index_share_of_raw_codes']:.0%}",
+         *[f"{m['index_mb']:,.0f} / {m['raw_float32_codes_mb']:,.0f} MB ({m['index_mb'] / m['raw_float32_codes_mb']:.1%})" for m in (half, full)]],
+        ["on disk (float16 codes, ids, compressed codes, catalogue)", "", *both("disk_mb", lambda v: f"{v:,.0f} MB")],
+        ["peak RSS of the process that searches (anonymous + file pages after the queries)", "",
+         *[f"{m['peak_rss_searching_mb']:,.0f} MB ({m['rss_anon_and_file_after_queries_mb'][0]:,.0f} + "
+           f"{m['rss_anon_and_file_after_queries_mb'][1]:,.0f})" for m in (half, full)]],
+    ]
+    table = rows_table(["", "target", f"{half['size']:,} codes", f"{full['size']:,} codes"], rows)
+    removal, crash = r["remove_and_compact"], r["crash"]
+    grid = ", ".join(f"{g['n_probe']} lists and {g['candidates']} candidates {g['recall_at_10']:.3f} in {g['mean_query_ms']:.1f} ms"
+                     for g in full["n_probe_and_candidates"])
+    return (table + f"\nAdding: {n['add_codes_per_s']:,.0f} codes/s into the store (generating them not counted). "
+            f"`remove` of {removal['removed']:,} images (1 %): {removal['remove_s']:.1f} s; `compact`: {removal['compact_s']:,.0f} s "
+            f"(segments after it: {removal['segments_after']}), peak RSS {removal['peak_rss_mb']:,.0f} MB. "
+            f"SIGKILL in the middle of an `add`: batches reported added before it: {crash['batches_reported']}, "
+            f"{'all kept, code for code' if crash['all_reported_kept_intact'] else 'NOT all kept'}; "
+            f"{crash['codes_of_the_killed_batch_in_the_store']:,} codes of the killed batch in the store.\n\n"
+            f"Recall@10 and mean query time at {full['size']:,} codes for other settings: {grid}.\n")
+
+
+def render_ten_million(results: dict) -> str:
+    n = _store_numbers(results)
+    full, ten = n["full"], 10_000_000
+    encode = load("bench_pretrained_fit")
+    per_code_disk, per_code_index = full["disk_mb"] / full["size"], full["index_mb"] / full["size"]
+    rows = []
+    if encode is not None:
+        rate = _measured(encode)["fit_images_per_s"]
+        rows.append(["encoding with `efficientnet_lite0` (`bench_pretrained_fit.py`)", f"{ten / rate / 3600:,.0f} h at {rate:.0f} images/s",
+                     f"{ten / rate / 3600 / 32:,.1f} h"])
+    rows += [
+        ["adding the codes to the store", f"{ten / n['add_codes_per_s'] / 60:,.0f} min at {n['add_codes_per_s']:,.0f} codes/s",
+         "the same: one writer (encoding is what spreads)"],
+        ["store on disk", f"{per_code_disk * ten / 1000:,.1f} GB", "on the machine that adds (workers send codes)"],
+        ["compressed index in RAM, per searching process", f"{per_code_index * ten / 1000:,.2f} GB", ""],
+        ["RAM of the process that adds", f"{n['r']['peak_rss_adding_mb']:,.0f} MB, flat in the store's size (measured to {full['size']:,})", "a Dask worker: ≈ 1.2 GB (`bench_add.py`)"],
+    ]
+    return (rows_table(["10,000,000 images of 1,280 values (CodeStore, float16)", "one 2-core machine", "32 such machines (Dask)"], rows)
+            + f"\nA query visits the same number of lists at any size, and each list grows with the store: a query took "
+            f"{n['half']['query_ms']['median_ms']:.1f} ms (median) at {n['half']['size']:,} codes and "
+            f"{full['query_ms']['median_ms']:.1f} ms at {full['size']:,}. Not measured at 10,000,000, where each list "
+            f"holds {ten / full['size']:.0f} times the codes it holds at {full['size']:,}.\n")
+
+
 BLOCKS = {
     "clustering": render,
     "former_default": render_former_default,
@@ -370,6 +443,8 @@ BLOCKS = {
     "bench_litert": from_file("bench_litert", render_bench_litert),
     "litert_agreement": from_file("litert_agreement", render_litert_agreement),
     "float16_codes": from_file("float16_codes", render_float16_codes),
+    "bench_store": from_file("bench_store", render_bench_store),
+    "ten_million": from_file("bench_store", render_ten_million),
 }
 
 
