@@ -338,7 +338,8 @@ class CodeStore:
             If ``k`` < 1, the store is empty, or the codes are not (n, width) finite floats.
         """
         check_int("k", k)
-        queries = get_distance(self.metric).prepare(checked_codes(codes, self.width, self.dtype, self._block_rows(), name="queries").astype(np.float32))
+        queries = checked_codes(codes, self.width, self.dtype, self._block_rows(), name="queries")
+        queries = get_distance(self.metric).prepare(queries.astype(np.float32))
         self._refresh()
         k = min(k, sum(segment.rows for segment in self._segments) - len(self._removed))
         if k < 1:
