@@ -20,8 +20,10 @@ raise SystemExit(main(["verify", "."]))
 
 
 def test_ctrl_c_is_one_line_and_status_130(tmp_path):
+    # SIGINT as a terminal leaves it: pytest-xdist's workers ignore it, and a child would inherit that
+    reset = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
     process = subprocess.Popen([sys.executable, "-c", SCRIPT], cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=reset)
     try:
         assert process.stdout.readline() == "started\n"
         process.send_signal(signal.SIGINT)
