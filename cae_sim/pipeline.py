@@ -114,6 +114,14 @@ random_state, n_jobs, verbose, cache_dir
             self.add(rest)
         return self
 
+    def set_params(self, **params) -> "Pipeline":
+        """Set parameters, as scikit-learn's ``set_params``; ``verbose`` reaches a fitted ``model_`` too, so that a
+        loaded save shows progress (or not) as told, whatever the run that saved it did."""
+        super().set_params(**params)
+        if "verbose" in params and hasattr(self, "model_"):
+            self.model_.set_params(verbose=params["verbose"])
+        return self
+
     def make_model(self) -> Model:
         """The unfitted Model of this pipeline's parameters."""
         return Model(**{name: getattr(self, name) for name in Model._get_param_names()})

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from .arguments import add_save_argument, check_exists, check_folder, positive_int
 from .output import print_skipped
-from .saves import load_save, save_with_clusters
+from .saves import save_with_clusters
 
 PROGRESS = True
 
@@ -39,10 +39,10 @@ def check(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     """Add each PATH's new images, save in place if any was added, and print what changed."""
     from ..persistence import writing
-    from ..pipeline import SkippedImagesWarning
+    from ..pipeline import Pipeline, SkippedImagesWarning
 
     with writing(args.model):  # another writer of this save waits until this one has saved
-        pipeline = load_save(args.model, verbose=0 if args.quiet else 1)
+        pipeline = Pipeline.load(args.model).set_params(verbose=0 if args.quiet else 1)
         added, known, skipped = 0, 0, []
         with warnings.catch_warnings(), dask_client(args) as client:
             warnings.simplefilter("ignore", SkippedImagesWarning)  # listed below

@@ -12,7 +12,6 @@ import warnings
 
 from .arguments import check_exists, check_folder, check_output_file, positive_int
 from .output import print_skipped
-from .saves import load_save
 
 PROGRESS = True
 #: Top-N rows printed (every N up to --top is in the accuracy CSV).
@@ -47,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
 
     resolve_source(args.target)  # a TARGET without images fails here, before the source's encoder loads
     from ..matching import DEFAULT_ENCODER, match
-    from ..pipeline import SkippedImagesWarning
+    from ..pipeline import Pipeline, SkippedImagesWarning
 
     verbose = 0 if args.quiet else 1
-    pipeline = load_save(args.model, verbose) if args.model else None
+    pipeline = Pipeline.load(args.model).set_params(verbose=verbose) if args.model else None
     encoder = args.encoder or DEFAULT_ENCODER
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedImagesWarning)  # listed below

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from .._files import printable
 from .arguments import add_save_argument, check_exists, check_folder, positive_int
-from .saves import load_save
 
 if TYPE_CHECKING:
     from ..pipeline import Match, Pipeline
@@ -51,7 +50,9 @@ def check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the save's images nearest to each image, in ``args.format``."""
-    pipeline = load_save(args.model, verbose=0)  # the matches alone: no progress bars
+    from ..pipeline import Pipeline
+
+    pipeline = Pipeline.load(args.model).set_params(verbose=0)  # the matches alone: no progress bars
     print_matches(query_all(pipeline, args.images, args.n, args.exclude_self), args.format)
     return 0
 

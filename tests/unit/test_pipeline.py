@@ -260,3 +260,13 @@ def test_no_readable_file_names_the_first_failure_without_python_tuples(tmp_path
     with pytest.raises(ValueError, match=r"first failure: .*empty\.jpg: ") as error:
         Pipeline(encoder="cae", **TINY).fit([str(tmp_path / "empty.jpg")])
     assert "('" not in str(error.value)
+
+
+@pytest.mark.parametrize("saved, asked", [(0, 1), (1, 0)])
+def test_set_params_verbose_reaches_a_loaded_model(tmp_path, data_dir, saved, asked):
+    Pipeline(encoder="phash", n_clusters=2, verbose=saved, random_state=0).fit(data_dir).save(tmp_path / "m")
+    loaded = Pipeline.load(tmp_path / "m")
+    assert loaded.model_.verbose == saved
+    assert loaded.set_params(verbose=asked) is loaded
+    assert loaded.verbose == loaded.model_.verbose == asked
+    assert Pipeline(verbose=saved).set_params(verbose=asked).verbose == asked  # unfitted: no model_ to tell
