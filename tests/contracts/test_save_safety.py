@@ -175,32 +175,43 @@ def test_stale_leftovers_beside_a_good_save_are_removed_on_the_next_load(saved):
     assert not list(saved.parent.glob(".model.partial-*")) and not list(saved.parent.glob(".model.old-*"))
 
 
+# Fits two pipelines once, then for each delay read from stdin forks a child that saves them in turn, endlessly, and
+# SIGKILLs it after that delay: one interpreter start for every kill.
 SAVER = """
-import sys, numpy as np
+import os, signal, sys, time, numpy as np
 from cae_sim import Pipeline
 sys.path.insert(0, sys.argv[2])
 from conftest import smooth_image
 small = Pipeline(encoder="dhash", n_clusters=2, random_state=0).fit(np.stack([smooth_image(i, 16, 16) for i in range(6)]))
 large = Pipeline(encoder="dhash", n_clusters=2, random_state=0).fit(np.stack([smooth_image(i, 16, 16) for i in range(9)]))
-print("ready", flush=True)
-while True:
-    small.save(sys.argv[1])
-    large.save(sys.argv[1])
+for line in sys.stdin:
+    child = os.fork()
+    if child == 0:
+        while True:
+            small.save(sys.argv[1])
+            large.save(sys.argv[1])
+    time.sleep(float(line))
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    print("killed", flush=True)
 """
 
 
 @pytest.mark.slow
 def test_a_sigkill_at_any_moment_of_saving_leaves_a_save_that_loads(tmp_path):
     directory = tmp_path / "model"
-    rng = np.random.default_rng(0)
-    for _ in range(8):
-        child = subprocess.Popen([sys.executable, "-c", SAVER, str(directory), str(TESTS)], stdout=subprocess.PIPE, text=True)
-        assert child.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.05, 0.6))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        if directory.exists() or list(tmp_path.glob(".model.*-*")):
-            assert len(Pipeline.load(directory).codes_) in (6, 9)
+    saver = subprocess.Popen([sys.executable, "-c", SAVER, str(directory), str(TESTS)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        for delay in np.random.default_rng(0).uniform(0.05, 0.6, size=8):
+            saver.stdin.write(f"{delay}\n")
+            saver.stdin.flush()
+            assert saver.stdout.readline().strip() == "killed"
+            if directory.exists() or list(tmp_path.glob(".model.*-*")):
+                assert len(Pipeline.load(directory).codes_) in (6, 9)
+        assert directory.exists()
+    finally:
+        saver.kill()
+        saver.wait()
 
 
 # ---------------------------------------------------------------- one writer

@@ -5,9 +5,10 @@ from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from cae_sim import KMeansClustering
+from cae_sim import KMeansClustering, Pipeline
 from cae_sim.clustering import CLUSTERINGS, Clustering, ManifoldClustering
 from cae_sim.metrics import clustering_accuracy
+from conftest import smooth_image
 
 
 def blobs(n_blobs: int, per_blob: int = 30, seed: int = 0) -> np.ndarray:
@@ -160,3 +161,38 @@ def test_every_registered_clustering_implements_the_interface(name):
 )
 def test_scikit_learn_conventions(estimator, check):
     check(estimator)
+
+
+# ------------------------------------------------------------ in a pipeline (beside the other UMAP fits: numba
+# compiles UMAP once per process, and a module's tests share one)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "encoder, clustering, learned",
+    [("cae", "kmeans", lambda p: p.codes_), ("dhash", "manifold", lambda p: p.clustering_.embedding_)],  # the hash learns nothing
+)
+def test_a_seeded_pipeline_repeats_itself_and_another_seed_does_not(encoder, clustering, learned):
+    images = np.stack([smooth_image(i, 16, 16) for i in range(24)])
+    params = dict(encoder=encoder, n_clusters=3, clustering=clustering, n_jobs=1)
+    if encoder == "cae":
+        params.update(epochs=2, image_size=16, code_size=4)
+    first, second = (Pipeline(random_state=7, **params).fit(images) for _ in range(2))
+    np.testing.assert_array_equal(learned(first), learned(second))
+    np.testing.assert_array_equal(first.labels_, second.labels_)
+    np.testing.assert_array_equal(first.cluster_centers_, second.cluster_centers_)
+    assert first.query(images[5], n=6) == second.query(images[5], n=6)
+    other = Pipeline(random_state=8, **params).fit(images)
+    assert not np.array_equal(learned(other), learned(first))
+
+
+@pytest.mark.slow
+def test_manifold_clustering_in_a_pipeline_survives_a_save(tmp_path):
+    images = np.stack([smooth_image(i % 3, 16, 16) + (i // 3 % 5) for i in range(60)]).astype(np.uint8)
+    pipeline = Pipeline(encoder="cae", n_clusters=3, clustering="manifold", epochs=1, image_size=16, random_state=0).fit(images)
+    assert pipeline.clustering_.embedding_.shape[0] == 60
+    pipeline.save(tmp_path / "m")
+    loaded = Pipeline.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.labels_, pipeline.labels_)
+    np.testing.assert_array_equal(loaded.predict(images[:10]), pipeline.predict(images[:10]))
+    np.testing.assert_allclose(loaded.distance_to_center(), pipeline.distance_to_center(), rtol=1e-5)

@@ -171,25 +171,6 @@ def test_a_setting_auto_cannot_use_is_ignored_with_a_warning(data_dir):
     assert (pipeline.encoder_.layer, pipeline.codes_.shape) == ("pool", (2, 1280))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "encoder, clustering, learned",
-    [("cae", "kmeans", lambda p: p.codes_), ("dhash", "manifold", lambda p: p.clustering_.embedding_)],  # the hash learns nothing
-)
-def test_a_seeded_pipeline_repeats_itself_and_another_seed_does_not(encoder, clustering, learned):
-    images = np.stack([smooth_image(i, 16, 16) for i in range(24)])
-    params = dict(encoder=encoder, n_clusters=3, clustering=clustering, n_jobs=1)
-    if encoder == "cae":
-        params.update(epochs=2, image_size=16, code_size=4)
-    first, second = (Pipeline(random_state=7, **params).fit(images) for _ in range(2))
-    np.testing.assert_array_equal(learned(first), learned(second))
-    np.testing.assert_array_equal(first.labels_, second.labels_)
-    np.testing.assert_array_equal(first.cluster_centers_, second.cluster_centers_)
-    assert first.query(images[5], n=6) == second.query(images[5], n=6)
-    other = Pipeline(random_state=8, **params).fit(images)
-    assert not np.array_equal(learned(other), learned(first))
-
-
 def test_an_empty_or_unreadable_folder_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no image files"):
         Pipeline(encoder="cae", **TINY).fit(tmp_path)
@@ -226,18 +207,6 @@ def test_the_autoencoder_works_at_the_images_own_scale(data_dir):
     assert Pipeline(encoder="cae", n_clusters=2, epochs=1).fit(small).encoder_.image_size == 32
     photos = Pipeline(encoder="cae", n_clusters=2, epochs=1).fit([data_dir / "coffee.jpg", data_dir / "rocket.jpg", data_dir / "camera.jpg"])
     assert photos.encoder_.image_size == 64  # 171-256 px photos
-
-
-@pytest.mark.slow
-def test_manifold_clustering_in_a_pipeline_survives_a_save(tmp_path):
-    images = np.stack([smooth_image(i % 3, 16, 16) + (i // 3 % 5) for i in range(60)]).astype(np.uint8)
-    pipeline = Pipeline(encoder="cae", n_clusters=3, clustering="manifold", epochs=1, image_size=16, random_state=0).fit(images)
-    assert pipeline.clustering_.embedding_.shape[0] == 60
-    pipeline.save(tmp_path / "m")
-    loaded = Pipeline.load(tmp_path / "m")
-    np.testing.assert_array_equal(loaded.labels_, pipeline.labels_)
-    np.testing.assert_array_equal(loaded.predict(images[:10]), pipeline.predict(images[:10]))
-    np.testing.assert_allclose(loaded.distance_to_center(), pipeline.distance_to_center(), rtol=1e-5)
 
 
 @pytest.mark.slow
