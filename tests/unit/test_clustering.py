@@ -2,12 +2,14 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from cae_sim import KMeansClustering, Pipeline
 from cae_sim.clustering import CLUSTERINGS, Clustering, ManifoldClustering
 from cae_sim.metrics import clustering_accuracy
+from cae_sim.plots import map_coordinates
 from conftest import smooth_image
 
 
@@ -163,8 +165,8 @@ def test_scikit_learn_conventions(estimator, check):
     check(estimator)
 
 
-# ------------------------------------------------------------ in a pipeline (beside the other UMAP fits: numba
-# compiles UMAP once per process, and a module's tests share one)
+# ------------------------------------------------------------ in a pipeline: every test that fits UMAP is in this
+# module, so that numba compiles UMAP once in a run (a module's tests run in one process, pyproject.toml's addopts)
 
 
 @pytest.mark.slow
@@ -196,3 +198,24 @@ def test_manifold_clustering_in_a_pipeline_survives_a_save(tmp_path):
     np.testing.assert_array_equal(loaded.labels_, pipeline.labels_)
     np.testing.assert_array_equal(loaded.predict(images[:10]), pipeline.predict(images[:10]))
     np.testing.assert_allclose(loaded.distance_to_center(), pipeline.distance_to_center(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("clustering", ["kmeans", pytest.param("manifold", marks=pytest.mark.slow)])
+def test_above_the_sample_size_the_clustering_fits_a_sample_and_predicts_the_rest(tmp_path, clustering):
+    images = np.stack([smooth_image(i % 3, 16, 16) + (i // 3 % 7) for i in range(60)]).astype(np.uint8)
+    params = dict(encoder="dhash", n_clusters=3, clustering=clustering, random_state=0)
+    sampled = Pipeline(cluster_sample_size=20, **params).fit(images)
+    assert len(sampled.clustering_.labels_) == 20 and len(sampled.labels_) == 60
+    np.testing.assert_array_equal(sampled.labels_, sampled.clustering_.predict(sampled.clustering_.prepare(sampled.codes_, "cosine")))
+    sampled.save(tmp_path / "model")
+    loaded = Pipeline.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.labels_, sampled.labels_)
+    np.testing.assert_array_equal(loaded.predict(images[:5]), sampled.predict(images[:5]))
+    whole = Pipeline(**params).fit(images)
+    assert len(whole.clustering_.labels_) == 60
+
+
+@pytest.mark.slow
+def test_map_coordinates_of_a_fitted_manifold_pipeline_come_from_its_umap_embedding():
+    pipeline = Pipeline(encoder="dhash", clustering="manifold", n_clusters=2, random_state=0).fit(np.stack([smooth_image(seed, 12, 12) for seed in range(20)]))
+    np.testing.assert_allclose(map_coordinates(pipeline), PCA(2).fit_transform(pipeline.clustering_.embedding_), atol=1e-5)

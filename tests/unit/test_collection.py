@@ -113,21 +113,6 @@ def test_a_save_after_add_and_remove_round_trips(folders, tmp_path, index):
     assert loaded.query(query, n=4) == pipeline.query(query, n=4)
 
 
-@pytest.mark.parametrize("clustering", ["kmeans", pytest.param("manifold", marks=pytest.mark.slow)])
-def test_above_the_sample_size_the_clustering_fits_a_sample_and_predicts_the_rest(tmp_path, clustering):
-    images = np.stack([smooth_image(i % 3, 16, 16) + (i // 3 % 7) for i in range(60)]).astype(np.uint8)
-    params = dict(encoder="dhash", n_clusters=3, clustering=clustering, random_state=0)
-    sampled = Pipeline(cluster_sample_size=20, **params).fit(images)
-    assert len(sampled.clustering_.labels_) == 20 and len(sampled.labels_) == 60
-    np.testing.assert_array_equal(sampled.labels_, sampled.clustering_.predict(sampled.clustering_.prepare(sampled.codes_, "cosine")))
-    sampled.save(tmp_path / "model")
-    loaded = Pipeline.load(tmp_path / "model")
-    np.testing.assert_array_equal(loaded.labels_, sampled.labels_)
-    np.testing.assert_array_equal(loaded.predict(images[:5]), sampled.predict(images[:5]))
-    whole = Pipeline(**params).fit(images)
-    assert len(whole.clustering_.labels_) == 60
-
-
 def test_index_auto_is_exact_for_small_sets_and_faiss_ivf_for_large_ones(folders, monkeypatch):
     from cae_sim.index import ExactIndex, FaissIndex
 

@@ -277,12 +277,6 @@ def test_map_coordinates_of_a_manifold_clustering_come_from_its_embedding(hashed
     assert map_coordinates(pipeline).shape == (len(ARRAY) + 1, 2)  # an added code is placed too
 
 
-@pytest.mark.slow
-def test_map_coordinates_of_a_fitted_manifold_pipeline_come_from_its_umap_embedding():
-    pipeline = Pipeline(encoder="dhash", clustering="manifold", n_clusters=2, random_state=0).fit(ARRAY)
-    np.testing.assert_allclose(map_coordinates(pipeline), PCA(2).fit_transform(pipeline.clustering_.embedding_), atol=1e-5)
-
-
 def test_code_map_draws_one_colour_per_cluster_over_the_whole_square(hashed):
     canvas = code_map(hashed, size=300, radius=1)
 
