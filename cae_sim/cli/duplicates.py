@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from .arguments import add_save_argument, check_folder, check_output_file, threshold
+from .output import counted
 
 PROGRESS = False
 
@@ -45,5 +46,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     write_duplicates_csv(groups, pipeline.paths_, scores, args.out)
     n_images = sum(len(group) for group in groups)
-    print(f"{len(groups)} group{'s' if len(groups) != 1 else ''} of near-duplicates ({n_images} images) -> {args.out}")
+    print(f"{counted(len(groups), 'group')} of near-duplicates ({counted(n_images, 'image')}) -> {args.out}")
     return 0

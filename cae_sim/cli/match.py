@@ -11,7 +11,7 @@ import os
 import warnings
 
 from .arguments import check_exists, check_folder, check_output_file, positive_int
-from .output import print_skipped
+from .output import counted, print_skipped
 
 PROGRESS = True
 #: Top-N rows printed (every N up to --top is in the accuracy CSV).
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print("no target has a source file of the same name: no accuracy to report")
         return 0
     unpaired = len(report.matches) - report.n_paired
-    print(f"paired by name:  {report.n_paired} ({unpaired} targets have no same-named source)")
+    print(f"paired by name:  {report.n_paired} ({counted(unpaired, 'target')} without a same-named source)")
     accuracy_file = os.path.splitext(args.out)[0] + "_accuracy.csv"
     report.write_accuracy_csv(accuracy_file)
     print("  N  Top-N accuracy")

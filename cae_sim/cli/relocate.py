@@ -9,6 +9,7 @@ import argparse
 import os
 
 from .arguments import add_save_argument, check_folder
+from .output import counted
 from .saves import clusters_file
 
 PROGRESS = False
@@ -39,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
         changed = relocate_save(args.model, old, new)
         if had_clusters:
             write_clusters_csv(Pipeline.load(args.model), clusters_file(args.model))
-    print(f"relocated:     {changed} image path{'s' if changed != 1 else ''} from {old} to {new}")
+    print(f"relocated:     {counted(changed, 'image path')} from {old} to {new}")
     return 0

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .._startup import prepare_command_process
 from ..defaults import choose_encoder
 from .arguments import add_n_jobs_option, check_folder, clusters, positive_int
-from .output import print_skipped
+from .output import counted, print_skipped
 from .saves import clusters_file, save_with_clusters
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def print_summary(pipeline: Pipeline, out: str, seconds: float) -> None:
     chosen = " (chosen by silhouette)" if pipeline.clustering_.scores_ else ""
     print(f"clusters:      {pipeline.n_clusters_}{chosen}")
     for label in sorted(sizes):
-        print(f"  cluster {label}: {sizes[label]} image{'s' if sizes[label] != 1 else ''}")
+        print(f"  cluster {label}: {counted(sizes[label], 'image')}")
     calibration = pipeline.calibration_
     if calibration is not None:
         print(f"duplicates:    from a score of {calibration.threshold:.3f} (calibrated on {calibration.n_copies} synthetic "

@@ -15,6 +15,7 @@ from cae_sim.clustering import CLUSTERINGS
 from cae_sim.defaults import DEFAULT_ENCODER
 from cae_sim.cli.arguments import n_jobs
 from cae_sim.cli.train import DOWNLOADS
+from cae_sim.cli.output import counted
 from cae_sim.train import main as train_main
 from conftest import ROOT, TESTS, smooth_image, write_image
 
@@ -91,10 +92,10 @@ def test_query_json_and_csv_agree_with_the_text_table_and_pipeline_query(trained
     pipeline = Pipeline.load(trained)
     assert [row["kind"] for row in rows] == [pipeline.describe_score(m.score) for m in expected]
     assert [(row["rank"], row["index"], row["path"]) for row in rows] == [(r, m.index, m.path) for r, m in enumerate(expected, 1)]
-    assert [row["score"] for row in rows] == pytest.approx([m.score for m in expected])
+    assert [row["score"] for row in rows] == [round(m.score, 6) for m in expected]  # 6 decimals, as in every CSV
     by_format = {f: parse_query_output(query_output(capsys, trained, image, "-n", "4", "--format", f), f) for f in ("text", "json", "csv")}
     assert [path for _, _, path, _ in by_format["text"]] == [path for _, _, path, _ in by_format["json"]] == [m.path for m in expected]
-    assert by_format["csv"] == by_format["json"]  # the csv module round-trips the full scores
+    assert by_format["csv"] == by_format["json"]
     assert [score for *_, score in by_format["text"]] == pytest.approx([m.score for m in expected], abs=1e-4)
     assert {query for query, *_ in by_format["text"]} == {str(image)}
 
@@ -259,3 +260,8 @@ def test_a_warning_is_one_line_that_names_no_library_file(tmp_path, monkeypatch,
     assert err == [f"warning: the save {str(tmp_path / 'v1')!r} (format 1) stored relative image paths; they are read "
                    f"relative to the current folder {str(repository)!r}. If they were made elsewhere, run: "
                    f"cae-sim relocate {tmp_path / 'v1'} OLD NEW"]
+
+
+@pytest.mark.parametrize("n, noun, expected", [(0, "image", "0 images"), (1, "target", "1 target"), (2, "image path", "2 image paths")])
+def test_a_count_takes_the_plural_unless_it_is_one(n, noun, expected):
+    assert counted(n, noun) == expected

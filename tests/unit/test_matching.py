@@ -86,7 +86,7 @@ def test_command_writes_the_matches_and_the_top_n_table(folders, tmp_path, capsy
     out = tmp_path / "m.csv"
     assert main(["match", str(source), str(target), "--encoder", "phash", "--top", "3", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "paired by name:  3 (1 targets have no same-named source)" in printed and "broken.jpg" in printed
+    assert "paired by name:  3 (1 target without a same-named source)" in printed and "broken.jpg" in printed
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["target", "correct_rank", "match_1", "score_1", "match_2", "score_2", "match_3", "score_3"]
     assert len(rows) == 5 and {row[0] for row in rows[1:]} == {str(p) for p in target.iterdir() if p.name != "broken.jpg"}
