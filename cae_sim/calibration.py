@@ -33,10 +33,14 @@ import numpy as np
 
 from ._checks import check_int
 from .augment import jpeg_roundtrip
+from .encoders.base import predict_batches
 from .images import read_thumbnail, resize, to_rgb_uint8
+from .progress import Progress
 
 #: How many images of a collection get the synthetic copies (one of each kind).
 CALIBRATION_SAMPLE = 64
+#: Copies encoded per call (a step of the progress bar).
+COPY_BATCH = 64
 #: The target precision of the calibrated threshold.
 DEFAULT_PRECISION = 0.98
 #: Points of the precision/recall curve kept in a save.
@@ -253,7 +257,7 @@ def nearest_other_scores(index, codes: np.ndarray, positions: np.ndarray, below:
 
 
 def calibrate_collection(encoder, index, codes: np.ndarray, items, kept: list[int], target_precision: float,
-                         random_state: int | None) -> Calibration | None:
+                         random_state: int | None, verbose: int = 0) -> Calibration | None:
     """Calibrate the near-duplicate threshold of a fitted collection (the module's docstring says how).
 
     Parameters
@@ -269,6 +273,8 @@ def calibrate_collection(encoder, index, codes: np.ndarray, items, kept: list[in
     target_precision : float
     random_state : int or None
         Seeds the sample and the copies.
+    verbose : int, default=0
+        0 silent; 1 a progress bar of the copies encoded, on standard error.
 
     Returns
     -------
@@ -277,7 +283,9 @@ def calibrate_collection(encoder, index, codes: np.ndarray, items, kept: list[in
     positions = sample_positions(len(codes), random_state)
     originals = read_originals(items, np.asarray(kept)[positions], encoder.image_size)
     copies = make_copies(originals, random_state)
-    copy_codes = np.asarray(encoder.encode(np.stack([resize(copy, encoder.image_size) for copy in copies])), np.float32)
+    progress = Progress(len(copies), "calibrating", unit="copy") if verbose else None
+    resized = np.stack([resize(copy, encoder.image_size) for copy in copies])
+    copy_codes = predict_batches(encoder.encode, resized, COPY_BATCH, progress=progress)
     copy_scores = index.score(index.distance(copy_codes, np.repeat(codes[positions], len(COPY_KINDS), axis=0)))
     others = nearest_other_scores(index, codes, positions, below=float(np.median(copy_scores)))
     if not len(others):

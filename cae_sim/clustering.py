@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._checks import check_int, check_n_clusters, check_random_state
 from ._registry import CLUSTERINGS
 from .distances import Distance, get_distance
+from .progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ class KMeansClustering(Clustering):
         K-Means restarts; the best inertia is kept.
     random_state : int or None, default=None
         Seed of K-Means and of the sample.
+    verbose : int, default=0
+        0 silent; 1 a progress bar of the k tried by ``"auto"`` on standard error.
 
     Attributes
     ----------
@@ -119,12 +122,13 @@ class KMeansClustering(Clustering):
         Silhouette score of each k tried (empty for a fixed k).
     """
 
-    def __init__(self, *, n_clusters="auto", k_range=(2, 20), sample_size=5000, n_init=10, random_state=None):
+    def __init__(self, *, n_clusters="auto", k_range=(2, 20), sample_size=5000, n_init=10, random_state=None, verbose=0):
         self.n_clusters = n_clusters
         self.k_range = k_range
         self.sample_size = sample_size
         self.n_init = n_init
         self.random_state = random_state
+        self.verbose = verbose
 
     def _fit(self, codes: np.ndarray) -> None:
         check_int("n_init", self.n_init)
@@ -182,10 +186,13 @@ class KMeansClustering(Clustering):
         rng = np.random.default_rng(seed)
         sample = codes[rng.choice(len(codes), self.sample_size, replace=False)] if len(codes) > self.sample_size else codes
         scores = {}
+        progress = Progress(high - low + 1, "choosing k", unit="candidate") if self.verbose else None
         for k in range(low, high + 1):
             labels = KMeans(n_clusters=k, n_init=self.n_init, random_state=seed).fit_predict(sample)
             if len(np.unique(labels)) > 1:
                 scores[k] = float(silhouette_score(sample, labels))
+            if progress is not None:
+                progress.add()
         return scores
 
     def _check_k_range(self) -> tuple[int, int]:
@@ -215,6 +222,8 @@ class ManifoldClustering(Clustering):
         Gaussian-mixture restarts; the most likely fit is kept (one restart is unreliable).
     random_state : int or None, default=None
         Seeds UMAP (which then runs on one thread) and the mixture.
+    verbose : int, default=0
+        0 silent; 1 progress bars of the embedding and of the k tried on standard error.
 
     Attributes
     ----------
@@ -229,12 +238,13 @@ class ManifoldClustering(Clustering):
 
     wants_unit_codes = False  # UMAP learns the codes' own geometry
 
-    def __init__(self, *, n_clusters="auto", n_components=10, n_neighbors=15, n_init=5, random_state=None):
+    def __init__(self, *, n_clusters="auto", n_components=10, n_neighbors=15, n_init=5, random_state=None, verbose=0):
         self.n_clusters = n_clusters
         self.n_components = n_components
         self.n_neighbors = n_neighbors
         self.n_init = n_init
         self.random_state = random_state
+        self.verbose = verbose
 
     def _fit(self, codes: np.ndarray) -> None:
         import umap  # imported here: numba compiles on import, which plain K-Means users need not wait for
@@ -249,8 +259,13 @@ class ManifoldClustering(Clustering):
             n_components=n_components, n_neighbors=n_neighbors, min_dist=0.0, random_state=seed, n_jobs=1 if seed is not None else -1
         )
         logger.info("embedding %d codes with UMAP (%d dimensions, %d neighbours)", len(codes), n_components, n_neighbors)
+        progress = Progress(len(codes), "embedding with UMAP", unit="code") if self.verbose else None
+        if progress is not None:
+            progress.update(0)  # UMAP reports nothing while it runs: the bar says what is under way
         embedding = reducer.fit_transform(codes).astype(np.float32)
-        choice = KMeansClustering(n_clusters=self.n_clusters, random_state=seed).fit(embedding)
+        if progress is not None:
+            progress.update(len(codes))
+        choice = KMeansClustering(n_clusters=self.n_clusters, random_state=seed, verbose=self.verbose).fit(embedding)
         from sklearn.mixture import GaussianMixture
 
         mixture = GaussianMixture(choice.n_clusters_, covariance_type="full", n_init=check_int("n_init", self.n_init), random_state=seed)

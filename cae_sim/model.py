@@ -177,6 +177,8 @@ class Model(BaseEstimator):
         warn_skipped(skipped, stacklevel=4)
         kind = choose_clustering(self.clustering, manifold, len(codes))
         clustering = CLUSTERINGS[kind](n_clusters=self.n_clusters, random_state=self.random_state)
+        if "verbose" in clustering.get_params():  # a registered clustering need not take it
+            clustering.set_params(verbose=self.verbose)
         labels = self._fit_clustering(clustering, codes)
         choices = {"encoder": encoder.name, "clustering": kind, "image_size": encoder.image_size}
         self.set_fitted(encoder, clustering, choice, choices)

@@ -106,7 +106,7 @@ random_state, n_jobs, verbose, cache_dir
         encoded, labels = model.fit_encode(sample)
         index = make_index(self.index, self.metric, len(encoded.codes)).fit(encoded.codes)
         calibration = calibrate_collection(model.encoder_, index, encoded.codes, encoded.items, encoded.kept,
-                                           self.duplicate_precision, self.random_state)
+                                           self.duplicate_precision, self.random_state, self.verbose)
         self.model_ = model
         self.collection_ = Collection(encoded.codes, labels, encoded.paths, index=index,
                                       skipped=listed + encoded.skipped, calibration=calibration)

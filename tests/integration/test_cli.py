@@ -11,6 +11,7 @@ import pytest
 
 from cae_sim import Pipeline
 from cae_sim.__main__ import main as cae_sim_main
+from cae_sim.calibration import COPY_KINDS
 from cae_sim.clustering import CLUSTERINGS
 from cae_sim.defaults import DEFAULT_ENCODER
 from cae_sim.cli.arguments import n_jobs
@@ -230,13 +231,15 @@ def test_the_train_command_prints_only_its_summary_and_progress(tmp_path, data_d
         capture_output=True, text=True, check=True,
     )
     progress = [line.split()[:2] for line in done.stderr.splitlines()]
-    assert progress == ([] if quiet else [["encoding", "3/3"]])  # no TensorFlow start-up lines, no second encoder line
+    copies = f"{3 * len(COPY_KINDS)}/{3 * len(COPY_KINDS)}"  # the calibration's synthetic copies of the 3 photos
+    assert progress == ([] if quiet else [["encoding", "3/3"], ["calibrating", copies]])  # no TensorFlow lines, no second encoder line
     assert done.stdout.splitlines()[0].startswith(f"encoder:       {DEFAULT_ENCODER}")
 
 
 @pytest.mark.slow
 def test_train_into_a_log_file_writes_a_line_a_quarter_and_its_summary_once(tmp_path, data_dir):
-    """24 batches (4 epochs of 6): one progress line per quarter of them, not one per batch; no TensorFlow lines."""
+    """24 batches (4 epochs of 6): one progress line per quarter of them, not one per batch; then the k tried and
+    the calibration's copies, a line a quarter too; no TensorFlow lines."""
     args = [str(data_dir), "--out", str(tmp_path / "m"), "--encoder", "cae", "--epochs", "4", "--batch-size", "2",
             "--image-size", "16", "--code-size", "8", "--seed", "0"]
     with open(tmp_path / "log", "w") as log:
@@ -246,7 +249,14 @@ def test_train_into_a_log_file_writes_a_line_a_quarter_and_its_summary_once(tmp_
     lines = written.splitlines()
     assert [line.split()[2] for line in lines if line.startswith("epoch ")] == ["6/24", "12/24", "18/24", "24/24"]
     assert lines[:2] == [lines[0], "read 12 images, skipped 0"] and lines[0].startswith("reading 12/12 [")
-    assert lines[6] == "encoder:       cae" and lines[-1].startswith("time:") and written.count("encoder:") == 1
+    summary = lines.index("encoder:       cae")
+    after_training = lines[lines.index(next(line for line in lines if line.startswith("epoch 4/4 24/24"))) + 1 : summary]
+    choosing = [line.split()[2] for line in after_training if line.startswith("choosing k ")]
+    calibrating = [line.split()[1] for line in after_training if line.startswith("calibrating ")]
+    assert len(choosing) <= 4 and choosing[-1] == "10/10"  # k from 2 to 11 for 12 images
+    assert len(calibrating) <= 4 and calibrating[-1] == f"{12 * len(COPY_KINDS)}/{12 * len(COPY_KINDS)}"
+    assert len(after_training) == len(choosing) + len(calibrating)
+    assert lines[-1].startswith("time:") and written.count("encoder:") == 1
 
 
 def test_a_warning_is_one_line_that_names_no_library_file(tmp_path, monkeypatch, capsys):

@@ -229,3 +229,12 @@ def test_identical_images_only_give_no_calibration():
 def test_pipeline_rejects_a_bad_duplicate_precision(bad):
     with pytest.raises(ValueError, match="target precision"):
         Pipeline(encoder="phash", duplicate_precision=bad).fit(np.stack([smooth_image(s) for s in range(4)]))
+
+
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_a_verbose_fit_shows_the_calibration_copies_being_encoded_and_a_quiet_one_nothing(verbose, capsys):
+    images = np.stack([smooth_image(seed) for seed in range(6)])
+    pipeline = Pipeline(encoder="phash", n_clusters=2, random_state=0, verbose=verbose).fit(images)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("calibrating ")]
+    copies = pipeline.calibration_.n_copies
+    assert [line.split()[1] for line in lines] == ([f"{copies}/{copies}"] if verbose else [])

@@ -27,6 +27,15 @@ def test_auto_finds_the_number_of_well_separated_blobs(k):
     assert set(clustering.scores_) == set(range(2, 9))
 
 
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_a_verbose_auto_k_shows_a_line_a_quarter_of_the_k_tried_and_a_quiet_one_nothing(verbose, capsys):
+    clustering = KMeansClustering(random_state=0, k_range=(2, 9), n_init=1, verbose=verbose).fit(blobs(3))
+    lines = capsys.readouterr().err.splitlines()
+    assert all(line.startswith("choosing k ") for line in lines)  # off a terminal: whole lines, no carriage returns
+    assert [line.split()[2] for line in lines][-1:] == (["8/8"] if verbose else []) and len(lines) <= 4 * verbose
+    assert sorted(clustering.scores_) == list(range(2, 10))
+
+
 @given(st.integers(1, 6), st.integers(0, 2**16))
 def test_labels_and_centres_have_consistent_shapes(k, seed):
     codes = blobs(3, per_blob=4, seed=seed)
@@ -219,3 +228,12 @@ def test_above_the_sample_size_the_clustering_fits_a_sample_and_predicts_the_res
 def test_map_coordinates_of_a_fitted_manifold_pipeline_come_from_its_umap_embedding():
     pipeline = Pipeline(encoder="dhash", clustering="manifold", n_clusters=2, random_state=0).fit(np.stack([smooth_image(seed, 12, 12) for seed in range(20)]))
     np.testing.assert_allclose(map_coordinates(pipeline), PCA(2).fit_transform(pipeline.clustering_.embedding_), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_verbose_manifold_clustering_shows_the_embedding_and_the_k_tried(capsys):
+    codes = blobs(3, per_blob=10)
+    ManifoldClustering(random_state=0, verbose=1).fit(codes)
+    bars = [line.split(" [")[0].rsplit(" ", 1)[0] for line in capsys.readouterr().err.splitlines() if "/s" in line]
+    titles = list(dict.fromkeys(bars))  # the first import of umap may write TensorFlow's lines too: bars only
+    assert titles == ["embedding with UMAP", "choosing k"]
