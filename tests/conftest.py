@@ -36,6 +36,37 @@ def write_image(path: Path, rgb: np.ndarray, extension: str | None = None) -> Pa
     return path
 
 
+class InProcessClient:
+    """Runs each submitted task at once, in this process; records what was submitted."""
+
+    def __init__(self):
+        self.submitted = []
+
+    def submit(self, function, *args, **kwargs):
+        self.submitted.append(args)
+        return function(*args)
+
+    def gather(self, futures):
+        return list(futures)
+
+    def starts(self) -> list[int]:
+        """The first position of each partition submitted."""
+        return [args[3] for args in self.submitted]
+
+
+#: Photos of data/ by kind: four textures and five objects (the quality tests tell them apart).
+TEXTURES = ["brick.jpg", "grass.jpg", "gravel.jpg", "coins.jpg"]
+OBJECTS = ["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg", "camera.jpg"]
+
+
+def nearest_neighbour_agreement(codes: np.ndarray, groups: np.ndarray) -> float:
+    """Fraction of images whose most cosine-similar other image is of the same group."""
+    unit = codes / np.linalg.norm(codes, axis=1, keepdims=True)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    return float(np.mean(groups[similarity.argmax(axis=1)] == groups))
+
+
 def smooth_image(seed: int, height: int = 48, width: int = 48, channels: int = 3) -> np.ndarray:
     """A smooth random uint8 image: blurred noise, distinct per seed."""
     rng = np.random.default_rng(seed)

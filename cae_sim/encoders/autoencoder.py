@@ -16,7 +16,7 @@ from .._checks import at_least, check_fraction, check_int, check_positive, check
 from ..augment import make_augment
 from ..defaults import autoencoder_batch_size, validation_size
 from .._registry import ENCODERS
-from .base import EarlyStopping, Encoder, check_augment, check_images, predict_batches, to_uint8, to_unit_float, train_epochs
+from .base import EarlyStopping, Encoder, built_adam, check_augment, check_images, predict_batches, to_uint8, to_unit_float, train_epochs
 from .litert import RUNTIMES
 from .saved_models import check_fits, model_layer, read_history
 from .trained import TrainedNetwork
@@ -265,7 +265,6 @@ class ConvAutoencoder(Encoder):
 
     def _fit_model(self, images: np.ndarray) -> np.ndarray:
         """Check, build and train the model; return the positions of the training images (the rest validated)."""
-        import keras
         self._validate_params()
         check_images(images, self.image_size)
         rng = np.random.default_rng(self.random_state)
@@ -274,7 +273,7 @@ class ConvAutoencoder(Encoder):
         train, validation = order[n_validation:], order[:n_validation]
 
         self.network_ = TrainedNetwork(self._build(self.random_state), **self._network_settings())
-        self.autoencoder_.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss="mse")
+        self.autoencoder_.compile(optimizer=built_adam(self.learning_rate, self.autoencoder_.trainable_variables), loss="mse")
         augment = make_augment(self.augment, None if self.random_state is None else int(rng.integers(2**31)))
         self.history_ = self._train(images, train, validation, rng, augment)
         return train

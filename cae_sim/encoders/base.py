@@ -6,7 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -14,6 +14,9 @@ from sklearn.base import BaseEstimator
 from .._checks import ParameterCheck, validate_params
 from ..augment import make_augment
 from ..progress import Progress
+
+if TYPE_CHECKING:
+    import keras
 
 
 class Encoder(BaseEstimator, ABC):
@@ -188,6 +191,29 @@ def encode_batches(encoder: Encoder, batches) -> tuple[np.ndarray | None, list[i
 
 
 # --------------------------------------------------------------------------- training
+
+
+def built_adam(learning_rate: float, variables: list) -> keras.optimizers.Adam:
+    """An Adam optimizer whose slots for ``variables`` are made now.
+
+    Made by the first training step instead, inside its ``tf.function``, they make TensorFlow trace that step twice:
+    a second more for every fit of a small model.
+
+    Parameters
+    ----------
+    learning_rate : float
+    variables : list of keras.Variable
+        The variables it will train: a model's ``trainable_variables``.
+
+    Returns
+    -------
+    keras.optimizers.Adam
+    """
+    import keras
+
+    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer.build(variables)
+    return optimizer
 
 
 class EarlyStopping:

@@ -28,7 +28,7 @@ from ..defaults import contrastive_batch_size
 from ..progress import Progress
 from .._registry import ENCODERS
 from .backbones import BACKBONES
-from .base import Encoder, check_augment, check_images, predict_batches, to_uint8, train_epochs
+from .base import Encoder, built_adam, check_augment, check_images, predict_batches, to_uint8, train_epochs
 from .ensemble import Ensemble
 from .members import is_fitted, load_member, member_encoder, save_member
 from .litert import RUNTIMES
@@ -370,10 +370,9 @@ class ContrastiveEncoder(Encoder):
 
     def _train_head(self, views: np.ndarray, rng: np.random.Generator) -> dict[str, list[float]]:
         """Train the head on pairs of cached views (a last batch of one image is left out); return the history."""
-        import keras
         import tensorflow as tf
-        optimizer = keras.optimizers.Adam(self.learning_rate)
         head, temperature = self.head_, float(self.temperature)
+        optimizer = built_adam(self.learning_rate, head.trainable_variables)
 
         @tf.function(reduce_retracing=True)
         def train_step(first, second):

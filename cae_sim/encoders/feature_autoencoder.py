@@ -21,7 +21,7 @@ from ..progress import Progress
 from .._registry import ENCODERS
 from .backbones import BACKBONES
 from .autoencoder import seeded_initializers
-from .base import Encoder, check_images, predict_batches, to_unit_float, train_epochs
+from .base import Encoder, built_adam, check_images, predict_batches, to_unit_float, train_epochs
 from .litert import RUNTIMES
 from .members import load_member, save_member
 from .pretrained import MIN_INPUT_SIZE, PretrainedEncoder, last_feature_map
@@ -301,7 +301,7 @@ class FeatureMapAutoencoder(Encoder):
         y = layers.Conv2D(self.width, 3, padding="same", activation="relu", **init())(y)
         outputs = layers.Conv2D(channels, 1, **init())(y)
         model = keras.Model(inputs, outputs, name="feature_autoencoder")
-        model.compile(optimizer=keras.optimizers.Adam(self.learning_rate), loss="mse")
+        model.compile(optimizer=built_adam(self.learning_rate, model.trainable_variables), loss="mse")
         return model
 
     def _train(self, autoencoder: keras.Model, maps: np.ndarray, rng: np.random.Generator) -> dict[str, list[float]]:

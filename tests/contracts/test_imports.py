@@ -189,3 +189,18 @@ def test_a_pipeline_loads_keras_only_when_its_encoder_is_used(tmp_path):
         "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, 'keras loaded'"
     )
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "model")], check=True)
+
+
+def test_no_test_module_imports_another():
+    """A test module that imports another works only where pytest has put the other's folder on sys.path first: in
+    a whole run, but not on its own (``pytest tests/unit/encoders``). Shared test code lives at the top of tests/."""
+    tests = Path(__file__).parents[1]
+    modules = {path.stem for path in tests.rglob("test_*.py")}
+    found = {
+        f"{path.relative_to(tests)}: {ast.unparse(statement)}"
+        for path in tests.rglob("test_*.py")
+        for statement in import_statements(ast.parse(path.read_text(encoding="utf-8")), in_functions=True)
+        if {alias.name.split(".")[0] for alias in statement.names} & modules
+        or (isinstance(statement, ast.ImportFrom) and (statement.module or "").split(".")[0] in modules)
+    }
+    assert "test_imports" in modules and not found, found

@@ -20,24 +20,7 @@ import pytest
 
 from cae_sim import Pipeline
 from cae_sim import distributed as dist
-
-
-class InProcessClient:
-    """Runs each submitted task at once, in this process; records what was submitted."""
-
-    def __init__(self):
-        self.submitted = []
-
-    def submit(self, function, *args, **kwargs):
-        self.submitted.append(args)
-        return function(*args)
-
-    def gather(self, futures):
-        return list(futures)
-
-    def starts(self) -> list[int]:
-        """The first position of each partition submitted."""
-        return [args[3] for args in self.submitted]
+from conftest import InProcessClient
 
 
 class RefusingClient:

@@ -5,18 +5,7 @@ import pytest
 
 from cae_sim import Pipeline
 from cae_sim.images import iter_batches
-
-TEXTURES = ["brick.jpg", "grass.jpg", "gravel.jpg", "coins.jpg"]
-OBJECTS = ["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg", "camera.jpg"]
-
-
-def nearest_neighbour_agreement(codes: np.ndarray, groups: np.ndarray) -> float:
-    """Fraction of images whose most cosine-similar other image is of the same group."""
-    unit = codes / np.linalg.norm(codes, axis=1, keepdims=True)
-    similarity = unit @ unit.T
-    np.fill_diagonal(similarity, -np.inf)
-    return float(np.mean(groups[similarity.argmax(axis=1)] == groups))
-
+from conftest import OBJECTS, TEXTURES, nearest_neighbour_agreement
 
 @pytest.fixture(scope="module")
 def photos(data_dir):

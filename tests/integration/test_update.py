@@ -8,6 +8,7 @@ import pytest
 
 from cae_sim import Pipeline
 from cae_sim.__main__ import main
+from conftest import InProcessClient
 
 
 @pytest.fixture()
@@ -112,8 +113,6 @@ def test_train_on_a_sample_fits_on_it_and_adds_the_rest(tmp_path, data_dir, caps
 
 
 def test_add_through_a_client_equals_a_local_add_and_cleans_its_shards(halves):
-    from test_distributed import InProcessClient
-
     model, _, later = halves
     local, distributed = Pipeline.load(model), Pipeline.load(model)
     local.add(later)
@@ -126,8 +125,6 @@ def test_add_through_a_client_equals_a_local_add_and_cleans_its_shards(halves):
 
 
 def test_a_client_needs_the_save_of_this_pipelines_encoder(halves, tmp_path, data_dir):
-    from test_distributed import InProcessClient
-
     model, _, later = halves
     with pytest.raises(ValueError, match="needs model_dir"):
         Pipeline.load(model).add(later, client=InProcessClient())

@@ -271,3 +271,18 @@ def test_a_quiet_fit_writes_nothing_and_a_verbose_one_a_bar_without_keras_lines(
     err = capsys.readouterr().err
     assert err.splitlines()[-1].startswith(f"epoch 2/2 4/4 [{'=' * 30}]") and "loss" in err
     assert "step" not in err and "\x1b" not in err  # no Keras progress lines
+
+
+def test_the_training_step_is_traced_once_for_each_batch_shape(monkeypatch):
+    """Its optimizer's slots are made before the first step (built_adam): made inside it, TensorFlow traces it twice."""
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    traced, original = [], TensorFlowTrainer.train_step
+
+    def tracing(self, data):  # runs in Python only while TensorFlow traces the step
+        traced.append(tuple(data[0].shape))
+        return original(self, data)
+
+    monkeypatch.setattr(TensorFlowTrainer, "train_step", tracing)
+    ConvAutoencoder(**TINY).fit(np.stack([smooth_image(seed, 16, 16) for seed in range(12)]))  # batches of 8 and 4
+    assert len(traced) >= 2 and len(traced) == len(set(traced)), traced

@@ -6,8 +6,7 @@ from hypothesis.extra.numpy import arrays
 
 from cae_sim import FeatureMapAutoencoder, read_image
 from cae_sim.encoders.feature_autoencoder import _channel_moments
-from conftest import DATA, smooth_image
-from test_quality import OBJECTS, TEXTURES, nearest_neighbour_agreement
+from conftest import DATA, OBJECTS, TEXTURES, nearest_neighbour_agreement, smooth_image
 
 SIDE = 96
 
