@@ -276,6 +276,7 @@ assert attempts == [], attempts
 def test_each_keras_application_names_the_file_keras_caches_its_weights_as():
     code = """
 import keras
+from keras.src.layers.layer import Layer
 from keras.src.utils import file_utils
 from cae_sim.encoders.backbones import BACKBONES, KerasApplication
 
@@ -286,12 +287,14 @@ def asked(fname=None, origin=None, **kwargs):
     raise Asked(fname, kwargs.get("cache_subdir"))
 
 file_utils.get_file = asked
+# Every layer passes its (first) input through: an application still names its weights file from its arguments, and
+# gets there without building its network (3 s for all of them instead of 25). One that needs a real layer fails here.
+Layer.__call__ = lambda self, inputs, *args, **kwargs: inputs[0] if isinstance(inputs, (list, tuple)) else inputs
 for name in BACKBONES:
     backbone = BACKBONES[name]
     if isinstance(backbone, KerasApplication):
         try:
-            with keras.StatelessScope():  # variables left uninitialised: a fifth less time, the same file asked for
-                getattr(keras.applications, backbone.constructor)(classifier_activation=None)
+            getattr(keras.applications, backbone.constructor)(classifier_activation=None)
         except Asked as error:
             assert error.args == (backbone.cached_as, "models"), (name, error.args)
         else:
