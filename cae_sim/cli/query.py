@@ -121,8 +121,8 @@ def query_files(images: list[str]) -> Iterator[str]:
 def query_rows(query: str, matches: list[Match], describe: Callable[[float], str]) -> list[Row]:
     """Return one dict of ``QUERY_FIELDS`` per match of the image ``query`` (the path None for a collection of arrays).
 
-    ``score`` has 6 decimals, as in the other CSV files; ``kind`` is ``describe(score)``: ``Pipeline.describe_score`` says "copy" or "similar" by the collection's
-    near-duplicate calibration.
+    ``score`` has 6 decimals, as in the other CSV files. ``kind`` is ``describe(score)``: ``Pipeline.describe_score``
+    says "copy" or "similar" by the collection's near-duplicate calibration.
     """
     return [
         {"query": query, "rank": rank, "index": m.index, "path": m.path, "score": round(m.score, 6), "kind": describe(m.score)}
