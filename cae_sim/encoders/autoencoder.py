@@ -273,7 +273,8 @@ class ConvAutoencoder(Encoder):
         train, validation = order[n_validation:], order[:n_validation]
 
         self.network_ = TrainedNetwork(self._build(self.random_state), **self._network_settings())
-        self.autoencoder_.compile(optimizer=built_adam(self.learning_rate, self.autoencoder_.trainable_variables), loss="mse")
+        optimizer = built_adam(self.learning_rate, self.autoencoder_.trainable_variables)
+        self.autoencoder_.compile(optimizer=optimizer, loss="mse")
         augment = make_augment(self.augment, None if self.random_state is None else int(rng.integers(2**31)))
         self.history_ = self._train(images, train, validation, rng, augment)
         return train
