@@ -281,7 +281,8 @@ def train_epochs(
     min_batch_size : int, default=1
         A smaller last batch is left out of the epoch.
     verbose : int, default=0
-        0 silent; 1 (or more) a progress bar of the batches on standard error.
+        0 silent; 1 (or more) a progress bar of the batches on standard error (of the epochs, where an epoch is one
+        batch).
 
     Returns
     -------
@@ -292,11 +293,13 @@ def train_epochs(
     history = {"loss": []} | ({"val_loss": []} if validation_loss else {})
     watched = history["val_loss" if validation_loss else "loss"]
     sizes = _batch_sizes(len(positions), batch_size, min_batch_size)
-    progress = Progress(epochs * len(sizes), f"epoch 1/{epochs}", unit="batch") if verbose else None
+    by_epoch = len(sizes) == 1  # one batch an epoch: the bar counts epochs, not "epoch 7/9" beside "7/9" batches
+    title, unit = ("training", "epoch") if by_epoch else (f"epoch 1/{epochs}", "batch")
+    progress = Progress(epochs * len(sizes), title, unit=unit) if verbose else None
     for epoch in range(epochs):
         order = rng.permutation(positions)
         losses = []
-        if progress:
+        if progress and not by_epoch:
             progress.title = f"epoch {epoch + 1}/{epochs}"
         for start, size in zip(range(0, len(order), batch_size), sizes):
             losses.append(float(step(np.sort(order[start : start + size]))))

@@ -270,7 +270,9 @@ def test_a_verbose_loop_draws_one_bar_and_a_quiet_one_nothing(capsys):
     train_epochs(lambda batch: next(losses, 9.0), np.arange(2), epochs=5, batch_size=2, rng=np.random.default_rng(0),
                  stopping=EarlyStopping(model, patience=1), verbose=1)
     lines = capsys.readouterr().err.splitlines()
-    assert lines[-1].startswith("epoch 2/5 2/5 [") and "loss 2.0000" in lines[-1]  # stopped early: the last line still ends it
+    assert lines[-1].startswith("training 2/5 [") and "epoch/s - loss 2.0000" in lines[-1]  # one batch an epoch; stopped early
+    train_epochs(lambda batch: 0.5, np.arange(8), epochs=3, batch_size=2, rng=np.random.default_rng(0), verbose=1)
+    assert capsys.readouterr().err.splitlines()[-1].startswith("epoch 3/3 12/12 [")  # 4 batches an epoch: they are counted
 
 
 # --------------------------------------------------------------------------- fit_encode
