@@ -125,7 +125,8 @@ def query_rows(query: str, matches: list[Match], describe: Callable[[float], str
     says "copy" or "similar" by the collection's near-duplicate calibration.
     """
     return [
-        {"query": query, "rank": rank, "index": m.index, "path": m.path, "score": round(m.score, 6), "kind": describe(m.score)}
+        {"query": query, "rank": rank, "index": m.index, "path": m.path, "score": round(m.score, 6),
+         "kind": describe(m.score)}
         for rank, m in enumerate(matches, start=1)
     ]
 

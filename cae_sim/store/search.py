@@ -24,8 +24,9 @@ N_LISTS = 256
 #: Lists a query visits. At 1 and 2 million codes, 8, 16 and 32 gave the same recall (within 0.001): the candidates
 #: decide it (``bench_store.py``'s first run).
 N_PROBE = 8
-#: Candidates per query re-ranked with the exact codes, for k up to 10 (times k // 10 beyond): 100 gave recall@10 0.944 and 0.903 at 1 and
-#: 2 million codes, 200 gave 0.986 and 0.972 (``bench_store.py``'s first run; its second checks them on other queries).
+#: Candidates per query re-ranked with the exact codes, for k up to 10 (times k // 10 beyond): 100 gave recall@10
+#: 0.944 and 0.903 at 1 and 2 million codes, 200 gave 0.986 and 0.972 (``bench_store.py``'s first run; its second
+#: checks them on other queries).
 CANDIDATES = 200
 #: Codes sampled to train the lists and the codebooks (FAISS asks for 39 a list).
 TRAIN_SAMPLE = 40 * N_LISTS

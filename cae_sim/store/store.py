@@ -580,7 +580,8 @@ class CodeStore:
             self.compressed.load([(self._ids_in(segment), np.concatenate(list(self._blocks(segment, "pq"))))
                                   for segment in self._segments])
             self._lists_loaded = True
-        found = [row[row >= 0] for row in self.compressed.candidates_of(queries, self.compressed.candidates * max(1, k // 10), self._removed)]
+        n_candidates = self.compressed.candidates * max(1, k // 10)
+        found = [row[row >= 0] for row in self.compressed.candidates_of(queries, n_candidates, self._removed)]
         short = np.array([len(row) < k for row in found])
         squared, ids = np.empty((len(queries), k), np.float32), np.empty((len(queries), k), np.int64)
         if (~short).any():
